@@ -1,0 +1,34 @@
+# make demo: set everything up, survey the built-in lab network, write the HTML report.
+# make test: set everything up, run lint, types and the whole test suite.
+
+VENV ?= .venv
+PYTHON ?= python3
+PY := $(VENV)/bin/python
+REPORT ?= demo-report
+
+.PHONY: setup demo test lint bench clean
+
+setup: $(VENV)/.installed
+	@./scripts/install-debian-packages
+
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e '.[dev]'
+	@touch $@
+
+demo: setup
+	$(PY) -m amt_preflight.lab demo --config config.yaml --out $(REPORT)
+
+lint: $(VENV)/.installed
+	$(VENV)/bin/ruff check amt_preflight checks reports tests bench
+	$(VENV)/bin/mypy
+
+test: setup lint
+	$(PY) -m pytest
+
+bench: setup
+	$(PY) bench/dns_survey.py
+
+clean:
+	rm -rf $(VENV) $(REPORT) .pytest_cache .mypy_cache .ruff_cache *.egg-info

@@ -1,0 +1,228 @@
+"""The `amt-preflight` command line.
+
+Start-up is kept small: only argparse is imported until a subcommand needs more.
+Exit codes follow CHECKS.md: 0 ready, 1 at-risk, 2 not-ready, 3 unknown (worst site wins),
+64 usage error, 78 config error.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, NoReturn
+
+if TYPE_CHECKING:
+    from rich.console import Console
+
+    from amt_preflight.engine import RunOptions
+    from amt_preflight.model import RunResult
+    from amt_preflight.observations import ProbeObserver
+
+EX_USAGE = 64
+EX_CONFIG = 78
+FORMATS = ("console", "json", "html")  # as reports.FORMATS; kept here so --help imports nothing
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> NoReturn:
+        self.print_usage(sys.stderr)
+        self.exit(EX_USAGE, f"{self.prog}: error: {message}\n")
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = _Parser(
+        prog="amt-preflight",
+        description="Is this network ready to provision Intel vPro / AMT remotely? "
+        "Probes DHCP, DNS, AD, the PKI and the provisioning server, and reports.",
+        epilog="Exit codes of run: 0 ready, 1 at-risk, 2 not-ready, 3 unknown, "
+        "64 usage error, 78 config error.",
+    )
+    parser.add_argument("--version", action="version", version="amt-preflight 0.1.0")
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+
+    run = sub.add_parser("run", help="survey the sites of a config file")
+    run.add_argument("-c", "--config", type=Path, default=Path("config.yaml"),
+                     help="config file (default: ./config.yaml)")
+    run.add_argument("--site", action="append", default=[], metavar="NAME",
+                     help="survey only this site (repeatable)")
+    run.add_argument("--check", action="append", default=[], metavar="ID",
+                     help="run only checks matching this ID or glob, e.g. 'DNS-*' (repeatable)")
+    run.add_argument("--format", action="append", default=[], metavar="F[,F…]",
+                     help=f"output formats, comma-separated: {', '.join(FORMATS)} "
+                     "(default: console)")
+    run.add_argument("-o", "--output", type=Path, metavar="DIR",
+                     help="write the file formats into this folder")
+    run.add_argument("--allow-intrusive", action="store_true",
+                     help="also run probes that change state (DHCP lease, DNS update, hello)")
+    run.add_argument("-v", "--verbose", action="store_true",
+                     help="console: list every result, not only those that need attention")
+    run.add_argument("--no-progress", action="store_true",
+                     help="no progress display, even on a terminal")
+
+    sub.add_parser("checks", help="list the check catalogue")
+    explain = sub.add_parser("explain", help="print one check whole")
+    explain.add_argument("id", metavar="ID")
+
+    report = sub.add_parser("report", help="render a saved run (RUN.json) again")
+    report.add_argument("run_json", type=Path, metavar="RUN.json")
+    report.add_argument("--format", default="html", choices=[f for f in FORMATS])
+    report.add_argument("-o", "--output", type=Path, metavar="FILE",
+                        help="write here instead of standard output")
+    return parser
+
+
+def _formats(values: Sequence[str]) -> list[str]:
+    chosen: list[str] = []
+    for value in values or ["console"]:
+        for name in (v.strip().lower() for v in value.split(",")):
+            if name not in FORMATS:
+                raise SystemExit(_usage(f"--format {name}: unknown format "
+                                        f"(available: {', '.join(FORMATS)})"))
+            if name not in chosen:
+                chosen.append(name)
+    return chosen
+
+
+def _usage(message: str) -> int:
+    print(f"amt-preflight: error: {message}", file=sys.stderr)
+    return EX_USAGE
+
+
+def _console() -> Console:
+    from rich.console import Console
+
+    return Console(highlight=False)
+
+
+def _write(fmt: str, run: RunResult, target: Path | None) -> None:
+    from amt_preflight import reports
+
+    text = reports.render(fmt, run)
+    if target is None:
+        sys.stdout.write(text if text.endswith("\n") else text + "\n")
+        return
+    target.write_text(text, encoding="utf-8")
+    print(f"wrote {target}", file=sys.stderr)
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from amt_preflight import config as config_module
+    from amt_preflight import engine
+
+    formats = _formats(args.format)
+    files = [f for f in formats if f != "console"]
+    if args.output is None and files and (len(files) > 1 or "console" in formats):
+        return _usage(f"--format {','.join(formats)}: give -o DIR to write several formats")
+    try:
+        config = config_module.load(args.config)
+    except config_module.ConfigError as exc:
+        print(f"amt-preflight: config error: {exc}", file=sys.stderr)
+        return EX_CONFIG
+    if args.output is not None:
+        try:
+            args.output.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            return _usage(f"-o {args.output}: {exc.strerror}")
+
+    console = _console()
+    show_progress = "console" in formats and console.is_terminal and not args.no_progress
+    try:
+        if show_progress:
+            from amt_preflight.progress import ProgressDisplay
+
+            with ProgressDisplay(console) as observer:
+                result = engine.run(config, _options(args, observer))
+        else:
+            result = engine.run(config, _options(args, None))
+    except engine.UsageError as exc:
+        return _usage(str(exc))
+
+    from amt_preflight import reports
+
+    if "console" in formats:
+        from amt_preflight.reports import console as console_report
+
+        console_report.print_run(result, console, verbose=args.verbose)
+    for fmt in files:
+        _write(fmt, result, args.output / reports.FILE_NAMES[fmt] if args.output else None)
+    return result.exit_code
+
+
+def _options(args: argparse.Namespace, observer: ProbeObserver | None) -> RunOptions:
+    from amt_preflight.engine import RunOptions
+    from amt_preflight.observations import ProbeObserver
+
+    return RunOptions(
+        sites=args.site, checks=args.check, allow_intrusive=args.allow_intrusive,
+        observer=observer or ProbeObserver(),
+    )
+
+
+def cmd_checks(args: argparse.Namespace) -> int:
+    from rich.table import Table
+
+    from amt_preflight.checks import CATALOGUE
+
+    table = Table("ID", "severity", "title", box=None, pad_edge=False)
+    for spec in CATALOGUE:
+        title = spec.title + (" [dim](intrusive)[/]" if spec.intrusive else "")
+        table.add_row(spec.id, spec.severity.value, title)
+    _console().print(table)
+    return 0
+
+
+def cmd_explain(args: argparse.Namespace) -> int:
+    from amt_preflight.checks import BY_ID
+
+    spec = BY_ID.get(args.id.upper())
+    if spec is None:
+        return _usage(f"{args.id}: no such check (`amt-preflight checks` lists them)")
+    lines = [
+        f"{spec.id}: {spec.title}",
+        f"  area:        {spec.area}",
+        f"  severity:    {spec.severity.value} (override in config.yaml: checks.severity)",
+        f"  intrusive:   {'yes: runs only with --allow-intrusive' if spec.intrusive else 'no'}",
+        f"  passes when: {spec.passes_when}",
+        f"  needs:       {', '.join(n.value for n in spec.needs)}",
+    ]
+    if spec.requires:
+        lines.append(f"  requires:    {', '.join(spec.requires)} (skipped when they do not pass)")
+    lines.append(f"  remediation: {spec.remediation}")
+    lines += [f"  reference:   {ref}" for ref in spec.references]
+    print("\n".join(lines))
+    return 0
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    from amt_preflight.reports import json_report
+
+    try:
+        run = json_report.load(args.run_json)
+    except json_report.ReportInputError as exc:
+        print(f"amt-preflight: {exc}", file=sys.stderr)
+        return EX_USAGE
+    if args.format == "console" and args.output is None:
+        from amt_preflight.reports import console as console_report
+
+        console_report.print_run(run, _console())
+        return 0
+    _write(args.format, run, args.output)
+    return 0
+
+
+COMMANDS = {"run": cmd_run, "checks": cmd_checks, "explain": cmd_explain, "report": cmd_report}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        return COMMANDS[args.command](args)
+    except KeyboardInterrupt:
+        print("amt-preflight: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

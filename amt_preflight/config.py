@@ -1,0 +1,429 @@
+"""config.yaml: load, validate, and explain every mistake by file, line and key.
+
+The keys are those of CHECKS.md ("the keys every version understands"). Secrets are never
+written in the file: `*_env` names an environment variable, `*_file` a file holding it.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from collections.abc import Iterator
+from datetime import date
+from pathlib import Path
+from typing import Annotated, Literal
+
+import yaml
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    PrivateAttr,
+    ValidationError,
+    field_validator,
+)
+from pydantic_core import ErrorDetails
+
+from amt_preflight.model import Severity
+
+try:  # the C loader is several times faster on big site lists
+    from yaml import CSafeLoader as YamlLoader
+except ImportError:  # pragma: no cover - PyYAML built without libyaml
+    from yaml import SafeLoader as YamlLoader  # type: ignore[assignment]
+
+
+class ConfigError(Exception):
+    """A config file that cannot be used; the message names file, line and key."""
+
+    def __init__(self, path: Path | str, line: int | None, key: str, problem: str) -> None:
+        self.path, self.line, self.key, self.problem = str(path), line, key, problem
+        where = f"{self.path}:{line}" if line else self.path
+        super().__init__(f"{where}: {key}: {problem}" if key else f"{where}: {problem}")
+
+
+# Inline secrets get their own message: the key is not merely unknown, it is dangerous.
+SECRET_KEYS = {
+    "password", "bind_password", "community", "auth_key", "priv_key", "pid", "pps", "psk_key",
+}
+
+Seconds = Annotated[float, Field(gt=0, le=86400)]
+Port = Annotated[int, Field(ge=1, le=65535)]
+DomainName = Annotated[str, Field(min_length=1, max_length=253)]
+
+
+def _ip(value: str) -> str:
+    try:
+        return str(ipaddress.ip_address(value))
+    except ValueError:
+        raise ValueError(f"{value!r} is not an IP address") from None
+
+
+IpAddress = Annotated[str, AfterValidator(_ip)]
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=False)
+
+
+class SecretRef(Strict):
+    """Where a secret comes from: an environment variable or a file, never the YAML."""
+
+    env: str | None = None
+    file: Path | None = None
+
+
+def _secret_pair(obj: Strict, stem: str) -> SecretRef | None:
+    env, file = getattr(obj, f"{stem}_env"), getattr(obj, f"{stem}_file")
+    if env is None and file is None:
+        return None
+    return SecretRef(env=env, file=file)
+
+
+class Defaults(Strict):
+    timeout: Seconds = 3.0
+    retries: Annotated[int, Field(ge=0, le=10)] = 1
+    deadline: Seconds = 300.0
+    concurrency: Annotated[int, Field(ge=1, le=10000)] = 64
+    allow_intrusive: bool = False
+
+
+class DhcpConfig(Strict):
+    allowed_servers: list[IpAddress] = []
+    window: Seconds = 5.0
+    register_wait: Seconds = 10.0
+
+
+class AdConfig(Strict):
+    domain: DomainName
+    realm: str | None = None
+    kdcs: list[str] = []
+    max_skew: Seconds = 300.0
+    bind_user: str | None = None
+    bind_password_env: str | None = None
+    bind_password_file: Path | None = None
+    amt_ou: str | None = None
+
+    @property
+    def effective_realm(self) -> str:
+        return self.realm or self.domain.upper()
+
+    @property
+    def bind_password(self) -> SecretRef | None:
+        return _secret_pair(self, "bind_password")
+
+
+HASH_LENGTHS = {40: "sha1", 64: "sha256", 96: "sha384"}
+
+
+class AmtConfig(Strict):
+    generations: list[Annotated[int, Field(ge=1, le=99)]] = []
+    custom_root_hashes: list[str] = []
+
+    @field_validator("custom_root_hashes")
+    @classmethod
+    def _hashes(cls, values: list[str]) -> list[str]:
+        out = []
+        for value in values:
+            h = value.replace(":", "").replace(" ", "").lower()
+            if not re.fullmatch(r"[0-9a-f]+", h) or len(h) not in HASH_LENGTHS:
+                raise ValueError(f"{value!r} is not a hex SHA-1, SHA-256 or SHA-384 hash")
+            out.append(h)
+        return out
+
+
+class EnterpriseCa(Strict):
+    host: str
+    ports: list[Port] = [135, 443]
+
+
+class CaConfig(Strict):
+    enterprise: EnterpriseCa | None = None
+
+
+class PskConfig(Strict):
+    pid_env: str | None = None
+    pid_file: Path | None = None
+    pps_env: str | None = None
+    pps_file: Path | None = None
+
+
+class HandshakeConfig(Strict):
+    hello_port: Port = 9971
+    listen: str = "0.0.0.0:16993"
+    connect_back_timeout: Seconds = 60.0
+    psk: PskConfig | None = None
+
+    @field_validator("listen")
+    @classmethod
+    def _listen(cls, value: str) -> str:
+        host, sep, port = value.rpartition(":")
+        if not sep or not port.isdigit() or not 1 <= int(port) <= 65535:
+            raise ValueError(f"{value!r} is not ADDRESS:PORT")
+        _ip(host.strip("[]"))
+        return value
+
+
+class SnmpDevice(Strict):
+    host: str
+    port: Port = 161
+    community_env: str | None = None
+    community_file: Path | None = None
+    user: str | None = None
+    auth_protocol: Literal["MD5", "SHA", "SHA224", "SHA256", "SHA384", "SHA512"] | None = None
+    auth_key_env: str | None = None
+    auth_key_file: Path | None = None
+    priv_protocol: Literal["DES", "3DES", "AES", "AES128", "AES192", "AES256"] | None = None
+    priv_key_env: str | None = None
+    priv_key_file: Path | None = None
+    interfaces: list[str | int] = []
+    processes: list[str] = []
+
+
+class SnmpConfig(Strict):
+    devices: list[SnmpDevice] = []
+
+
+class CertificateRef(Strict):
+    file: Path
+    key_file: Path | None = None
+    password_env: str | None = None
+    password_file: Path | None = None
+
+
+class DomainConfig(Strict):
+    name: DomainName
+    provision_server: list[IpAddress] = []
+    certificate: CertificateRef | None = None
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, value: str) -> str:
+        return _domain(value)
+
+
+def _domain(value: str) -> str:
+    name = value.strip().rstrip(".").lower()
+    if not re.fullmatch(r"[a-z0-9_]([a-z0-9_-]{0,62})(\.[a-z0-9_]([a-z0-9_-]{0,62}))*", name):
+        raise ValueError(f"{value!r} is not a DNS domain name")
+    return name
+
+
+class SiteConfig(Strict):
+    name: Annotated[str, Field(min_length=1, max_length=100, pattern=r"^[\w.@+-]+$")]
+    interface: str | None = None
+    resolvers: list[IpAddress] = []
+    dhcp: DhcpConfig = DhcpConfig()
+    ad: AdConfig | None = None
+    amt: AmtConfig = AmtConfig()
+    ca: CaConfig = CaConfig()
+    handshake: HandshakeConfig = HandshakeConfig()
+    snmp: SnmpConfig = SnmpConfig()
+    domains: list[DomainConfig] = []
+
+    @property
+    def domain_names(self) -> list[str]:
+        return [d.name for d in self.domains]
+
+
+CheckPattern = Annotated[str, Field(pattern=r"^[A-Za-z0-9*?\[\]-]+$")]
+
+
+class ChecksConfig(Strict):
+    disable: list[CheckPattern] = []
+    severity: dict[str, Severity] = {}
+    cert_warn_days: Annotated[int, Field(ge=0, le=3650)] = 30
+
+
+class WaiverConfig(Strict):
+    check: CheckPattern
+    reason: Annotated[str, Field(min_length=1)]
+    site: str | None = None
+    target: str | None = None
+    owner: str | None = None
+    expires: date | None = None
+
+
+class SnmpTrapConfig(Strict):
+    host: str
+    port: Port = 162
+    community_env: str | None = None
+    community_file: Path | None = None
+    user: str | None = None
+    auth_protocol: str | None = None
+    auth_key_env: str | None = None
+    auth_key_file: Path | None = None
+    priv_protocol: str | None = None
+    priv_key_env: str | None = None
+    priv_key_file: Path | None = None
+
+
+class NotifyConfig(Strict):
+    snmp_trap: SnmpTrapConfig | None = None
+
+
+class Config(Strict):
+    defaults: Defaults = Defaults()
+    sites: Annotated[list[SiteConfig], Field(min_length=1)]
+    checks: ChecksConfig = ChecksConfig()
+    waivers: list[WaiverConfig] = []
+    history: Path | None = None
+    notify: NotifyConfig = NotifyConfig()
+    # Where the file was read from: relative paths in it are relative to its folder.
+    _source: Path = PrivateAttr(default=Path("config.yaml"))
+
+    @property
+    def source(self) -> Path:
+        return self._source
+
+    def resolve(self, path: Path) -> Path:
+        """A path from the file, made relative to the file's folder."""
+        return path if path.is_absolute() else self.source.parent / path
+
+
+# --- loading with positions ----------------------------------------------------------
+
+Loc = tuple[str | int, ...]
+
+
+def _positions(
+    node: yaml.Node, path: Loc, out: dict[Loc, int], paths: dict[int, Loc], source: str
+) -> None:
+    """Record the line of every key and item, and the path of every node; refuse duplicate
+    keys (PyYAML keeps the last one silently, which hides typos)."""
+    out.setdefault(path, node.start_mark.line + 1)
+    paths[id(node)] = path
+    if isinstance(node, yaml.MappingNode):
+        seen: set[str] = set()
+        for key_node, value_node in node.value:
+            key = str(key_node.value)
+            line = key_node.start_mark.line + 1
+            if key in seen:
+                raise ConfigError(source, line, _dotted((*path, key)), "key given twice")
+            seen.add(key)
+            out[(*path, key)] = line
+            _positions(value_node, (*path, key), out, paths, source)
+    elif isinstance(node, yaml.SequenceNode):
+        for index, item in enumerate(node.value):
+            out[(*path, index)] = item.start_mark.line + 1
+            _positions(item, (*path, index), out, paths, source)
+
+
+def _dotted(loc: Loc) -> str:
+    text = ""
+    for part in loc:
+        text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else str(part))
+    return text
+
+
+def _line_of(loc: Loc, positions: dict[Loc, int]) -> int | None:
+    for end in range(len(loc), -1, -1):
+        if loc[:end] in positions:
+            return positions[loc[:end]]
+    return None
+
+
+def _explain(error: ErrorDetails) -> tuple[Loc, str]:
+    """Pydantic's error as (the key's path, a sentence a user can act on)."""
+    loc: Loc = tuple(p for p in error["loc"] if not (isinstance(p, str) and "[" in p))
+    kind, msg = error["type"], error["msg"]
+    key = loc[-1] if loc else ""
+    if kind == "extra_forbidden":
+        if key in SECRET_KEYS:
+            return loc, (
+                f"secrets are never written in the config: use {key}_env (an environment "
+                f"variable) or {key}_file (a file that holds it)"
+            )
+        return loc, "unknown key"
+    if kind == "missing":
+        return loc, "required key is missing"
+    if kind == "value_error":
+        return loc, msg.removeprefix("Value error, ")
+    got = error.get("input")
+    shown = "" if isinstance(got, dict | list) else f" (got {got!r})"
+    return loc, f"{msg[0].lower()}{msg[1:]}{shown}"
+
+
+def _bad_scalar(node: yaml.Node) -> yaml.Node | None:
+    """The first scalar that the safe constructor cannot turn into a value."""
+    if isinstance(node, yaml.ScalarNode):
+        try:
+            YamlLoader("").construct_object(node, deep=True)
+        except (yaml.YAMLError, ValueError):
+            return node
+        return None
+    children: list[yaml.Node] = []
+    if isinstance(node, yaml.MappingNode):
+        children = [value for _, value in node.value]
+    elif isinstance(node, yaml.SequenceNode):
+        children = list(node.value)
+    for child in children:
+        found = _bad_scalar(child)
+        if found is not None:
+            return found
+    return None
+
+
+def parse(text: str, source: Path) -> Config:
+    """Validate a config document; ConfigError names the first problem's line and key."""
+    try:
+        node = yaml.compose(text, Loader=YamlLoader)
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        raise ConfigError(
+            source, mark.line + 1 if mark else None, "", f"YAML syntax: {exc.problem}"
+        ) from None
+    except yaml.YAMLError as exc:
+        raise ConfigError(source, None, "", f"YAML syntax: {exc}") from None
+    if node is None:
+        raise ConfigError(source, None, "", "the file is empty")
+    positions: dict[Loc, int] = {}
+    paths: dict[int, Loc] = {}
+    _positions(node, (), positions, paths, str(source))
+    try:
+        data = yaml.load(text, Loader=YamlLoader)
+    except (yaml.YAMLError, ValueError) as exc:  # e.g. a date like 2027-13-01
+        bad = _bad_scalar(node)
+        line = bad.start_mark.line + 1 if bad else None
+        key = _dotted(paths.get(id(bad), ())) if bad else ""
+        raise ConfigError(source, line, key, f"invalid value: {exc}") from None
+    if not isinstance(data, dict):
+        raise ConfigError(source, 1, "", "the top level must be a mapping of keys")
+    try:
+        config = Config.model_validate(data)
+    except ValidationError as exc:
+        loc, problem = _explain(exc.errors()[0])
+        raise ConfigError(source, _line_of(loc, positions), _dotted(loc), problem) from None
+    _refuse_duplicates(config, positions, source)
+    config._source = source
+    return config
+
+
+def _refuse_duplicates(config: Config, positions: dict[Loc, int], source: Path) -> None:
+    """Site names and each site's domains identify results: each must be unique."""
+    lists: list[tuple[Loc, list[str]]] = [(("sites",), [s.name for s in config.sites])]
+    lists += [(("sites", i, "domains"), s.domain_names) for i, s in enumerate(config.sites)]
+    for where, names in lists:
+        for index, name in enumerate(names):
+            if name in names[:index]:
+                loc = (*where, index, "name")
+                raise ConfigError(source, _line_of(loc, positions), _dotted(loc),
+                                  f"{name} is listed twice")
+
+
+def load(path: Path) -> Config:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(path, None, "", "no such file") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(path, None, "", f"cannot read: {exc}") from None
+    return parse(text, path)
+
+
+def walk_sites(config: Config, names: list[str]) -> Iterator[SiteConfig]:
+    """The sites to survey: all, or those named on the command line, in file order."""
+    wanted = set(names)
+    for site in config.sites:
+        if not wanted or site.name in wanted:
+            yield site

@@ -1,0 +1,296 @@
+"""Plan, gather, evaluate: which probes the selected checks need, running them with
+bounded concurrency under one deadline, then judging the observations.
+
+Data flows one way: probes fill Observations, checks (pure) turn them into Findings,
+and this module dresses Findings as Results with metadata, severity, waivers and verdicts.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import fnmatch
+import socket
+import time
+import traceback
+import uuid
+from collections.abc import Coroutine, Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
+from pathlib import Path
+from typing import Any
+
+from amt_preflight.checks import CATALOGUE
+
+from amt_preflight.catalogue import CheckSpec, Need
+from amt_preflight.config import Config, SiteConfig, WaiverConfig
+from amt_preflight.model import (
+    NO_TARGET,
+    Finding,
+    Result,
+    RunInfo,
+    RunResult,
+    Severity,
+    SiteSummary,
+    Status,
+    Waiver,
+    fingerprint,
+    site_verdict,
+    status_counts,
+)
+from amt_preflight.observations import (
+    Observations,
+    ProbeObserver,
+    ResolverSet,
+    resolver_probe_question,
+)
+
+
+class UsageError(Exception):
+    """The command line asks for something that does not exist (exit 64)."""
+
+
+@dataclass(frozen=True)
+class RunOptions:
+    sites: Sequence[str] = ()
+    checks: Sequence[str] = ()  # IDs or globs; empty: all enabled checks
+    allow_intrusive: bool = False  # --allow-intrusive; config may also allow it
+    observer: ProbeObserver = field(default_factory=ProbeObserver)
+    resolv_conf: Path = Path("/etc/resolv.conf")
+
+
+def select_checks(config: Config, patterns: Sequence[str]) -> list[CheckSpec]:
+    """The catalogue minus checks.disable, narrowed to --check patterns (case-insensitive)."""
+    enabled = [
+        spec for spec in CATALOGUE
+        if not any(fnmatch.fnmatchcase(spec.id, p.upper()) for p in config.checks.disable)
+    ]
+    if not patterns:
+        return enabled
+    for pattern in patterns:
+        if not any(fnmatch.fnmatchcase(spec.id, pattern.upper()) for spec in CATALOGUE):
+            raise UsageError(f"--check {pattern}: no check has that ID "
+                             "(`amt-preflight checks` lists them)")
+    chosen = [s for s in enabled if any(fnmatch.fnmatchcase(s.id, p.upper()) for p in patterns)]
+    if not chosen:
+        raise UsageError("every check selected by --check is disabled in checks.disable")
+    return chosen
+
+
+def select_sites(config: Config, names: Sequence[str]) -> list[SiteConfig]:
+    known = {site.name for site in config.sites}
+    for name in names:
+        if name not in known:
+            raise UsageError(f"--site {name}: no such site in {config.source} "
+                             f"(sites: {', '.join(sorted(known))})")
+    return [site for site in config.sites if not names or site.name in names]
+
+
+# --- gathering ------------------------------------------------------------------------
+
+
+@dataclass
+class Gathered:
+    observations: Observations
+    # A gatherer that raised: (site, need) -> the exception, shown as the checks' error
+    crashes: dict[tuple[str, Need], str] = field(default_factory=dict)
+
+
+def _site_resolvers(site: SiteConfig, resolv_conf: Path) -> ResolverSet:
+    from amt_preflight.probes.dns import host_resolvers
+
+    if site.resolvers:
+        return ResolverSet(tuple(site.resolvers), "config")
+    return host_resolvers(resolv_conf)
+
+
+async def gather(
+    config: Config, sites: Sequence[SiteConfig], selected: Sequence[CheckSpec],
+    options: RunOptions, intrusive: bool,
+) -> Gathered:
+    """Run, for every site, the gatherers of the selected checks' needs, all at once."""
+    from amt_preflight.probes import dns as dns_probe
+
+    obs = Observations()
+    gathered = Gathered(obs)
+    probe = dns_probe.DnsProbe(
+        obs, asyncio.Semaphore(config.defaults.concurrency),
+        config.defaults.timeout, config.defaults.retries, options.observer,
+    )
+    needs = {n for spec in selected if intrusive or not spec.intrusive for n in spec.needs}
+
+    async def one_site(site: SiteConfig) -> None:
+        resolvers = _site_resolvers(site, options.resolv_conf)
+        obs.resolvers[site.name] = resolvers
+        jobs: dict[Need, Coroutine[Any, Any, object]] = {}
+        if Need.DNS_RESOLVERS in needs:
+            name, rdtype = resolver_probe_question(
+                site.domain_names, site.ad.domain if site.ad else None)
+            jobs[Need.DNS_RESOLVERS] = dns_probe.gather_resolvers(probe, resolvers, name, rdtype)
+        if needs & {Need.DNS_PROVSERVER, Need.DNS_PROVSERVER_PTR}:
+            jobs[Need.DNS_PROVSERVER] = dns_probe.gather_provision_servers(
+                probe, resolvers, site.domain_names, Need.DNS_PROVSERVER_PTR in needs)
+        if Need.DNS_AD_SRV in needs and site.ad is not None:
+            jobs[Need.DNS_AD_SRV] = dns_probe.gather_ad_srv(probe, resolvers, site.ad.domain)
+        if Need.DNS_DYNUPDATE in needs:
+            jobs[Need.DNS_DYNUPDATE] = _dynamic_updates(probe, obs, resolvers, site)
+        outcomes = await asyncio.gather(*jobs.values(), return_exceptions=True)
+        for need, outcome in zip(jobs, outcomes, strict=True):
+            if isinstance(outcome, Exception):
+                gathered.crashes[(site.name, need)] = _crash_text(outcome)
+                if Need.DNS_PROVSERVER in jobs and need is Need.DNS_PROVSERVER:
+                    gathered.crashes[(site.name, Need.DNS_PROVSERVER_PTR)] = _crash_text(outcome)
+
+    tasks = [asyncio.ensure_future(one_site(site)) for site in sites]
+    try:
+        async with asyncio.timeout(config.defaults.deadline):
+            await asyncio.gather(*tasks)
+    except TimeoutError:
+        probe.stop_at_deadline()
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+    probe.cancel_leftovers()
+    return gathered
+
+
+async def _dynamic_updates(
+    probe: Any, obs: Observations, resolvers: ResolverSet, site: SiteConfig
+) -> None:
+    from amt_preflight.probes.dns import gather_dynamic_update
+
+    attempts = await asyncio.gather(
+        *(gather_dynamic_update(probe, resolvers, d) for d in site.domain_names))
+    for attempt in attempts:
+        obs.dns_updates[attempt.domain] = attempt
+
+
+def _crash_text(exc: BaseException) -> str:
+    frame = traceback.extract_tb(exc.__traceback__)[-1:] if exc.__traceback__ else []
+    where = f" at {frame[0].filename.rsplit('/', 1)[-1]}:{frame[0].lineno}" if frame else ""
+    return f"{type(exc).__name__}: {exc}{where}"
+
+
+# --- evaluating -----------------------------------------------------------------------
+
+
+def _iso(moment: datetime) -> str:
+    return moment.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def _findings(
+    spec: CheckSpec, site: SiteConfig, gathered: Gathered, intrusive: bool
+) -> list[Finding]:
+    if spec.intrusive and not intrusive:
+        return [Finding(NO_TARGET, Status.SKIPPED, "intrusive: runs only with "
+                        "--allow-intrusive or defaults.allow_intrusive: true")]
+    for need in spec.needs:
+        crash = gathered.crashes.get((site.name, need))
+        if crash:
+            return [Finding(NO_TARGET, Status.ERROR, f"the {need.value} probe crashed: {crash}")]
+    try:
+        findings = list(spec.function(site, gathered.observations.site(site.name)))
+    except Exception as exc:  # a crashed check is an error result, never a missing one
+        return [Finding(NO_TARGET, Status.ERROR, f"the check crashed: {_crash_text(exc)}")]
+    return findings or [Finding(NO_TARGET, Status.SKIPPED, "no applicable target at this site")]
+
+
+def _prerequisite_skip(
+    spec: CheckSpec, finding: Finding, earlier: dict[str, list[Result]]
+) -> Finding:
+    """One root cause shows once: a finding whose prerequisite did not pass is skipped."""
+    for required in spec.requires:
+        results = earlier.get(required)
+        if not results:
+            continue  # not selected: the check judged on its own
+        same = [r for r in results if r.target == finding.target]
+        blocking = [r for r in same if r.status is not Status.PASS] if same else (
+            results if all(r.status is not Status.PASS for r in results) else [])
+        if blocking:
+            said = ", ".join(sorted({f"{r.status.value} for {r.target}" for r in blocking}))
+            return Finding(finding.target, Status.SKIPPED,
+                           f"skipped because {required} {said}",
+                           evidence={"prerequisite": required})
+    return finding
+
+
+def _live_waiver(
+    waivers: Iterable[WaiverConfig], check: str, site: str, target: str, today: date
+) -> tuple[WaiverConfig | None, WaiverConfig | None]:
+    """(the waiver that applies, an expired one that would have applied)."""
+    expired = None
+    for w in waivers:
+        if not fnmatch.fnmatchcase(check, w.check.upper()):
+            continue
+        if (w.site is not None and w.site != site) or (w.target is not None and w.target != target):
+            continue
+        if w.expires is not None and w.expires < today:
+            expired = w
+            continue
+        return w, expired
+    return None, expired
+
+
+def _waiver(w: WaiverConfig) -> Waiver:
+    return Waiver(w.check, w.reason, w.site, w.target, w.owner,
+                  w.expires.isoformat() if w.expires else None)
+
+
+def evaluate(
+    config: Config, sites: Sequence[SiteConfig], selected: Sequence[CheckSpec],
+    gathered: Gathered, intrusive: bool, now: datetime,
+) -> tuple[list[SiteSummary], list[Result]]:
+    today = now.date()
+    summaries: list[SiteSummary] = []
+    results: list[Result] = []
+    for site in sites:
+        earlier: dict[str, list[Result]] = {}
+        for spec in selected:
+            clock = time.monotonic()
+            findings = _findings(spec, site, gathered, intrusive)
+            spent = round((time.monotonic() - clock) * 1000)
+            base = config.checks.severity.get(spec.id, spec.severity)
+            made = []
+            for finding in findings:
+                finding = _prerequisite_skip(spec, finding, earlier)
+                severity = base
+                if finding.severity is not None and finding.severity.rank > base.rank:
+                    severity = finding.severity
+                status, evidence, waiver = finding.status, dict(finding.evidence), None
+                if status is Status.FAIL:
+                    live, expired = _live_waiver(config.waivers, spec.id, site.name,
+                                                 finding.target, today)
+                    if live is not None:
+                        status, waiver = Status.WAIVED, _waiver(live)
+                    elif expired is not None:
+                        evidence["expired_waiver"] = _waiver(expired).to_json()
+                made.append(Result(
+                    check=spec.id, site=site.name, target=finding.target, status=status,
+                    severity=Severity(severity), title=spec.title, message=finding.message,
+                    evidence=evidence, remediation=spec.remediation,
+                    references=list(spec.references),
+                    started_at=_iso(finding.started_at or now),
+                    duration_ms=finding.duration_ms if finding.duration_ms is not None else spent,
+                    fingerprint=fingerprint(spec.id, site.name, finding.target), waiver=waiver,
+                ))
+            earlier[spec.id] = made
+            results.extend(made)
+        mine = [r for r in results if r.site == site.name]
+        summaries.append(SiteSummary(site.name, site.domain_names, site_verdict(mine),
+                                     status_counts(mine)))
+    return summaries, results
+
+
+def run(config: Config, options: RunOptions) -> RunResult:
+    """A whole survey: select, gather under the deadline, evaluate."""
+    sites = select_sites(config, options.sites)
+    selected = select_checks(config, options.checks)
+    intrusive = options.allow_intrusive or config.defaults.allow_intrusive
+    started = datetime.now(UTC)
+    gathered = asyncio.run(gather(config, sites, selected, options, intrusive))
+    finished = datetime.now(UTC)
+    summaries, results = evaluate(config, sites, selected, gathered, intrusive, finished)
+    info = RunInfo(
+        id=uuid.uuid4().hex, started_at=_iso(started), finished_at=_iso(datetime.now(UTC)),
+        host=socket.gethostname(), config=str(config.source),
+    )
+    return RunResult(info, summaries, results)

@@ -1,0 +1,252 @@
+"""The result model of CHECKS.md: statuses, severities, verdicts, results and a whole run.
+
+Everything here is plain data. A RunResult converts to and from the JSON document of
+schema_version 1, so any old run can be rendered again.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+SCHEMA_VERSION = 1
+TOOL_NAME = "amt-preflight"
+TOOL_VERSION = "0.1.0"
+
+# Target name used when a check has no applicable target at a site (its reason says why).
+NO_TARGET = "-"
+
+
+class Status(StrEnum):
+    PASS = "pass"
+    FAIL = "fail"
+    ERROR = "error"
+    SKIPPED = "skipped"
+    WAIVED = "waived"
+
+
+class Severity(StrEnum):
+    CRITICAL = "critical"
+    HIGH = "high"
+    MEDIUM = "medium"
+    LOW = "low"
+    INFO = "info"
+
+    @property
+    def rank(self) -> int:
+        """Higher is more severe."""
+        return _SEVERITY_RANK[self]
+
+
+_SEVERITY_RANK = {
+    Severity.INFO: 0,
+    Severity.LOW: 1,
+    Severity.MEDIUM: 2,
+    Severity.HIGH: 3,
+    Severity.CRITICAL: 4,
+}
+
+
+class Verdict(StrEnum):
+    READY = "ready"
+    AT_RISK = "at-risk"
+    NOT_READY = "not-ready"
+    UNKNOWN = "unknown"
+
+    @property
+    def exit_code(self) -> int:
+        """Nagios/Icinga convention of CHECKS.md."""
+        return _VERDICT_EXIT[self]
+
+    @property
+    def rank(self) -> int:
+        """Order in which a worse site wins: not-ready > unknown > at-risk > ready."""
+        return _VERDICT_RANK[self]
+
+
+_VERDICT_EXIT = {Verdict.READY: 0, Verdict.AT_RISK: 1, Verdict.NOT_READY: 2, Verdict.UNKNOWN: 3}
+_VERDICT_RANK = {Verdict.READY: 0, Verdict.AT_RISK: 1, Verdict.UNKNOWN: 2, Verdict.NOT_READY: 3}
+
+
+@dataclass(frozen=True)
+class Finding:
+    """What a check says about one target; the engine adds the check's metadata."""
+
+    target: str
+    status: Status
+    message: str
+    evidence: Mapping[str, Any] = field(default_factory=dict)
+    # A rule may raise the severity of one result (e.g. a certificate expiring within 7 days).
+    severity: Severity | None = None
+    # When the observations behind this finding were made; None: the check's own run time.
+    started_at: datetime | None = None
+    duration_ms: int | None = None
+
+
+@dataclass(frozen=True)
+class Waiver:
+    check: str
+    reason: str
+    site: str | None = None
+    target: str | None = None
+    owner: str | None = None
+    expires: str | None = None  # ISO date
+
+    def to_json(self) -> dict[str, Any]:
+        return {k: v for k, v in self.__dict__.items() if v is not None}
+
+
+def fingerprint(check: str, site: str, target: str) -> str:
+    """Stable identity of a finding across runs: same check, site and target, same print."""
+    return hashlib.sha256(f"{check}\x1f{site}\x1f{target}".encode()).hexdigest()[:32]
+
+
+@dataclass(frozen=True)
+class Result:
+    check: str
+    site: str
+    target: str
+    status: Status
+    severity: Severity
+    title: str
+    message: str
+    evidence: Mapping[str, Any]
+    remediation: str
+    references: Sequence[str]
+    started_at: str
+    duration_ms: int
+    fingerprint: str
+    waiver: Waiver | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        doc: dict[str, Any] = {
+            "check": self.check,
+            "site": self.site,
+            "target": self.target,
+            "status": self.status.value,
+            "severity": self.severity.value,
+            "title": self.title,
+            "message": self.message,
+            "evidence": dict(self.evidence),
+            "remediation": self.remediation,
+            "references": list(self.references),
+            "started_at": self.started_at,
+            "duration_ms": self.duration_ms,
+            "fingerprint": self.fingerprint,
+        }
+        if self.waiver is not None:
+            doc["waiver"] = self.waiver.to_json()
+        return doc
+
+    @classmethod
+    def from_json(cls, doc: Mapping[str, Any]) -> Result:
+        waiver = doc.get("waiver")
+        return cls(
+            check=doc["check"],
+            site=doc["site"],
+            target=doc["target"],
+            status=Status(doc["status"]),
+            severity=Severity(doc["severity"]),
+            title=doc["title"],
+            message=doc["message"],
+            evidence=doc.get("evidence", {}),
+            remediation=doc.get("remediation", ""),
+            references=doc.get("references", []),
+            started_at=doc["started_at"],
+            duration_ms=doc["duration_ms"],
+            fingerprint=doc["fingerprint"],
+            waiver=Waiver(**waiver) if waiver else None,
+        )
+
+
+@dataclass(frozen=True)
+class SiteSummary:
+    name: str
+    domains: Sequence[str]
+    verdict: Verdict
+    counts: Mapping[str, int]
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "domains": list(self.domains),
+            "verdict": self.verdict.value,
+            "counts": dict(self.counts),
+        }
+
+    @classmethod
+    def from_json(cls, doc: Mapping[str, Any]) -> SiteSummary:
+        return cls(doc["name"], doc["domains"], Verdict(doc["verdict"]), doc["counts"])
+
+
+def site_verdict(results: Sequence[Result]) -> Verdict:
+    """CHECKS.md: not-ready if any critical/high fail; else unknown if any error;
+    else at-risk if any medium/low fail; else ready."""
+    fails = [r for r in results if r.status is Status.FAIL]
+    if any(r.severity.rank >= Severity.HIGH.rank for r in fails):
+        return Verdict.NOT_READY
+    if any(r.status is Status.ERROR for r in results):
+        return Verdict.UNKNOWN
+    if any(r.severity.rank >= Severity.LOW.rank for r in fails):
+        return Verdict.AT_RISK
+    return Verdict.READY
+
+
+def status_counts(results: Sequence[Result]) -> dict[str, int]:
+    counts = {s.value: 0 for s in Status}
+    for r in results:
+        counts[r.status.value] += 1
+    return counts
+
+
+@dataclass(frozen=True)
+class RunInfo:
+    id: str
+    started_at: str
+    finished_at: str
+    host: str
+    config: str
+
+    def to_json(self) -> dict[str, Any]:
+        return dict(self.__dict__)
+
+
+@dataclass(frozen=True)
+class RunResult:
+    """The JSON document of CHECKS.md, schema_version 1: the single source of truth."""
+
+    run: RunInfo
+    sites: Sequence[SiteSummary]
+    results: Sequence[Result]
+
+    @property
+    def verdict(self) -> Verdict:
+        """Worst site wins; a run without sites is unknown."""
+        if not self.sites:
+            return Verdict.UNKNOWN
+        return max((s.verdict for s in self.sites), key=lambda v: v.rank)
+
+    @property
+    def exit_code(self) -> int:
+        return self.verdict.exit_code
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "schema_version": SCHEMA_VERSION,
+            "tool": {"name": TOOL_NAME, "version": TOOL_VERSION},
+            "run": self.run.to_json(),
+            "sites": [s.to_json() for s in self.sites],
+            "results": [r.to_json() for r in self.results],
+        }
+
+    @classmethod
+    def from_json(cls, doc: Mapping[str, Any]) -> RunResult:
+        return cls(
+            run=RunInfo(**doc["run"]),
+            sites=[SiteSummary.from_json(s) for s in doc["sites"]],
+            results=[Result.from_json(r) for r in doc["results"]],
+        )

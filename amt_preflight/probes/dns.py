@@ -1,0 +1,369 @@
+"""DNS probe: dnspython messages over our own asyncio UDP and TCP exchanges.
+
+Own transports instead of dns.asyncquery so that a malformed reply is kept as evidence
+(a hex excerpt), an ICMP refusal is told apart from silence, and one attempt costs one
+socket and no more.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import secrets
+import struct
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import dns.exception
+import dns.flags
+import dns.message
+import dns.name
+import dns.rcode
+import dns.rdatatype
+import dns.rrset
+import dns.update
+
+from amt_preflight.observations import (
+    AD_SRV_PREFIXES,
+    DnsAnswer,
+    DnsQuestion,
+    DnsRecord,
+    DnsUpdateAttempt,
+    Observations,
+    Outcome,
+    ProbeObserver,
+    ResolverSet,
+    Transport,
+    normal_name,
+    provision_server_name,
+    reverse_name,
+    srv_target,
+)
+
+MAX_EXCERPT = 48  # bytes of a malformed reply kept, as hex, in the evidence
+DNS_PORT = 53
+
+
+@dataclass(frozen=True)
+class Exchange:
+    """The outcome of sending one DNS message, after every attempt."""
+
+    outcome: Outcome
+    response: dns.message.Message | None
+    attempts: int
+    started_at: float
+    elapsed_ms: float
+    detail: str = ""
+
+
+class _UdpReply(asyncio.DatagramProtocol):
+    def __init__(self, query: dns.message.Message) -> None:
+        self.query = query
+        self.done: asyncio.Future[tuple[Outcome, dns.message.Message | None, str]] = (
+            asyncio.get_running_loop().create_future()
+        )
+        self.foreign = 0  # replies with another id: late or spoofed, ignored
+
+    def datagram_received(self, data: bytes, addr: tuple[str | int, ...]) -> None:
+        if self.done.done():
+            return
+        if len(data) >= 2 and data[:2] != struct.pack("!H", self.query.id):
+            self.foreign += 1
+            return
+        self.done.set_result(_parse(self.query, data))
+
+    def error_received(self, exc: Exception) -> None:
+        if not self.done.done():
+            self.done.set_result((Outcome.UNREACHABLE, None, _os_error(exc)))
+
+
+def _os_error(exc: BaseException) -> str:
+    return getattr(exc, "strerror", None) or type(exc).__name__
+
+
+def _parse(
+    query: dns.message.Message, wire: bytes
+) -> tuple[Outcome, dns.message.Message | None, str]:
+    try:
+        response = dns.message.from_wire(wire)
+    except (dns.exception.DNSException, ValueError, UnicodeError) as exc:
+        return Outcome.MALFORMED, None, f"{type(exc).__name__}: {_excerpt(wire)}"
+    if not query.is_response(response):
+        return Outcome.MALFORMED, None, f"reply does not answer the query: {_excerpt(wire)}"
+    return Outcome.ANSWER, response, ""
+
+
+def _excerpt(wire: bytes) -> str:
+    more = "…" if len(wire) > MAX_EXCERPT else ""
+    return f"{len(wire)} bytes {wire[:MAX_EXCERPT].hex()}{more}"
+
+
+async def _udp_attempt(
+    query: dns.message.Message, server: str, timeout: float
+) -> tuple[Outcome, dns.message.Message | None, str]:
+    loop = asyncio.get_running_loop()
+    transport, protocol = await loop.create_datagram_endpoint(
+        lambda: _UdpReply(query), remote_addr=(server, DNS_PORT)
+    )
+    try:
+        transport.sendto(query.to_wire())
+        try:
+            async with asyncio.timeout(timeout):
+                return await protocol.done
+        except TimeoutError:
+            foreign = protocol.foreign
+            extra = f"; ignored {foreign} replies with another id" if foreign else ""
+            return Outcome.TIMEOUT, None, f"no reply in {timeout:g} s{extra}"
+    finally:
+        transport.close()
+
+
+async def _tcp_attempt(
+    query: dns.message.Message, server: str, timeout: float
+) -> tuple[Outcome, dns.message.Message | None, str]:
+    writer = None
+    try:
+        async with asyncio.timeout(timeout):
+            reader, writer = await asyncio.open_connection(server, DNS_PORT)
+            wire = query.to_wire()
+            writer.write(struct.pack("!H", len(wire)) + wire)
+            await writer.drain()
+            header = await reader.readexactly(2)
+            (length,) = struct.unpack("!H", header)
+            if length < 12:
+                return Outcome.MALFORMED, None, f"length prefix {length}, shorter than a header"
+            return _parse(query, await reader.readexactly(length))
+    except TimeoutError:
+        return Outcome.TIMEOUT, None, f"no reply in {timeout:g} s"
+    except asyncio.IncompleteReadError as exc:
+        return Outcome.MALFORMED, None, f"connection closed after {len(exc.partial)} bytes"
+    except OSError as exc:
+        return Outcome.UNREACHABLE, None, _os_error(exc)
+    finally:
+        if writer is not None:
+            writer.close()
+
+
+class DnsProbe:
+    """Sends DNS messages with a timeout per attempt, retries after silence, a shared
+    limit on probes in flight, and never the same question twice in a run."""
+
+    def __init__(
+        self,
+        observations: Observations,
+        limiter: asyncio.Semaphore,
+        timeout: float,
+        retries: int,
+        observer: ProbeObserver | None = None,
+    ) -> None:
+        self.observations = observations
+        self.limiter = limiter
+        self.timeout = timeout
+        self.retries = retries
+        self.observer = observer or ProbeObserver()
+        self._asked: dict[DnsQuestion, asyncio.Task[DnsAnswer]] = {}
+        self.in_flight: set[DnsQuestion] = set()
+
+    async def exchange(
+        self, message: dns.message.Message, server: str, transport: Transport, what: str
+    ) -> Exchange:
+        attempt_once = _udp_attempt if transport == "udp" else _tcp_attempt
+        started = time.time()
+        clock = time.monotonic()
+        outcome, response, detail = Outcome.TIMEOUT, None, ""
+        attempts = 0
+        for attempts in range(1, self.retries + 2):  # noqa: B007 (the count is reported)
+            async with self.limiter:
+                self.observer.probe_started(what)
+                try:
+                    outcome, response, detail = await attempt_once(message, server, self.timeout)
+                finally:
+                    self.observer.probe_finished(what)
+            if outcome is not Outcome.TIMEOUT:
+                break  # only silence is worth another try
+        elapsed = (time.monotonic() - clock) * 1000
+        return Exchange(outcome, response, attempts, started, elapsed, detail)
+
+    def ask(self, question: DnsQuestion) -> Awaitable[DnsAnswer]:
+        """The answer to a question, asked at most once per run."""
+        task = self._asked.get(question)
+        if task is None:
+            task = asyncio.ensure_future(self._ask(question))
+            self._asked[question] = task
+        return asyncio.shield(task)
+
+    async def _ask(self, question: DnsQuestion) -> DnsAnswer:
+        self.in_flight.add(question)
+        try:
+            query = dns.message.make_query(question.name, question.rdtype)
+            what = f"{question.name} {question.rdtype} @{question.resolver}/{question.transport}"
+            ex = await self.exchange(query, question.resolver, question.transport, what)
+            answer = _to_answer(question, ex)
+            self.observations.dns[question] = answer
+            return answer
+        finally:
+            self.in_flight.discard(question)
+
+    def stop_at_deadline(self) -> None:
+        """Every question still in flight becomes a DEADLINE answer; nothing more is sent."""
+        for question in list(self.in_flight):
+            self.observations.dns.setdefault(
+                question,
+                DnsAnswer(question, Outcome.DEADLINE, detail="the run's deadline ended it"),
+            )
+        self.cancel_leftovers()
+
+    def cancel_leftovers(self) -> None:
+        """Stop questions nobody waits for any more (a faster resolver already answered)."""
+        for task in self._asked.values():
+            task.cancel()
+
+
+def _to_answer(question: DnsQuestion, ex: Exchange) -> DnsAnswer:
+    response = ex.response
+    if response is None:
+        return DnsAnswer(
+            question, ex.outcome, attempts=ex.attempts, started_at=ex.started_at,
+            elapsed_ms=ex.elapsed_ms, detail=ex.detail,
+        )
+    rrset: dns.rrset.RRset | None = None
+    cnames: tuple[str, ...] = ()
+    if isinstance(response, dns.message.QueryMessage):
+        try:
+            chain = response.resolve_chaining()
+            rrset, cnames = chain.answer, tuple(str(c.name).rstrip(".") for c in chain.cnames)
+        except dns.exception.DNSException:
+            pass  # a broken chain: no records, the rcode still tells
+    wanted = dns.rdatatype.from_text(question.rdtype)
+    records = _records(rrset) if rrset is not None and rrset.rdtype == wanted else ()
+    soa = next(
+        (_records(rr)[0] for rr in response.authority if rr.rdtype == dns.rdatatype.SOA), None
+    )
+    return DnsAnswer(
+        question,
+        Outcome.ANSWER,
+        rcode=dns.rcode.to_text(response.rcode()),
+        records=records,
+        cname_chain=cnames,
+        authority_soa=soa,
+        attempts=ex.attempts,
+        started_at=ex.started_at,
+        elapsed_ms=ex.elapsed_ms,
+        detail="truncated (TC) reply" if response.flags & dns.flags.TC else "",
+    )
+
+
+def _records(rrset: dns.rrset.RRset) -> tuple[DnsRecord, ...]:
+    name = str(rrset.name).rstrip(".")
+    kind = dns.rdatatype.to_text(rrset.rdtype)
+    return tuple(DnsRecord(name, kind, rrset.ttl, rdata.to_text()) for rdata in rrset)
+
+
+# --- What to ask: one gatherer per Need (see catalogue.Need) -------------------------
+
+async def gather_resolvers(probe: DnsProbe, resolvers: ResolverSet, name: str, rdtype: str) -> None:
+    await asyncio.gather(
+        *(
+            probe.ask(DnsQuestion(address, name, rdtype, transport))
+            for address in resolvers.addresses
+            for transport in ("udp", "tcp")
+        )
+    )
+
+
+async def gather_provision_servers(
+    probe: DnsProbe, resolvers: ResolverSet, domains: list[str], with_ptr: bool
+) -> None:
+    async def one(resolver: str, domain: str) -> None:
+        answer = await probe.ask(DnsQuestion(resolver, provision_server_name(domain), "A"))
+        if with_ptr and answer.records:
+            # PTRs start as soon as their address is known, at every resolver of the site
+            await asyncio.gather(
+                *(
+                    probe.ask(DnsQuestion(r, reverse_name(address), "PTR"))
+                    for address in answer.values
+                    for r in resolvers.addresses
+                )
+            )
+
+    await asyncio.gather(*(one(r, d) for r in resolvers.addresses for d in domains))
+
+
+async def gather_ad_srv(probe: DnsProbe, resolvers: ResolverSet, ad_domain: str) -> None:
+    async def one(resolver: str, prefix: str) -> None:
+        srv = await probe.ask(DnsQuestion(resolver, f"{prefix}.{ad_domain}", "SRV"))
+        targets = {srv_target(value) for value in srv.values} - {""}
+        await asyncio.gather(*(probe.ask(DnsQuestion(resolver, t, "A")) for t in targets))
+
+    await asyncio.gather(*(one(r, p) for r in resolvers.addresses for p in AD_SRV_PREFIXES))
+
+
+async def gather_dynamic_update(
+    probe: DnsProbe, resolvers: ResolverSet, domain: str
+) -> DnsUpdateAttempt:
+    """Try an unsigned update of a throw-away TXT name at the zone's primary; delete
+    whatever it added."""
+    domain = normal_name(domain)
+    soa_questions = [DnsQuestion(r, domain, "SOA") for r in resolvers.addresses]
+    answer = await _first(probe, soa_questions, lambda a: a.outcome.answered)
+    if answer is None:
+        return DnsUpdateAttempt(domain, domain, "", "", Outcome.TIMEOUT,
+                                detail="no resolver answered the SOA query")
+    zone, mname, source = domain, "", "no SOA seen: assumed the domain is the zone"
+    soa = answer.records[0] if answer.records else answer.authority_soa
+    if soa is not None:
+        zone, mname = normal_name(soa.name), normal_name(soa.value.split()[0])
+        source = f"SOA {zone} from {answer.question.resolver}, primary {mname}"
+    primary = None
+    if mname:
+        a_questions = [DnsQuestion(r, mname, "A") for r in resolvers.addresses]
+        primary = await _first(probe, a_questions, lambda a: bool(a.records))
+    if primary is not None:
+        server = primary.records[0].value
+    else:
+        server = answer.question.resolver
+        source += f"; primary has no address, sent to resolver {server}"
+    label = f"amt-preflight-probe-{secrets.token_hex(4)}"
+    name = f"{label}.{zone}"
+    add = dns.update.UpdateMessage(zone)
+    add.add(label, 60, "TXT", '"amt-preflight dynamic update probe; safe to delete"')
+    ex = await probe.exchange(add, server, "udp", f"UPDATE {zone} @{server}")
+    rcode = dns.rcode.to_text(ex.response.rcode()) if ex.response is not None else None
+    cleanup = "not needed"
+    if rcode == "NOERROR":
+        delete = dns.update.UpdateMessage(zone)
+        delete.delete(label)
+        dx = await probe.exchange(delete, server, "udp", f"UPDATE {zone} @{server} (delete)")
+        drcode = dns.rcode.to_text(dx.response.rcode()) if dx.response is not None else None
+        cleanup = "deleted" if drcode == "NOERROR" else (
+            f"delete got {drcode or dx.outcome.value}: remove {name} TXT by hand"
+        )
+    return DnsUpdateAttempt(
+        domain, zone, server, name, ex.outcome, rcode=rcode, zone_source=source,
+        cleanup=cleanup, started_at=ex.started_at, elapsed_ms=ex.elapsed_ms, detail=ex.detail,
+    )
+
+
+async def _first(
+    probe: DnsProbe, questions: list[DnsQuestion], useful: Callable[[DnsAnswer], bool]
+) -> DnsAnswer | None:
+    """The first useful answer, without waiting for slower or silent resolvers."""
+    for pending in asyncio.as_completed([probe.ask(q) for q in questions]):
+        answer = await pending
+        if useful(answer):
+            return answer
+    return None
+
+
+def host_resolvers(path: Path = Path("/etc/resolv.conf")) -> ResolverSet:
+    """The host's own resolvers, the last resort when neither config nor DHCP names any."""
+    try:
+        lines = path.read_text(errors="replace").splitlines()
+    except OSError:
+        return ResolverSet((), str(path))
+    found = tuple(
+        parts[1] for parts in (line.split() for line in lines)
+        if len(parts) >= 2 and parts[0] == "nameserver"
+    )
+    return ResolverSet(found, str(path))

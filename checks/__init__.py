@@ -1,0 +1,14 @@
+"""The catalogue of checks: every check the tool knows, in report order.
+
+Add a check by writing it in its area's module and listing it in that module's CHECKS.
+"""
+
+from __future__ import annotations
+
+from amt_preflight.catalogue import CheckSpec
+
+from . import dns
+
+CATALOGUE: tuple[CheckSpec, ...] = (*dns.CHECKS,)
+
+BY_ID: dict[str, CheckSpec] = {spec.id: spec for spec in CATALOGUE}

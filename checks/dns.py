@@ -1,0 +1,371 @@
+"""DNS checks: the resolvers, ProvisionServer.<domain>, AD SRV records, open updates.
+
+Every question is asked of every resolver of the site, because an AMT device may use any
+of them; a check judges the resolvers that answered and names each one's reply.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+
+from amt_preflight.catalogue import CheckSpec, Need, check
+from amt_preflight.config import SiteConfig
+from amt_preflight.model import NO_TARGET, Finding, Status
+from amt_preflight.observations import (
+    AD_SRV_PREFIXES,
+    DnsAnswer,
+    Outcome,
+    SiteView,
+    answers_timing,
+    evidence_by_resolver,
+    in_domain,
+    provision_server_name,
+    resolver_probe_question,
+    reverse_name,
+    srv_target,
+)
+
+SDK_HELLO = "Intel AMT SDK: setup and configuration, 'ProvisionServer' and hello messages"
+CONFIGMGR_DNS = "Microsoft ConfigMgr out-of-band management: secure the ProvisionServer record"
+
+
+def _finding(
+    target: str, status: Status, message: str, answers: Iterable[DnsAnswer], **evidence: object
+) -> Finding:
+    answers = list(answers)
+    started, duration = answers_timing(answers)
+    return Finding(
+        target,
+        status,
+        message,
+        evidence={"answers": evidence_by_resolver(answers), **evidence},
+        started_at=started,
+        duration_ms=duration,
+    )
+
+
+def _no_resolver(site: SiteConfig, obs: SiteView) -> Finding | None:
+    if obs.resolvers.addresses:
+        return None
+    return Finding(
+        NO_TARGET,
+        Status.ERROR,
+        f"no resolver to ask: none in the config, from DHCP option 6 or in "
+        f"{obs.resolvers.source}",
+    )
+
+
+def _unanswered(answers: list[DnsAnswer]) -> str:
+    return "; ".join(a.describe() for a in answers if not a.outcome.answered)
+
+
+@check(
+    id="DNS-RESOLVER-ANSWERS",
+    title="DNS resolver answers over UDP and TCP",
+    severity="critical",
+    needs=[Need.DNS_RESOLVERS],
+    passes_when="each resolver answers (any rcode) over UDP and TCP",
+    remediation=(
+        "Make the resolver reachable from the AMT VLAN on UDP and TCP port 53 (firewall, "
+        "ACL, service running), or hand out working resolvers in DHCP option 6."
+    ),
+    references=["RFC 7766: DNS transport over TCP", SDK_HELLO],
+)
+def resolver_answers(site: SiteConfig, obs: SiteView) -> Iterator[Finding]:
+    if (missing := _no_resolver(site, obs)) is not None:
+        yield missing
+        return
+    name, rdtype = resolver_probe_question(site.domain_names, site.ad.domain if site.ad else None)
+    for resolver in obs.resolvers.addresses:
+        pair = [obs.dns(resolver, name, rdtype, "udp"), obs.dns(resolver, name, rdtype, "tcp")]
+        silent = [a for a in pair if not a.outcome.answered]
+        source = {"resolver_source": obs.resolvers.source}
+        if not silent:
+            yield _finding(resolver, Status.PASS, f"{resolver} answers over UDP and TCP "
+                           f"({pair[0].rcode} / {pair[1].rcode})", pair, **source)
+        elif any(a.outcome in (Outcome.DEADLINE, Outcome.NOT_OBSERVED) for a in silent):
+            yield _finding(resolver, Status.ERROR, f"not decided: {_unanswered(pair)}", pair,
+                           **source)
+        else:
+            yield _finding(resolver, Status.FAIL, f"{resolver}: {_unanswered(pair)}", pair,
+                           **source)
+
+
+def _provision_answers(site: SiteConfig, obs: SiteView, domain: str) -> list[DnsAnswer]:
+    return obs.dns_at_all(provision_server_name(domain), "A")
+
+
+def _judge_answered(
+    domain: str, answers: list[DnsAnswer]
+) -> tuple[list[DnsAnswer], Finding | None]:
+    """The answers to judge, or an error finding when no resolver answered this question."""
+    answered = [a for a in answers if a.outcome.answered]
+    if answered:
+        return answered, None
+    return [], _finding(domain, Status.ERROR,
+                        f"{provision_server_name(domain)}: no resolver answered: "
+                        f"{_unanswered(answers)}", answers)
+
+
+@check(
+    id="DNS-PROVSERVER-A",
+    title="ProvisionServer record resolves",
+    severity="critical",
+    needs=[Need.DNS_PROVSERVER],
+    requires=["DNS-RESOLVER-ANSWERS"],
+    passes_when="ProvisionServer.<domain> has an A record at every resolver that answers",
+    remediation=(
+        "Create an A record ProvisionServer.<domain> pointing at the provisioning server, in "
+        "every DNS zone handed out as option 15, and make sure every resolver serves it."
+    ),
+    references=[SDK_HELLO, CONFIGMGR_DNS],
+)
+def provserver_a(site: SiteConfig, obs: SiteView) -> Iterator[Finding]:
+    for domain in site.domain_names:
+        answers = _provision_answers(site, obs, domain)
+        answered, error = _judge_answered(domain, answers)
+        if error:
+            yield error
+            continue
+        empty = [a for a in answered if not a.records]
+        name = provision_server_name(domain)
+        if empty:
+            said = "; ".join(a.describe() for a in empty)
+            yield _finding(domain, Status.FAIL, f"{name}: {said}", answers)
+        else:
+            yield _finding(domain, Status.PASS,
+                           f"{name}: {'; '.join(a.describe() for a in answered)}", answers)
+
+
+@check(
+    id="DNS-PROVSERVER-MATCH",
+    title="ProvisionServer resolves to the provisioning server",
+    severity="high",
+    needs=[Need.DNS_PROVSERVER],
+    requires=["DNS-PROVSERVER-A"],
+    passes_when=(
+        "every address ProvisionServer.<domain> resolves to is one configured for that "
+        "domain's provisioning server (domains[].provision_server)"
+    ),
+    remediation=(
+        "Point ProvisionServer.<domain> at the provisioning server only. A stray address "
+        "sends the devices' hellos (and their trust) to another host."
+    ),
+    references=[SDK_HELLO, CONFIGMGR_DNS],
+)
+def provserver_match(site: SiteConfig, obs: SiteView) -> Iterator[Finding]:
+    for domain_config in site.domains:
+        domain = domain_config.name
+        expected = sorted(domain_config.provision_server)
+        answers = _provision_answers(site, obs, domain)
+        if not expected:
+            yield Finding(domain, Status.SKIPPED,
+                          f"no provision_server configured for {domain}: nothing to compare")
+            continue
+        answered, error = _judge_answered(domain, answers)
+        if error:
+            yield error
+            continue
+        stray = {a.question.resolver: sorted(set(a.values) - set(expected))
+                 for a in answered if set(a.values) - set(expected)}
+        evidence = {"expected": expected}
+        name = provision_server_name(domain)
+        if stray:
+            said = "; ".join(f"{', '.join(v)} from {r}" for r, v in stray.items())
+            yield _finding(domain, Status.FAIL,
+                           f"{name} resolves to {said}; expected {', '.join(expected)}",
+                           answers, unexpected=stray, **evidence)
+        elif not any(a.records for a in answered):
+            yield _finding(domain, Status.FAIL, f"{name} has no address", answers, **evidence)
+        else:
+            yield _finding(domain, Status.PASS, f"{name} resolves to {', '.join(expected)} "
+                           "only", answers, **evidence)
+
+
+@check(
+    id="DNS-PROVSERVER-CONSISTENT",
+    title="Every resolver gives the same ProvisionServer answer",
+    severity="medium",
+    needs=[Need.DNS_PROVSERVER],
+    requires=["DNS-RESOLVER-ANSWERS"],
+    passes_when="every resolver gives the same answer (rcode and addresses) for ProvisionServer",
+    remediation=(
+        "Bring every resolver and secondary to the same zone data (check zone transfers, "
+        "serial numbers, split-horizon views): devices asking another resolver get another "
+        "provisioning server."
+    ),
+    references=[SDK_HELLO],
+)
+def provserver_consistent(site: SiteConfig, obs: SiteView) -> Iterator[Finding]:
+    for domain in site.domain_names:
+        answers = _provision_answers(site, obs, domain)
+        answered = [a for a in answers if a.outcome.answered]
+        if len(answers) < 2:
+            yield Finding(domain, Status.SKIPPED,
+                          "only one resolver: nothing to compare it with")
+            continue
+        if len(answered) < 2:
+            yield _finding(domain, Status.SKIPPED,
+                           f"fewer than two resolvers answered: {_unanswered(answers)}", answers)
+            continue
+        views = {a.question.resolver: (a.rcode, tuple(sorted(a.values))) for a in answered}
+        name = provision_server_name(domain)
+        if len(set(views.values())) == 1:
+            yield _finding(domain, Status.PASS,
+                           f"{len(views)} resolvers agree on {name}", answers)
+        else:
+            said = "; ".join(a.describe() for a in answered)
+            yield _finding(domain, Status.FAIL, f"resolvers disagree on {name}: {said}",
+                           answers)
+
+
+@check(
+    id="DNS-PROVSERVER-PTR",
+    title="ProvisionServer address reverse-resolves inside the domain",
+    severity="low",
+    needs=[Need.DNS_PROVSERVER, Need.DNS_PROVSERVER_PTR],
+    requires=["DNS-PROVSERVER-A"],
+    passes_when="each address of ProvisionServer.<domain> has a PTR to a name inside the domain",
+    remediation=(
+        "Add a PTR record for the provisioning server's address naming a host inside the "
+        "domain; tools and auditors match the server by its reverse name."
+    ),
+    references=[SDK_HELLO],
+)
+def provserver_ptr(site: SiteConfig, obs: SiteView) -> Iterator[Finding]:
+    for domain in site.domain_names:
+        answered = [a for a in _provision_answers(site, obs, domain) if a.records]
+        if not answered:
+            yield Finding(domain, Status.SKIPPED,
+                          f"{provision_server_name(domain)} has no address to reverse")
+            continue
+        addresses = sorted({v for a in answered for v in a.values})
+        ptrs = [obs.dns(r, reverse_name(ip), "PTR") for ip in addresses
+                for r in obs.resolvers.addresses]
+        replied = [p for p in ptrs if p.outcome.answered]
+        bad = [p for p in replied if not p.records
+               or not all(in_domain(v, domain) for v in p.values)]
+        covered = {reverse_name(ip) for ip in addresses} <= {p.question.name for p in replied}
+        if bad:
+            said = "; ".join(f"{p.question.name}: {p.describe()}" for p in bad)
+            yield _finding(domain, Status.FAIL, f"not inside {domain}: {said}", ptrs)
+        elif not covered:
+            yield _finding(domain, Status.ERROR,
+                           f"no resolver answered the PTR query: {_unanswered(ptrs)}", ptrs)
+        else:
+            names = sorted({v.rstrip(".") for p in replied for v in p.values})
+            yield _finding(domain, Status.PASS,
+                           f"{', '.join(addresses)} reverse to {', '.join(names)}", ptrs)
+
+
+@check(
+    id="DNS-AD-SRV",
+    title="Active Directory SRV records exist and resolve",
+    severity="high",
+    needs=[Need.DNS_AD_SRV],
+    requires=["DNS-RESOLVER-ANSWERS"],
+    passes_when=(
+        "_ldap._tcp.dc._msdcs.<ad domain>, _kerberos._tcp, _kerberos._udp and _kpasswd._tcp "
+        "exist at every resolver that answers, and their targets resolve"
+    ),
+    remediation=(
+        "Register the domain controllers' SRV records (restart Netlogon or run "
+        "'dcdiag /fix'; on Samba 'samba_dnsupdate'), and give every target an A record."
+    ),
+    references=["RFC 2782: DNS SRV", "Microsoft: how DCs are located (DsGetDcName)"],
+)
+def ad_srv(site: SiteConfig, obs: SiteView) -> Iterator[Finding]:
+    if site.ad is None:
+        yield Finding(NO_TARGET, Status.SKIPPED, "no AD domain configured (ad.domain)")
+        return
+    domain = site.ad.domain
+    problems: list[str] = []
+    consulted: list[DnsAnswer] = []
+    unanswered: list[DnsAnswer] = []
+    for resolver in obs.resolvers.addresses:
+        for prefix in AD_SRV_PREFIXES:
+            srv = obs.dns(resolver, f"{prefix}.{domain}", "SRV")
+            consulted.append(srv)
+            if not srv.outcome.answered:
+                unanswered.append(srv)
+                continue
+            targets = sorted({srv_target(v) for v in srv.values})
+            if not srv.records:
+                problems.append(f"{prefix}.{domain}: {srv.describe()}")
+            elif targets == [""]:
+                problems.append(f"{prefix}.{domain}: target '.' (no service) from {resolver}")
+            for target in (t for t in targets if t):
+                address = obs.dns(resolver, target, "A")
+                consulted.append(address)
+                if not address.outcome.answered:
+                    unanswered.append(address)
+                elif not address.records:
+                    problems.append(f"target {target} of {prefix}: {address.describe()}")
+    records = {
+        f"{p}.{domain}": sorted({v for a in consulted
+                                 if a.question.name == f"{p}.{domain}" for v in a.values})
+        for p in AD_SRV_PREFIXES
+    }
+    if problems:
+        yield _finding(domain, Status.FAIL, "; ".join(problems), consulted, records=records)
+    elif unanswered and len(unanswered) == len(consulted):
+        yield _finding(domain, Status.ERROR, f"no resolver answered: {_unanswered(unanswered)}",
+                       consulted)
+    elif unanswered:
+        yield _finding(domain, Status.ERROR, f"not every query answered: "
+                       f"{_unanswered(unanswered)}", consulted, records=records)
+    else:
+        yield _finding(domain, Status.PASS, f"all {len(AD_SRV_PREFIXES)} SRV records of "
+                       f"{domain} exist and their targets resolve", consulted, records=records)
+
+
+@check(
+    id="DNS-DYNUPDATE-OPEN",
+    title="Zone refuses unsigned dynamic updates",
+    severity="high",
+    needs=[Need.DNS_DYNUPDATE],
+    intrusive=True,
+    passes_when=(
+        "an unsigned RFC 2136 update of a throw-away name in the zone is refused; anything "
+        "it added is deleted"
+    ),
+    remediation=(
+        "Allow only secure (GSS-TSIG/TSIG) dynamic updates on the zone. An open zone lets "
+        "anyone on the network replace ProvisionServer and receive the devices' hellos."
+    ),
+    references=["RFC 2136: dynamic updates", "RFC 3007: secure dynamic update", CONFIGMGR_DNS],
+)
+def dynupdate_open(site: SiteConfig, obs: SiteView) -> Iterator[Finding]:
+    judged: set[str] = set()
+    for domain in site.domain_names:
+        attempt = obs.dns_update(domain)
+        if attempt is None:
+            yield Finding(domain, Status.ERROR, "the update was not tried before the deadline")
+            continue
+        if attempt.zone in judged:
+            continue  # several domains in one zone: judged once
+        judged.add(attempt.zone)
+        evidence = attempt.to_evidence()
+        if attempt.outcome is not Outcome.ANSWER:
+            yield Finding(attempt.zone, Status.ERROR,
+                          f"update to {attempt.server or 'no server'}: {attempt.outcome.value}"
+                          f"{' (' + attempt.detail + ')' if attempt.detail else ''}", evidence)
+        elif attempt.rcode == "NOERROR":
+            yield Finding(attempt.zone, Status.FAIL,
+                          f"{attempt.server} accepted an unsigned update of {attempt.name} "
+                          f"in {attempt.zone} (clean-up: {attempt.cleanup})", evidence)
+        else:
+            yield Finding(attempt.zone, Status.PASS,
+                          f"{attempt.server} refused the unsigned update with {attempt.rcode}",
+                          evidence)
+
+
+CHECKS: tuple[CheckSpec, ...] = (
+    resolver_answers,
+    provserver_a,
+    provserver_match,
+    provserver_consistent,
+    provserver_ptr,
+    ad_srv,
+    dynupdate_open,
+)

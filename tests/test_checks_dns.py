@@ -1,0 +1,246 @@
+"""DNS checks on hand-made observations: each passes and fails where it should."""
+
+from __future__ import annotations
+
+from amt_preflight.checks import BY_ID
+from amt_preflight.model import NO_TARGET, Finding, Status
+from amt_preflight.observations import Outcome
+
+from .observed import R1, R2, Observed, site
+
+SITE = site("""
+sites:
+  - name: hq
+    resolvers: [10.250.0.1, 10.250.0.2]
+    ad: {domain: corp.example}
+    domains:
+      - {name: corp.example, provision_server: [10.250.0.10]}
+""")
+PS = "ProvisionServer.corp.example"
+
+
+def run(check_id: str, observed: Observed, site_config=SITE) -> list[Finding]:  # type: ignore[no-untyped-def]
+    return list(BY_ID[check_id].function(site_config, observed.view()))
+
+
+def statuses(findings: list[Finding]) -> dict[str, Status]:
+    return {f.target: f.status for f in findings}
+
+
+def healthy() -> Observed:
+    o = Observed()
+    for r in (R1, R2):
+        o.answer(r, PS, "A", ["10.250.0.10"])
+        o.answer(r, PS, "A", ["10.250.0.10"], transport="tcp")
+        o.answer(r, "10.0.250.10.in-addr.arpa", "PTR", ["provisionserver.corp.example."])
+    return o
+
+
+# --- DNS-RESOLVER-ANSWERS
+
+
+def test_resolver_answers_pass_with_any_rcode() -> None:
+    o = healthy()
+    o.answer(R2, PS, "A", rcode="NXDOMAIN")
+    assert statuses(run("DNS-RESOLVER-ANSWERS", o)) == {R1: Status.PASS, R2: Status.PASS}
+
+
+def test_resolver_silent_over_tcp_fails() -> None:
+    o = healthy().silent(R2, PS, "A", transport="tcp")
+    findings = run("DNS-RESOLVER-ANSWERS", o)
+    assert statuses(findings) == {R1: Status.PASS, R2: Status.FAIL}
+    assert findings[1].evidence["answers"]  # says which transport said what
+
+
+def test_resolver_garbage_fails_and_unrefused_unreachable_fails() -> None:
+    o = healthy().silent(R1, PS, "A", outcome=Outcome.MALFORMED)
+    o.silent(R2, PS, "A", outcome=Outcome.UNREACHABLE)
+    assert statuses(run("DNS-RESOLVER-ANSWERS", o)) == {R1: Status.FAIL, R2: Status.FAIL}
+
+
+def test_resolver_cut_by_deadline_is_an_error() -> None:
+    o = healthy().silent(R1, PS, "A", outcome=Outcome.DEADLINE)
+    assert statuses(run("DNS-RESOLVER-ANSWERS", o))[R1] is Status.ERROR
+
+
+def test_no_resolver_at_all_is_an_error() -> None:
+    o = Observed(resolvers=())
+    assert statuses(run("DNS-RESOLVER-ANSWERS", o)) == {NO_TARGET: Status.ERROR}
+
+
+# --- DNS-PROVSERVER-A
+
+
+def test_provserver_a_pass() -> None:
+    assert statuses(run("DNS-PROVSERVER-A", healthy())) == {"corp.example": Status.PASS}
+
+
+def test_provserver_a_nxdomain_at_one_resolver_fails_naming_it() -> None:
+    o = healthy().answer(R2, PS, "A", rcode="NXDOMAIN")
+    [finding] = run("DNS-PROVSERVER-A", o)
+    assert finding.status is Status.FAIL
+    assert R2 in finding.message and "NXDOMAIN" in finding.message
+
+
+def test_provserver_a_nodata_fails() -> None:
+    o = healthy().answer(R1, PS, "A", []).answer(R2, PS, "A", [])
+    assert statuses(run("DNS-PROVSERVER-A", o)) == {"corp.example": Status.FAIL}
+
+
+def test_provserver_a_judges_only_answering_resolvers() -> None:
+    o = healthy().silent(R2, PS, "A")
+    assert statuses(run("DNS-PROVSERVER-A", o)) == {"corp.example": Status.PASS}
+
+
+def test_provserver_a_no_resolver_answered_is_error() -> None:
+    o = healthy().silent(R1, PS, "A").silent(R2, PS, "A")
+    assert statuses(run("DNS-PROVSERVER-A", o)) == {"corp.example": Status.ERROR}
+
+
+# --- DNS-PROVSERVER-MATCH
+
+
+def test_match_pass() -> None:
+    assert statuses(run("DNS-PROVSERVER-MATCH", healthy())) == {"corp.example": Status.PASS}
+
+
+def test_match_stray_address_fails() -> None:
+    o = healthy().answer(R1, PS, "A", ["10.250.0.10", "10.250.0.66"])
+    [finding] = run("DNS-PROVSERVER-MATCH", o)
+    assert finding.status is Status.FAIL
+    assert finding.evidence["unexpected"] == {R1: ["10.250.0.66"]}
+
+
+def test_match_wrong_address_fails() -> None:
+    o = healthy().answer(R1, PS, "A", ["10.250.0.99"]).answer(R2, PS, "A", ["10.250.0.99"])
+    assert statuses(run("DNS-PROVSERVER-MATCH", o)) == {"corp.example": Status.FAIL}
+
+
+def test_match_without_configured_server_is_skipped() -> None:
+    bare = site("sites: [{name: hq, resolvers: [10.250.0.1], domains: [{name: corp.example}]}]")
+    assert statuses(run("DNS-PROVSERVER-MATCH", healthy(), bare)) == {
+        "corp.example": Status.SKIPPED}
+
+
+# --- DNS-PROVSERVER-CONSISTENT
+
+
+def test_consistent_pass_ignores_order() -> None:
+    o = healthy().answer(R1, PS, "A", ["10.250.0.10", "10.250.0.11"])
+    o.answer(R2, PS, "A", ["10.250.0.11", "10.250.0.10"])
+    assert statuses(run("DNS-PROVSERVER-CONSISTENT", o)) == {"corp.example": Status.PASS}
+
+
+def test_consistent_split_brain_fails() -> None:
+    o = healthy().answer(R2, PS, "A", ["10.250.0.11"])
+    assert statuses(run("DNS-PROVSERVER-CONSISTENT", o)) == {"corp.example": Status.FAIL}
+
+
+def test_consistent_stale_secondary_nxdomain_fails() -> None:
+    o = healthy().answer(R2, PS, "A", rcode="NXDOMAIN")
+    assert statuses(run("DNS-PROVSERVER-CONSISTENT", o)) == {"corp.example": Status.FAIL}
+
+
+def test_consistent_single_resolver_is_skipped() -> None:
+    one = site("sites: [{name: hq, resolvers: [10.250.0.1], domains: [{name: corp.example}]}]")
+    o = Observed(resolvers=[R1]).answer(R1, PS, "A", ["10.250.0.10"])
+    assert statuses(run("DNS-PROVSERVER-CONSISTENT", o, one)) == {
+        "corp.example": Status.SKIPPED}
+
+
+# --- DNS-PROVSERVER-PTR
+
+
+def test_ptr_pass() -> None:
+    assert statuses(run("DNS-PROVSERVER-PTR", healthy())) == {"corp.example": Status.PASS}
+
+
+def test_ptr_outside_domain_fails() -> None:
+    o = healthy().answer(R2, "10.0.250.10.in-addr.arpa", "PTR", ["host.elsewhere.example."])
+    assert statuses(run("DNS-PROVSERVER-PTR", o)) == {"corp.example": Status.FAIL}
+
+
+def test_ptr_missing_fails() -> None:
+    o = healthy().answer(R1, "10.0.250.10.in-addr.arpa", "PTR", rcode="NXDOMAIN")
+    assert statuses(run("DNS-PROVSERVER-PTR", o)) == {"corp.example": Status.FAIL}
+
+
+def test_ptr_unanswered_is_error() -> None:
+    o = healthy().silent(R1, "10.0.250.10.in-addr.arpa", "PTR")
+    o.silent(R2, "10.0.250.10.in-addr.arpa", "PTR")
+    assert statuses(run("DNS-PROVSERVER-PTR", o)) == {"corp.example": Status.ERROR}
+
+
+# --- DNS-AD-SRV
+
+SRV = {
+    "_ldap._tcp.dc._msdcs.corp.example": "0 100 389 dc01.corp.example.",
+    "_kerberos._tcp.corp.example": "0 100 88 dc01.corp.example.",
+    "_kerberos._udp.corp.example": "0 100 88 dc01.corp.example.",
+    "_kpasswd._tcp.corp.example": "0 100 464 dc01.corp.example.",
+}
+
+
+def ad_healthy() -> Observed:
+    o = Observed()
+    for r in (R1, R2):
+        for name, value in SRV.items():
+            o.answer(r, name, "SRV", [value])
+        o.answer(r, "dc01.corp.example", "A", ["10.250.0.20"])
+    return o
+
+
+def test_ad_srv_pass() -> None:
+    assert statuses(run("DNS-AD-SRV", ad_healthy())) == {"corp.example": Status.PASS}
+
+
+def test_ad_srv_missing_record_fails() -> None:
+    o = ad_healthy().answer(R2, "_kpasswd._tcp.corp.example", "SRV", rcode="NXDOMAIN")
+    [finding] = run("DNS-AD-SRV", o)
+    assert finding.status is Status.FAIL and "_kpasswd" in finding.message
+
+
+def test_ad_srv_target_without_address_fails() -> None:
+    o = ad_healthy().answer(R1, "dc01.corp.example", "A", rcode="NXDOMAIN")
+    assert statuses(run("DNS-AD-SRV", o)) == {"corp.example": Status.FAIL}
+
+
+def test_ad_srv_dot_target_fails() -> None:
+    o = ad_healthy().answer(R1, "_kerberos._udp.corp.example", "SRV", ["0 0 0 ."])
+    assert statuses(run("DNS-AD-SRV", o)) == {"corp.example": Status.FAIL}
+
+
+def test_ad_srv_without_ad_is_skipped() -> None:
+    bare = site("sites: [{name: hq, resolvers: [10.250.0.1]}]")
+    assert statuses(run("DNS-AD-SRV", ad_healthy(), bare)) == {NO_TARGET: Status.SKIPPED}
+
+
+# --- DNS-DYNUPDATE-OPEN
+
+
+def test_dynupdate_refused_passes() -> None:
+    o = Observed().update("corp.example", "REFUSED")
+    assert statuses(run("DNS-DYNUPDATE-OPEN", o)) == {"corp.example": Status.PASS}
+
+
+def test_dynupdate_accepted_fails() -> None:
+    o = Observed().update("corp.example", "NOERROR")
+    [finding] = run("DNS-DYNUPDATE-OPEN", o)
+    assert finding.status is Status.FAIL and finding.evidence["cleanup"] == "deleted"
+
+
+def test_dynupdate_silent_server_is_error() -> None:
+    o = Observed().update("corp.example", None, outcome=Outcome.TIMEOUT)
+    assert statuses(run("DNS-DYNUPDATE-OPEN", o)) == {"corp.example": Status.ERROR}
+
+
+def test_dynupdate_reports_each_zone_once() -> None:
+    two = site("""
+sites:
+  - name: hq
+    resolvers: [10.250.0.1]
+    domains: [{name: a.corp.example}, {name: b.corp.example}]
+""")
+    o = Observed().update("a.corp.example", "REFUSED", zone="corp.example")
+    o.update("b.corp.example", "REFUSED", zone="corp.example")
+    assert [f.target for f in run("DNS-DYNUPDATE-OPEN", o, two)] == ["corp.example"]
