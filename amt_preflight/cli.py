@@ -103,7 +103,7 @@ def _write(fmt: str, run: RunResult, target: Path | None) -> None:
     if target is None:
         sys.stdout.write(text if text.endswith("\n") else text + "\n")
         return
-    target.write_text(text, encoding="utf-8")
+    target.write_text(text, encoding="utf-8", newline="")  # CSP hashes cover exact bytes
     print(f"wrote {target}", file=sys.stderr)
 
 

@@ -102,7 +102,8 @@ class Waiver:
 
 def fingerprint(check: str, site: str, target: str) -> str:
     """Stable identity of a finding across runs: same check, site and target, same print."""
-    return hashlib.sha256(f"{check}\x1f{site}\x1f{target}".encode()).hexdigest()[:32]
+    key = f"{check}\x1f{site}\x1f{target}".encode("utf-8", "surrogatepass")
+    return hashlib.sha256(key).hexdigest()[:32]
 
 
 @dataclass(frozen=True)

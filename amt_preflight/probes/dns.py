@@ -306,7 +306,10 @@ async def gather_dynamic_update(
     whatever it added."""
     domain = normal_name(domain)
     soa_questions = [DnsQuestion(r, domain, "SOA") for r in resolvers.addresses]
-    answer = await _first(probe, soa_questions, lambda a: a.outcome.answered)
+    answer = await _first(probe, soa_questions, lambda a: bool(a.records or a.authority_soa))
+    if answer is None:  # every resolver has answered or given up by now
+        replies = await asyncio.gather(*(probe.ask(q) for q in soa_questions))
+        answer = next((a for a in replies if a.outcome.answered), None)
     if answer is None:
         return DnsUpdateAttempt(domain, domain, "", "", Outcome.TIMEOUT,
                                 detail="no resolver answered the SOA query")

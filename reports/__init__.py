@@ -1,0 +1,63 @@
+"""Renderers of a RunResult, one module per format.
+
+Importing this package stays cheap: a renderer (and jinja2 or rich behind it) is imported
+only when its format is asked for.
+"""
+
+from __future__ import annotations
+
+import re
+
+from amt_preflight.model import RunResult, Verdict
+
+FORMATS: tuple[str, ...] = ("console", "json", "html")
+
+# File written for each format when the output is a folder (`run -o DIR`).
+FILE_NAMES: dict[str, str] = {
+    "json": "amt-preflight.json",
+    "html": "amt-preflight.html",
+    "console": "amt-preflight.txt",
+}
+
+# What each verdict, and so the exit code of `run`, means: one wording for every renderer.
+VERDICT_MEANINGS: dict[Verdict, str] = {
+    Verdict.READY: "ready to provision",
+    Verdict.AT_RISK: "only medium or low findings",
+    Verdict.NOT_READY: "a critical or high check failed",
+    Verdict.UNKNOWN: "some checks could not decide",
+}
+
+# Control characters, bidi overrides and lone surrogates can arrive from the network (a DHCP
+# option, a certificate subject). Shown raw they corrupt a terminal or reorder text; shown
+# as escapes they are evidence.
+_INVISIBLE = re.compile(
+    "[\x00-\x08\x0b-\x1f\x7f-\x9f\u200e\u200f\u202a-\u202e\u2066-\u2069\ud800-\udfff]"
+)
+
+
+def _escape_code(match: re.Match[str]) -> str:
+    code = ord(match.group())
+    return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
+
+
+def visible(text: str) -> str:
+    """The text with every invisible or control character written as a \\x.. or \\u.... escape."""
+    return _INVISIBLE.sub(_escape_code, text)
+
+
+def render(fmt: str, run: RunResult) -> str:
+    """The run rendered in one of FORMATS."""
+    match fmt:
+        case "console":
+            from .console import render as render_console
+
+            return render_console(run)
+        case "json":
+            from .json_report import render as render_json
+
+            return render_json(run)
+        case "html":
+            from .html import render as render_html
+
+            return render_html(run)
+    raise ValueError(f"unknown report format {fmt!r}; choose from {', '.join(FORMATS)}")

@@ -1,0 +1,199 @@
+"""The whole command line, end to end: against the lab network as a user runs it, and its
+usage and config errors."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+import pytest
+
+from amt_preflight.lab import Lab
+from amt_preflight.reports.json_report import schema
+
+REPO = Path(__file__).resolve().parent.parent
+CLI = [sys.executable, "-m", "amt_preflight.cli"]
+
+
+def run_cli(args: list[str], lab: Lab | None = None, timeout: float = 120
+            ) -> subprocess.CompletedProcess[str]:
+    argv = CLI + args
+    if lab is None:
+        return subprocess.run(argv, capture_output=True, text=True, timeout=timeout, cwd=REPO)
+    return lab.run_in_client(argv, capture_output=True, text=True, timeout=timeout, cwd=REPO)
+
+
+def survey(lab: Lab, config: Path, *extra: str) -> tuple[int, dict[str, Any]]:
+    done = run_cli(["run", "-c", str(config), "--format", "json", *extra], lab)
+    assert done.returncode in (0, 1, 2, 3), done.stderr
+    document = json.loads(done.stdout)
+    jsonschema.Draft202012Validator(schema()).validate(document)
+    return done.returncode, document
+
+
+def statuses(document: dict[str, Any], site: str | None = None) -> dict[tuple[str, str], str]:
+    return {(r["check"], r["target"]): r["status"] for r in document["results"]
+            if site is None or r["site"] == site}
+
+
+def write(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "site.yaml"
+    path.write_text(text)
+    return path
+
+
+# --- against the lab ------------------------------------------------------------------
+
+
+@pytest.mark.lab
+def test_demo_config_gives_the_expected_verdicts(lab: Lab) -> None:
+    code, document = survey(lab, REPO / "config.yaml", "--allow-intrusive")
+    verdicts = {s["name"]: s["verdict"] for s in document["sites"]}
+    assert verdicts == {"hq": "ready", "branch": "not-ready"} and code == 2
+    hq = statuses(document, "hq")
+    for check in ("DNS-PROVSERVER-A", "DNS-PROVSERVER-MATCH", "DNS-PROVSERVER-CONSISTENT",
+                  "DNS-PROVSERVER-PTR", "DNS-DYNUPDATE-OPEN"):
+        assert hq[(check, "corp.example")] == "pass", check
+    assert hq[("DNS-AD-SRV", "corp.example")] == "pass"
+    assert hq[("DNS-RESOLVER-ANSWERS", "10.250.0.1")] == "pass"
+    assert hq[("DNS-RESOLVER-ANSWERS", "10.250.0.2")] == "pass"
+    branch = statuses(document, "branch")
+    assert branch[("DNS-PROVSERVER-A", "branch.example")] == "pass"
+    assert branch[("DNS-PROVSERVER-MATCH", "branch.example")] == "fail"
+    assert branch[("DNS-PROVSERVER-PTR", "branch.example")] == "waived"
+    assert branch[("DNS-AD-SRV", "-")] == "skipped"
+
+
+LAB_SITE = """
+defaults: {{timeout: {timeout}, retries: 1, deadline: 60}}
+sites:
+  - name: lab
+    resolvers: {resolvers}
+    ad: {{domain: {ad}}}
+    domains:
+      - {{name: corp.example, provision_server: [10.250.0.10]}}
+      - {{name: missing.example, provision_server: [10.250.0.10]}}
+      - {{name: split.example, provision_server: [10.250.0.10, 10.250.0.11]}}
+      - {{name: open.example, provision_server: [10.250.0.10]}}
+"""
+
+
+@pytest.mark.lab
+def test_broken_domains_and_resolvers_fail_where_they_should(lab: Lab, tmp_path: Path) -> None:
+    config = write(tmp_path, LAB_SITE.format(
+        timeout=0.5, ad="branch.example",
+        resolvers="[10.250.0.2, 10.250.0.1, 10.250.0.3, 10.250.0.4]"))
+    code, document = survey(lab, config, "--allow-intrusive")
+    got = statuses(document)
+    assert code == 2
+    assert got[("DNS-RESOLVER-ANSWERS", "10.250.0.1")] == "pass"
+    assert got[("DNS-RESOLVER-ANSWERS", "10.250.0.3")] == "fail"  # silent
+    assert got[("DNS-RESOLVER-ANSWERS", "10.250.0.4")] == "fail"  # garbage
+    assert got[("DNS-PROVSERVER-A", "corp.example")] == "pass"
+    assert got[("DNS-PROVSERVER-A", "missing.example")] == "fail"
+    assert got[("DNS-PROVSERVER-A", "open.example")] == "fail"  # dnsmasq does not serve it
+    assert got[("DNS-PROVSERVER-MATCH", "missing.example")] == "skipped"
+    assert got[("DNS-PROVSERVER-CONSISTENT", "corp.example")] == "pass"
+    assert got[("DNS-PROVSERVER-CONSISTENT", "split.example")] == "fail"
+    assert got[("DNS-PROVSERVER-MATCH", "split.example")] == "pass"
+    assert got[("DNS-PROVSERVER-PTR", "corp.example")] == "pass"
+    assert got[("DNS-DYNUPDATE-OPEN", "corp.example")] == "pass"
+    assert got[("DNS-DYNUPDATE-OPEN", "open.example")] == "fail"
+    assert got[("DNS-AD-SRV", "branch.example")] == "fail"
+    garbage = next(r for r in document["results"] if r["target"] == "10.250.0.4")
+    assert garbage["evidence"]["answers"]["10.250.0.4"]["outcome"] == "malformed"
+
+
+@pytest.mark.lab
+def test_a_silent_resolver_costs_one_timeout_per_attempt_not_per_query(
+    lab: Lab, tmp_path: Path
+) -> None:
+    config = write(tmp_path, LAB_SITE.format(timeout=1, ad="corp.example",
+                                             resolvers="[10.250.0.3]"))
+    started = time.monotonic()
+    code, document = survey(lab, config)
+    elapsed = time.monotonic() - started
+    print(f"silent resolver, timeout 1 s x 2 attempts: run took {elapsed:.2f} s")
+    got = statuses(document)
+    assert code == 2 and got[("DNS-RESOLVER-ANSWERS", "10.250.0.3")] == "fail"
+    assert got[("DNS-PROVSERVER-A", "corp.example")] == "skipped"
+    assert got[("DNS-AD-SRV", "corp.example")] == "skipped"
+
+
+@pytest.mark.lab
+def test_deadline_turns_unfinished_probes_into_errors(lab: Lab, tmp_path: Path) -> None:
+    text = LAB_SITE.format(timeout=5, ad="corp.example", resolvers="[10.250.0.3, 10.250.0.1]")
+    config = write(tmp_path, text.replace("deadline: 60", "deadline: 1"))
+    code, document = survey(lab, config)
+    got = statuses(document)
+    assert got[("DNS-RESOLVER-ANSWERS", "10.250.0.3")] == "error"
+    assert got[("DNS-RESOLVER-ANSWERS", "10.250.0.1")] == "pass"
+    assert code == 3 or code == 2
+
+
+@pytest.mark.lab
+def test_formats_written_to_a_folder_and_rendered_again(lab: Lab, tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    done = run_cli(["run", "-c", str(REPO / "config.yaml"), "--site", "branch", "--check",
+                    "DNS-PROVSERVER-*", "--format", "console,json,html", "-o", str(out)], lab)
+    assert done.returncode == 2, done.stderr
+    assert "NOT-READY" in done.stdout and "DNS-PROVSERVER-MATCH" in done.stdout
+    document = json.loads((out / "amt-preflight.json").read_text())
+    assert {r["check"] for r in document["results"]} == {
+        "DNS-PROVSERVER-A", "DNS-PROVSERVER-MATCH", "DNS-PROVSERVER-CONSISTENT",
+        "DNS-PROVSERVER-PTR"}
+    html = (out / "amt-preflight.html").read_text()
+    assert "Content-Security-Policy" in html and "branch.example" in html
+    again = tmp_path / "again.html"
+    redone = run_cli(["report", str(out / "amt-preflight.json"), "--format", "html", "-o",
+                      str(again)])
+    assert redone.returncode == 0, redone.stderr
+    assert again.read_text().count("DNS-PROVSERVER-MATCH") == html.count("DNS-PROVSERVER-MATCH")
+
+
+# --- without a network ----------------------------------------------------------------
+
+
+def test_config_error_exits_78_naming_file_line_and_key(tmp_path: Path) -> None:
+    config = write(tmp_path, "sites:\n  - name: hq\n    resolvers: [10.250.0.1]\n    dns: {}\n")
+    done = run_cli(["run", "-c", str(config)])
+    assert done.returncode == 78
+    assert f"{config}:4: sites[0].dns: unknown key" in done.stderr
+
+
+def test_missing_config_exits_78(tmp_path: Path) -> None:
+    done = run_cli(["run", "-c", str(tmp_path / "nope.yaml")])
+    assert done.returncode == 78 and "nope.yaml" in done.stderr
+
+
+@pytest.mark.parametrize("args", [
+    ["run", "--format", "pdf"],
+    ["run", "--check", "NOPE-*"],
+    ["run", "--site", "atlantis"],
+    ["run", "--format", "json,html"],  # several formats need -o
+    ["explain", "NOPE-1"],
+    ["frobnicate"],
+])
+def test_usage_errors_exit_64(args: list[str]) -> None:
+    done = run_cli(args)
+    assert done.returncode == 64, (done.stdout, done.stderr)
+
+
+def test_checks_and_explain() -> None:
+    listing = run_cli(["checks"])
+    assert listing.returncode == 0 and "DNS-DYNUPDATE-OPEN" in listing.stdout
+    explained = run_cli(["explain", "dns-provserver-match"])
+    assert explained.returncode == 0
+    assert "DNS-PROVSERVER-MATCH" in explained.stdout and "DNS-PROVSERVER-A" in explained.stdout
+
+
+def test_report_rejects_a_file_that_is_not_a_run(tmp_path: Path) -> None:
+    bad = tmp_path / "run.json"
+    bad.write_text('{"schema_version": 2}')
+    done = run_cli(["report", str(bad), "--format", "html"])
+    assert done.returncode == 64 and "run.json" in done.stderr
