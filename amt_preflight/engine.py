@@ -19,9 +19,8 @@ from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
-from amt_preflight.checks import CATALOGUE
-
 from amt_preflight.catalogue import CheckSpec, Need
+from amt_preflight.checks import CATALOGUE
 from amt_preflight.config import Config, SiteConfig, WaiverConfig
 from amt_preflight.model import (
     NO_TARGET,
