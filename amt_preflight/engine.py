@@ -13,11 +13,10 @@ import socket
 import time
 import traceback
 import uuid
-from collections.abc import Coroutine, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from pathlib import Path
-from typing import Any
 
 from amt_preflight.catalogue import CheckSpec, Need
 from amt_preflight.checks import CATALOGUE
@@ -36,12 +35,7 @@ from amt_preflight.model import (
     site_verdict,
     status_counts,
 )
-from amt_preflight.observations import (
-    Observations,
-    ProbeObserver,
-    ResolverSet,
-    resolver_probe_question,
-)
+from amt_preflight.observations import Observations, ProbeObserver, ResolverSet
 
 
 class UsageError(Exception):
@@ -107,60 +101,36 @@ async def gather(
     options: RunOptions, intrusive: bool,
 ) -> Gathered:
     """Run, for every site, the gatherers of the selected checks' needs, all at once."""
-    from amt_preflight.probes import dns as dns_probe
+    from amt_preflight.probes import SiteProbes, gatherers
+    from amt_preflight.probes.dns import DnsProbe
 
     obs = Observations()
     gathered = Gathered(obs)
-    probe = dns_probe.DnsProbe(
-        obs, asyncio.Semaphore(config.defaults.concurrency),
-        config.defaults.timeout, config.defaults.retries, options.observer,
-    )
-    needs = {n for spec in selected if intrusive or not spec.intrusive for n in spec.needs}
+    dns = DnsProbe(obs, asyncio.Semaphore(config.defaults.concurrency),
+                   config.defaults.timeout, config.defaults.retries, options.observer)
+    needs = sorted({n for spec in selected if intrusive or not spec.intrusive for n in spec.needs})
+    table = gatherers()
 
     async def one_site(site: SiteConfig) -> None:
         resolvers = _site_resolvers(site, options.resolv_conf)
         obs.resolvers[site.name] = resolvers
-        jobs: dict[Need, Coroutine[Any, Any, object]] = {}
-        if Need.DNS_RESOLVERS in needs:
-            name, rdtype = resolver_probe_question(
-                site.domain_names, site.ad.domain if site.ad else None)
-            jobs[Need.DNS_RESOLVERS] = dns_probe.gather_resolvers(probe, resolvers, name, rdtype)
-        if needs & {Need.DNS_PROVSERVER, Need.DNS_PROVSERVER_PTR}:
-            jobs[Need.DNS_PROVSERVER] = dns_probe.gather_provision_servers(
-                probe, resolvers, site.domain_names, Need.DNS_PROVSERVER_PTR in needs)
-        if Need.DNS_AD_SRV in needs and site.ad is not None:
-            jobs[Need.DNS_AD_SRV] = dns_probe.gather_ad_srv(probe, resolvers, site.ad.domain)
-        if Need.DNS_DYNUPDATE in needs:
-            jobs[Need.DNS_DYNUPDATE] = _dynamic_updates(probe, obs, resolvers, site)
-        outcomes = await asyncio.gather(*jobs.values(), return_exceptions=True)
-        for need, outcome in zip(jobs, outcomes, strict=True):
+        ctx = SiteProbes(config, site, obs, dns, resolvers, intrusive)
+        outcomes = await asyncio.gather(*(table[n](ctx) for n in needs), return_exceptions=True)
+        for need, outcome in zip(needs, outcomes, strict=True):
             if isinstance(outcome, Exception):
                 gathered.crashes[(site.name, need)] = _crash_text(outcome)
-                if Need.DNS_PROVSERVER in jobs and need is Need.DNS_PROVSERVER:
-                    gathered.crashes[(site.name, Need.DNS_PROVSERVER_PTR)] = _crash_text(outcome)
 
     tasks = [asyncio.ensure_future(one_site(site)) for site in sites]
     try:
         async with asyncio.timeout(config.defaults.deadline):
             await asyncio.gather(*tasks)
     except TimeoutError:
-        probe.stop_at_deadline()
+        dns.stop_at_deadline()
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
-    probe.cancel_leftovers()
+    dns.cancel_leftovers()
     return gathered
-
-
-async def _dynamic_updates(
-    probe: Any, obs: Observations, resolvers: ResolverSet, site: SiteConfig
-) -> None:
-    from amt_preflight.probes.dns import gather_dynamic_update
-
-    attempts = await asyncio.gather(
-        *(gather_dynamic_update(probe, resolvers, d) for d in site.domain_names))
-    for attempt in attempts:
-        obs.dns_updates[attempt.domain] = attempt
 
 
 def _crash_text(exc: BaseException) -> str:

@@ -17,8 +17,12 @@ from amt_preflight.observations import (
     Outcome,
     ProbeObserver,
     ResolverSet,
+    srv_target,
 )
+from amt_preflight.probes import SiteProbes
 from amt_preflight.probes import dns as probe_dns
+
+from .observed import config
 
 pytestmark = pytest.mark.lab
 T = TypeVar("T")
@@ -50,6 +54,14 @@ def in_lab(lab: Lab, work: Callable[[], Awaitable[T]]) -> T:
         return asyncio.run(main())
 
 
+def site_probes(probe: probe_dns.DnsProbe, resolvers: tuple[str, ...], *domains: str
+                ) -> SiteProbes:
+    listed = ", ".join(f"{{name: {d}}}" for d in domains)
+    cfg = config(f"sites: [{{name: lab, domains: [{listed}]}}]")
+    return SiteProbes(cfg, cfg.sites[0], probe.observations, probe,
+                      ResolverSet(resolvers, "config"), intrusive=True)
+
+
 def ask(lab: Lab, question: DnsQuestion, timeout: float = 1.0, retries: int = 1) -> DnsAnswer:
     probe, _ = make_probe(timeout, retries)
     return in_lab(lab, lambda: probe.ask(question))
@@ -70,7 +82,7 @@ def test_nxdomain_and_srv_and_ptr(lab: Lab, server: str) -> None:
     missing = ask(lab, DnsQuestion(server, "ProvisionServer.missing.example", "A"))
     assert (missing.outcome, missing.rcode, missing.values) == (Outcome.ANSWER, "NXDOMAIN", ())
     srv = ask(lab, DnsQuestion(server, "_kerberos._udp.corp.example", "SRV"))
-    assert [probe_dns.srv_target(v) for v in srv.values] == ["dc01.corp.example"]
+    assert [srv_target(v) for v in srv.values] == ["dc01.corp.example"]
     ptr = ask(lab, DnsQuestion(server, "10.0.250.10.in-addr.arpa", "PTR"))
     assert [v.rstrip(".") for v in ptr.values] == ["provisionserver.corp.example"]
 
@@ -113,9 +125,8 @@ def test_the_same_question_is_sent_once(lab: Lab) -> None:
 
 def test_ptr_queries_follow_the_a_answers(lab: Lab) -> None:
     probe, counter = make_probe()
-    resolvers = ResolverSet((DNSMASQ, BIND), "config")
-    in_lab(lab, lambda: probe_dns.gather_provision_servers(
-        probe, resolvers, ["corp.example", "branch.example"], with_ptr=True))
+    ctx = site_probes(probe, (DNSMASQ, BIND), "corp.example", "branch.example")
+    in_lab(lab, lambda: probe_dns.gather_provision_server_ptrs(ctx))
     asked = {(q.resolver, q.name, q.rdtype) for q in probe.observations.dns}
     assert (BIND, "10.0.250.10.in-addr.arpa", "PTR") in asked
     assert (DNSMASQ, "99.0.250.10.in-addr.arpa", "PTR") in asked
@@ -125,7 +136,7 @@ def test_ptr_queries_follow_the_a_answers(lab: Lab) -> None:
 def test_open_zone_accepts_an_unsigned_update_and_it_is_deleted(lab: Lab) -> None:
     probe, _ = make_probe()
     resolvers = ResolverSet((BIND,), "config")
-    attempt = in_lab(lab, lambda: probe_dns.gather_dynamic_update(probe, resolvers, "open.example"))
+    attempt = in_lab(lab, lambda: probe_dns.dynamic_update(probe, resolvers, "open.example"))
     assert (attempt.outcome, attempt.rcode, attempt.cleanup) == (Outcome.ANSWER, "NOERROR",
                                                                  "deleted")
     assert attempt.zone == "open.example" and attempt.server == BIND
@@ -136,7 +147,7 @@ def test_open_zone_accepts_an_unsigned_update_and_it_is_deleted(lab: Lab) -> Non
 @pytest.mark.parametrize("resolvers", [(BIND,), (DNSMASQ, BIND), (DNSMASQ,)])
 def test_closed_zones_refuse_the_update(lab: Lab, resolvers: tuple[str, ...]) -> None:
     probe, _ = make_probe()
-    attempt = in_lab(lab, lambda: probe_dns.gather_dynamic_update(
+    attempt = in_lab(lab, lambda: probe_dns.dynamic_update(
         probe, ResolverSet(resolvers, "config"), "corp.example"))
     assert attempt.outcome is Outcome.ANSWER and attempt.rcode not in (None, "NOERROR")
     assert attempt.cleanup == "not needed"
@@ -144,6 +155,6 @@ def test_closed_zones_refuse_the_update(lab: Lab, resolvers: tuple[str, ...]) ->
 
 def test_dynamic_update_with_only_a_silent_resolver_gives_up(lab: Lab) -> None:
     probe, _ = make_probe(0.3, 0)
-    attempt = in_lab(lab, lambda: probe_dns.gather_dynamic_update(
+    attempt = in_lab(lab, lambda: probe_dns.dynamic_update(
         probe, ResolverSet((SILENT,), "config"), "corp.example"))
     assert attempt.outcome is Outcome.TIMEOUT and attempt.server == ""

@@ -14,6 +14,7 @@ import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import dns.exception
 import dns.flags
@@ -37,9 +38,13 @@ from amt_preflight.observations import (
     Transport,
     normal_name,
     provision_server_name,
+    resolver_probe_question,
     reverse_name,
     srv_target,
 )
+
+if TYPE_CHECKING:
+    from amt_preflight.probes import SiteProbes
 
 MAX_EXCERPT = 48  # bytes of a malformed reply kept, as hex, in the evidence
 DNS_PORT = 53
@@ -262,44 +267,66 @@ def _records(rrset: dns.rrset.RRset) -> tuple[DnsRecord, ...]:
 
 # --- What to ask: one gatherer per Need (see catalogue.Need) -------------------------
 
-async def gather_resolvers(probe: DnsProbe, resolvers: ResolverSet, name: str, rdtype: str) -> None:
+async def gather_resolvers(ctx: SiteProbes) -> None:
+    """Each resolver, over UDP and TCP, with a question the survey asks anyway."""
+    site = ctx.site
+    name, rdtype = resolver_probe_question(site.domain_names, site.ad.domain if site.ad else None)
     await asyncio.gather(
         *(
-            probe.ask(DnsQuestion(address, name, rdtype, transport))
-            for address in resolvers.addresses
+            ctx.dns.ask(DnsQuestion(address, name, rdtype, transport))
+            for address in ctx.resolvers.addresses
             for transport in ("udp", "tcp")
         )
     )
 
 
-async def gather_provision_servers(
-    probe: DnsProbe, resolvers: ResolverSet, domains: list[str], with_ptr: bool
-) -> None:
+async def gather_provision_servers(ctx: SiteProbes) -> None:
+    await _provision_servers(ctx, with_ptr=False)
+
+
+async def gather_provision_server_ptrs(ctx: SiteProbes) -> None:
+    await _provision_servers(ctx, with_ptr=True)  # the A queries are shared, not repeated
+
+
+async def _provision_servers(ctx: SiteProbes, with_ptr: bool) -> None:
+    addresses = ctx.resolvers.addresses
+
     async def one(resolver: str, domain: str) -> None:
-        answer = await probe.ask(DnsQuestion(resolver, provision_server_name(domain), "A"))
+        answer = await ctx.dns.ask(DnsQuestion(resolver, provision_server_name(domain), "A"))
         if with_ptr and answer.records:
             # PTRs start as soon as their address is known, at every resolver of the site
             await asyncio.gather(
                 *(
-                    probe.ask(DnsQuestion(r, reverse_name(address), "PTR"))
+                    ctx.dns.ask(DnsQuestion(r, reverse_name(address), "PTR"))
                     for address in answer.values
-                    for r in resolvers.addresses
+                    for r in addresses
                 )
             )
 
-    await asyncio.gather(*(one(r, d) for r in resolvers.addresses for d in domains))
+    await asyncio.gather(*(one(r, d) for r in addresses for d in ctx.site.domain_names))
 
 
-async def gather_ad_srv(probe: DnsProbe, resolvers: ResolverSet, ad_domain: str) -> None:
+async def gather_ad_srv(ctx: SiteProbes) -> None:
+    if ctx.site.ad is None:
+        return
+    ad_domain = ctx.site.ad.domain
+
     async def one(resolver: str, prefix: str) -> None:
-        srv = await probe.ask(DnsQuestion(resolver, f"{prefix}.{ad_domain}", "SRV"))
+        srv = await ctx.dns.ask(DnsQuestion(resolver, f"{prefix}.{ad_domain}", "SRV"))
         targets = {srv_target(value) for value in srv.values} - {""}
-        await asyncio.gather(*(probe.ask(DnsQuestion(resolver, t, "A")) for t in targets))
+        await asyncio.gather(*(ctx.dns.ask(DnsQuestion(resolver, t, "A")) for t in targets))
 
-    await asyncio.gather(*(one(r, p) for r in resolvers.addresses for p in AD_SRV_PREFIXES))
+    await asyncio.gather(*(one(r, p) for r in ctx.resolvers.addresses for p in AD_SRV_PREFIXES))
 
 
-async def gather_dynamic_update(
+async def gather_dynamic_updates(ctx: SiteProbes) -> None:
+    attempts = await asyncio.gather(
+        *(dynamic_update(ctx.dns, ctx.resolvers, d) for d in ctx.site.domain_names))
+    for attempt in attempts:
+        ctx.observations.dns_updates[attempt.domain] = attempt
+
+
+async def dynamic_update(
     probe: DnsProbe, resolvers: ResolverSet, domain: str
 ) -> DnsUpdateAttempt:
     """Try an unsigned update of a throw-away TXT name at the zone's primary; delete
