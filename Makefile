@@ -21,7 +21,7 @@ demo: setup
 	$(PY) -m amt_preflight.lab demo --config config.yaml --out $(REPORT)
 
 lint: $(VENV)/.installed
-	$(VENV)/bin/ruff check amt_preflight checks reports tests bench
+	$(VENV)/bin/ruff check .
 	$(VENV)/bin/mypy
 
 test: setup lint
