@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import ipaddress
 import re
-from collections.abc import Iterator
 from datetime import date
 from pathlib import Path
 from typing import Annotated, Literal
@@ -419,11 +418,3 @@ def load(path: Path) -> Config:
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError(path, None, "", f"cannot read: {exc}") from None
     return parse(text, path)
-
-
-def walk_sites(config: Config, names: list[str]) -> Iterator[SiteConfig]:
-    """The sites to survey: all, or those named on the command line, in file order."""
-    wanted = set(names)
-    for site in config.sites:
-        if not wanted or site.name in wanted:
-            yield site

@@ -147,7 +147,7 @@ def _iso(moment: datetime) -> str:
 
 
 def _findings(
-    spec: CheckSpec, site: SiteConfig, gathered: Gathered, intrusive: bool
+    spec: CheckSpec, site: SiteConfig, gathered: Gathered, intrusive: bool, now: datetime
 ) -> list[Finding]:
     if spec.intrusive and not intrusive:
         return [Finding(NO_TARGET, Status.SKIPPED, "intrusive: runs only with "
@@ -157,7 +157,7 @@ def _findings(
         if crash:
             return [Finding(NO_TARGET, Status.ERROR, f"the {need.value} probe crashed: {crash}")]
     try:
-        findings = list(spec.function(site, gathered.observations.site(site.name)))
+        findings = list(spec.function(site, gathered.observations.site(site.name, now)))
     except Exception as exc:  # a crashed check is an error result, never a missing one
         return [Finding(NO_TARGET, Status.ERROR, f"the check crashed: {_crash_text(exc)}")]
     return findings or [Finding(NO_TARGET, Status.SKIPPED, "no applicable target at this site")]
@@ -215,7 +215,7 @@ def evaluate(
         earlier: dict[str, list[Result]] = {}
         for spec in selected:
             clock = time.monotonic()
-            findings = _findings(spec, site, gathered, intrusive)
+            findings = _findings(spec, site, gathered, intrusive, now)
             spent = round((time.monotonic() - clock) * 1000)
             base = config.checks.severity.get(spec.id, spec.severity)
             made = []

@@ -7,7 +7,7 @@ with an outcome, never an exception.
 from __future__ import annotations
 
 import ipaddress
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from enum import StrEnum
@@ -188,8 +188,8 @@ class Observations:
     dns_updates: dict[str, DnsUpdateAttempt] = field(default_factory=dict)  # by domain
     resolvers: dict[str, ResolverSet] = field(default_factory=dict)  # by site name
 
-    def site(self, name: str) -> SiteView:
-        return SiteView(self, name)
+    def site(self, name: str, now: datetime | None = None) -> SiteView:
+        return SiteView(self, name, now or datetime.now(UTC))
 
 
 @dataclass(frozen=True)
@@ -198,6 +198,7 @@ class SiteView:
 
     observations: Observations
     site: str
+    now: datetime  # the run's clock: checks read no other
 
     @property
     def resolvers(self) -> ResolverSet:
@@ -216,11 +217,6 @@ class SiteView:
         return self.observations.dns_updates.get(normal_name(domain))
 
 
-def earliest(started: Iterable[float]) -> datetime | None:
-    times = [t for t in started if t]
-    return datetime.fromtimestamp(min(times), UTC) if times else None
-
-
 def answers_timing(answers: Iterable[DnsAnswer]) -> tuple[datetime | None, int | None]:
     """When the first of these probes started and how long until the last one ended."""
     seen = [a for a in answers if a.started_at]
@@ -231,5 +227,6 @@ def answers_timing(answers: Iterable[DnsAnswer]) -> tuple[datetime | None, int |
     return datetime.fromtimestamp(start, UTC), round((end - start) * 1000)
 
 
-def evidence_by_resolver(answers: Iterable[DnsAnswer]) -> Mapping[str, Any]:
-    return {a.question.resolver: a.to_evidence() for a in answers}
+def answers_evidence(answers: Iterable[DnsAnswer]) -> list[dict[str, Any]]:
+    """Which resolver said what, question by question, for a result's evidence."""
+    return [a.to_evidence() for a in answers]

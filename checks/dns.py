@@ -16,8 +16,8 @@ from amt_preflight.observations import (
     DnsAnswer,
     Outcome,
     SiteView,
+    answers_evidence,
     answers_timing,
-    evidence_by_resolver,
     in_domain,
     provision_server_name,
     resolver_probe_question,
@@ -38,7 +38,7 @@ def _finding(
         target,
         status,
         message,
-        evidence={"answers": evidence_by_resolver(answers), **evidence},
+        evidence={"answers": answers_evidence(answers), **evidence},
         started_at=started,
         duration_ms=duration,
     )
@@ -171,7 +171,7 @@ def provserver_match(site: SiteConfig, obs: SiteView) -> Iterator[Finding]:
         evidence = {"expected": expected}
         name = provision_server_name(domain)
         if stray:
-            said = "; ".join(f"{', '.join(v)} from {r}" for r, v in stray.items())
+            said = "; ".join(f"{', '.join(v)} (at {', '.join(rs)})" for v, rs in _grouped(stray))
             yield _finding(domain, Status.FAIL,
                            f"{name} resolves to {said}; expected {', '.join(expected)}",
                            answers, unexpected=stray, **evidence)
@@ -180,6 +180,14 @@ def provserver_match(site: SiteConfig, obs: SiteView) -> Iterator[Finding]:
         else:
             yield _finding(domain, Status.PASS, f"{name} resolves to {', '.join(expected)} "
                            "only", answers, **evidence)
+
+
+def _grouped(by_resolver: dict[str, list[str]]) -> list[tuple[list[str], list[str]]]:
+    """Resolvers that said the same thing, together: (what they said, who said it)."""
+    groups: dict[tuple[str, ...], list[str]] = {}
+    for resolver, values in by_resolver.items():
+        groups.setdefault(tuple(values), []).append(resolver)
+    return [(list(values), resolvers) for values, resolvers in groups.items()]
 
 
 @check(

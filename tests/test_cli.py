@@ -106,7 +106,7 @@ def test_broken_domains_and_resolvers_fail_where_they_should(lab: Lab, tmp_path:
     assert got[("DNS-DYNUPDATE-OPEN", "open.example")] == "fail"
     assert got[("DNS-AD-SRV", "branch.example")] == "fail"
     garbage = next(r for r in document["results"] if r["target"] == "10.250.0.4")
-    assert garbage["evidence"]["answers"]["10.250.0.4"]["outcome"] == "malformed"
+    assert {a["outcome"] for a in garbage["evidence"]["answers"]} == {"malformed"}
 
 
 @pytest.mark.lab
