@@ -16,13 +16,15 @@ from typing import TYPE_CHECKING, NoReturn
 if TYPE_CHECKING:
     from rich.console import Console
 
+    from amt_preflight.config import Config
     from amt_preflight.engine import RunOptions
     from amt_preflight.model import RunResult
     from amt_preflight.observations import ProbeObserver
 
 EX_USAGE = 64
 EX_CONFIG = 78
-FORMATS = ("console", "json", "html")  # as reports.FORMATS; kept here so --help imports nothing
+# As reports.FORMATS; kept here so that --help imports nothing.
+FORMATS = ("console", "json", "html", "junit", "markdown", "nagios", "prometheus")
 
 
 class _Parser(argparse.ArgumentParser):
@@ -60,16 +62,35 @@ def _parser() -> argparse.ArgumentParser:
                      help="console: list every result, not only those that need attention")
     run.add_argument("--no-progress", action="store_true",
                      help="no progress display, even on a terminal")
+    run.add_argument("-q", "--quiet", action="store_true",
+                     help="print only when a site's verdict changed since the stored previous "
+                     "run (for cron); files are still written, the exit code is the same")
 
     sub.add_parser("checks", help="list the check catalogue")
     explain = sub.add_parser("explain", help="print one check whole")
     explain.add_argument("id", metavar="ID")
 
-    report = sub.add_parser("report", help="render a saved run (RUN.json) again")
-    report.add_argument("run_json", type=Path, metavar="RUN.json")
-    report.add_argument("--format", default="html", choices=[f for f in FORMATS])
+    report = sub.add_parser(
+        "report", help="render saved runs (RUN.json) again; several are merged into one report")
+    report.add_argument("run_json", type=Path, nargs="+", metavar="RUN.json")
+    report.add_argument("--format", default="html", choices=list(FORMATS))
     report.add_argument("-o", "--output", type=Path, metavar="FILE",
                         help="write here instead of standard output")
+
+    history = sub.add_parser("history", help="list the stored runs, newest first")
+    history.add_argument("-c", "--config", type=Path, default=Path("config.yaml"),
+                         help="config whose `history` database to read (default: ./config.yaml)")
+    history.add_argument("--db", type=Path, help="the history database itself")
+    history.add_argument("--limit", type=int, default=20, help="how many runs (default 20)")
+
+    diff = sub.add_parser(
+        "diff", help="what changed between two runs: new, resolved and unchanged failures")
+    diff.add_argument("old", nargs="?", help="run id (or prefix) or RUN.json; default: for "
+                      "each site its second newest run")
+    diff.add_argument("new", nargs="?", help="run id (or prefix) or RUN.json; default: for "
+                      "each site its newest run")
+    diff.add_argument("-c", "--config", type=Path, default=Path("config.yaml"))
+    diff.add_argument("--db", type=Path, help="the history database itself")
     return parser
 
 
@@ -96,15 +117,17 @@ def _console() -> Console:
     return Console(highlight=False)
 
 
-def _write(fmt: str, run: RunResult, target: Path | None) -> None:
+def _write(fmt: str, run: RunResult, target: Path | None, previous: RunResult | None = None,
+           *, quiet: bool = False) -> None:
     from amt_preflight import reports
 
-    text = reports.render(fmt, run)
+    text = reports.render(fmt, run, previous)
     if target is None:
         sys.stdout.write(text if text.endswith("\n") else text + "\n")
         return
     target.write_text(text, encoding="utf-8", newline="")  # CSP hashes cover exact bytes
-    print(f"wrote {target}", file=sys.stderr)
+    if not quiet:
+        print(f"wrote {target}", file=sys.stderr)
 
 
 def cmd_run(args: argparse.Namespace) -> int:
@@ -127,7 +150,8 @@ def cmd_run(args: argparse.Namespace) -> int:
             return _usage(f"-o {args.output}: {exc.strerror}")
 
     console = _console()
-    show_progress = "console" in formats and console.is_terminal and not args.no_progress
+    show_progress = ("console" in formats and console.is_terminal and not args.no_progress
+                     and not args.quiet)
     try:
         if show_progress:
             from amt_preflight.progress import ProgressDisplay
@@ -139,15 +163,39 @@ def cmd_run(args: argparse.Namespace) -> int:
     except engine.UsageError as exc:
         return _usage(str(exc))
 
-    from amt_preflight import reports
+    previous = _remember(config, result)
+    if args.quiet:
+        from amt_preflight.history import diff
 
+        if not diff(previous, result).changed_sites:
+            formats = [f for f in formats if f != "console"]
     if "console" in formats:
         from amt_preflight.reports import console as console_report
 
         console_report.print_run(result, console, verbose=args.verbose)
+    from amt_preflight import reports
+
     for fmt in files:
-        _write(fmt, result, args.output / reports.FILE_NAMES[fmt] if args.output else None)
+        target = args.output / reports.FILE_NAMES[fmt] if args.output else None
+        _write(fmt, result, target, previous, quiet=args.quiet)
     return result.exit_code
+
+
+def _remember(config: Config, result: RunResult) -> RunResult | None:
+    """Store the run in the history, if configured; the sites' previous runs, if any."""
+    if config.history is None:
+        return None
+    from amt_preflight import history
+
+    path = config.resolve(config.history)
+    try:
+        previous = history.previous_site_results(
+            path, [s.name for s in result.sites], result.run.started_at)
+        history.store(path, result)
+    except history.HistoryError as exc:
+        print(f"amt-preflight: warning: {exc}", file=sys.stderr)
+        return None
+    return previous
 
 
 def _options(args: argparse.Namespace, observer: ProbeObserver | None) -> RunOptions:
@@ -196,10 +244,11 @@ def cmd_explain(args: argparse.Namespace) -> int:
 
 
 def cmd_report(args: argparse.Namespace) -> int:
+    from amt_preflight.model import merge
     from amt_preflight.reports import json_report
 
     try:
-        run = json_report.load(args.run_json)
+        run = merge([json_report.load(path) for path in args.run_json])
     except json_report.ReportInputError as exc:
         print(f"amt-preflight: {exc}", file=sys.stderr)
         return EX_USAGE
@@ -212,7 +261,83 @@ def cmd_report(args: argparse.Namespace) -> int:
     return 0
 
 
-COMMANDS = {"run": cmd_run, "checks": cmd_checks, "explain": cmd_explain, "report": cmd_report}
+def _history_path(args: argparse.Namespace) -> Path | int:
+    """The history database: --db, else the config's `history` key; or an exit code."""
+    if args.db is not None:
+        return Path(args.db)
+    from amt_preflight import config as config_module
+
+    try:
+        config = config_module.load(args.config)
+    except config_module.ConfigError as exc:
+        print(f"amt-preflight: config error: {exc}", file=sys.stderr)
+        return EX_CONFIG
+    if config.history is None:
+        return _usage(f"{args.config} has no `history` key; give --db FILE")
+    return config.resolve(config.history)
+
+
+def cmd_history(args: argparse.Namespace) -> int:
+    from amt_preflight import history
+
+    path = _history_path(args)
+    if isinstance(path, int):
+        return path
+    try:
+        stored = history.runs(path, args.limit)
+    except history.HistoryError as exc:
+        return _usage(str(exc))
+    if not stored:
+        print(f"no runs stored in {path}")
+    for run in stored:
+        sites = ", ".join(f"{name} {verdict}" for name, verdict in run.sites.items())
+        print(f"{run.id[:12]}  {run.finished_at}  {run.verdict:9}  {run.host}  {sites}")
+    return 0
+
+
+def cmd_diff(args: argparse.Namespace) -> int:
+    from amt_preflight import history
+    from amt_preflight.reports import json_report, visible
+
+    from_files = bool(args.old and args.new and _is_file(args.old) and _is_file(args.new))
+    path = Path() if from_files else _history_path(args)
+    if isinstance(path, int):
+        return path
+    try:
+        if args.old and args.new:
+            old, new = (json_report.load(x) if _is_file(x) else history.load(path, x)
+                        for x in (args.old, args.new))
+        elif args.old or args.new:
+            return _usage("give both OLD and NEW, or neither (the last two runs of each site)")
+        else:
+            pair = history.latest_two(path)
+            if pair is None:
+                print(f"fewer than two runs of any site in {path}: nothing to compare")
+                return 0
+            old, new = pair
+    except (history.HistoryError, json_report.ReportInputError) as exc:
+        return _usage(str(exc))
+    change = history.diff(old, new)
+    for site, (before, now) in change.verdicts.items():
+        marker = "  " if before == now else "! "
+        print(f"{marker}site {visible(site)}: {before or 'not surveyed'} -> {now}")
+    for label, found in (("new", change.new), ("resolved", change.resolved),
+                         ("unchanged", change.unchanged)):
+        print(f"{label} failures: {len(found)}")
+        for r in found:
+            print(f"  {r.status.value:5} {r.severity.value:8} {r.check} {visible(r.site)}/"
+                  f"{visible(r.target)}: {visible(r.message)}")
+    return 0
+
+
+def _is_file(name: str) -> bool:
+    return name.endswith(".json") and Path(name).is_file()
+
+
+COMMANDS = {
+    "run": cmd_run, "checks": cmd_checks, "explain": cmd_explain, "report": cmd_report,
+    "history": cmd_history, "diff": cmd_diff,
+}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -251,3 +251,26 @@ class RunResult:
             sites=[SiteSummary.from_json(s) for s in doc["sites"]],
             results=[Result.from_json(r) for r in doc["results"]],
         )
+
+
+def merge(runs: Sequence[RunResult]) -> RunResult:
+    """Runs from several probe hosts as one report: each site as the newest run that surveyed
+    it saw it, in the order the runs were given."""
+    if len(runs) == 1:
+        return runs[0]
+    newest_first = sorted(runs, key=lambda r: r.run.finished_at, reverse=True)
+    owner: dict[str, RunResult] = {}
+    for run in newest_first:
+        for site in run.sites:
+            owner.setdefault(site.name, run)
+    sites = [s for run in runs for s in run.sites if owner[s.name] is run]
+    results = [r for run in runs for r in run.results if owner.get(r.site) is run]
+    ids = "+".join(r.run.id for r in runs)
+    info = RunInfo(
+        id=hashlib.sha256(ids.encode()).hexdigest()[:32],
+        started_at=min(r.run.started_at for r in runs),
+        finished_at=max(r.run.finished_at for r in runs),
+        host=", ".join(dict.fromkeys(r.run.host for r in runs)),
+        config=", ".join(dict.fromkeys(r.run.config for r in runs)),
+    )
+    return RunResult(info, sites, results)

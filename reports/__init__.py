@@ -10,13 +10,18 @@ import re
 
 from amt_preflight.model import RunResult, Verdict
 
-FORMATS: tuple[str, ...] = ("console", "json", "html")
+FORMATS: tuple[str, ...] = (
+    "console", "json", "html", "junit", "markdown", "nagios", "prometheus")
 
 # File written for each format when the output is a folder (`run -o DIR`).
 FILE_NAMES: dict[str, str] = {
     "json": "amt-preflight.json",
     "html": "amt-preflight.html",
     "console": "amt-preflight.txt",
+    "junit": "amt-preflight.junit.xml",
+    "markdown": "amt-preflight.md",
+    "nagios": "amt-preflight.nagios.txt",
+    "prometheus": "amt_preflight.prom",
 }
 
 # What each verdict, and so the exit code of `run`, means: one wording for every renderer.
@@ -45,8 +50,9 @@ def visible(text: str) -> str:
     return _INVISIBLE.sub(_escape_code, text)
 
 
-def render(fmt: str, run: RunResult) -> str:
-    """The run rendered in one of FORMATS."""
+def render(fmt: str, run: RunResult, previous: RunResult | None = None) -> str:
+    """The run rendered in one of FORMATS; `previous` (the last stored run of the same sites)
+    lets the formats for people say what changed."""
     match fmt:
         case "console":
             from .console import render as render_console
@@ -59,5 +65,21 @@ def render(fmt: str, run: RunResult) -> str:
         case "html":
             from .html import render as render_html
 
-            return render_html(run)
+            return render_html(run, previous)
+        case "junit":
+            from .junit import render as render_junit
+
+            return render_junit(run)
+        case "markdown":
+            from .markdown import render as render_markdown
+
+            return render_markdown(run, previous)
+        case "nagios":
+            from .nagios import render as render_nagios
+
+            return render_nagios(run)
+        case "prometheus":
+            from .prometheus import render as render_prometheus
+
+            return render_prometheus(run)
     raise ValueError(f"unknown report format {fmt!r}; choose from {', '.join(FORMATS)}")

@@ -47,8 +47,8 @@ class FailureGroup:
     results: Sequence[Result]
 
 
-def render(run: RunResult) -> str:
-    """The whole report as one HTML document."""
+def render(run: RunResult, previous: RunResult | None = None) -> str:
+    """The whole report as one HTML document; with the previous run, what changed."""
     verdict = run.verdict
     # Worst verdict first, as in the site cards.
     verdict_counts = {v: 0 for v in sorted(Verdict, key=lambda v: -v.rank)}

@@ -1,0 +1,191 @@
+"""Run history in SQLite: every run kept whole, for "what changed since last night".
+
+One transaction per run (a run killed mid-write leaves nothing half-stored), WAL so a
+report can read while a run writes, and a busy timeout so two runs at once both land.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Iterator, Sequence
+from contextlib import closing, contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+from amt_preflight.model import Result, RunResult, Status
+
+BUSY_TIMEOUT_S = 30.0
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS runs (
+    id TEXT PRIMARY KEY,
+    started_at TEXT NOT NULL,
+    finished_at TEXT NOT NULL,
+    host TEXT NOT NULL,
+    config TEXT NOT NULL,
+    verdict TEXT NOT NULL,
+    document TEXT NOT NULL              -- the RunResult JSON, schema_version 1
+);
+CREATE TABLE IF NOT EXISTS site_runs (
+    run_id TEXT NOT NULL REFERENCES runs(id) ON DELETE CASCADE,
+    site TEXT NOT NULL,
+    verdict TEXT NOT NULL,
+    finished_at TEXT NOT NULL,
+    PRIMARY KEY (run_id, site)
+);
+CREATE INDEX IF NOT EXISTS site_runs_by_site ON site_runs (site, finished_at);
+"""
+
+
+class HistoryError(Exception):
+    """The history database cannot be used; the message says which file and why."""
+
+
+@dataclass(frozen=True)
+class StoredRun:
+    id: str
+    started_at: str
+    finished_at: str
+    host: str
+    verdict: str
+    sites: dict[str, str]  # site -> verdict
+
+
+@contextmanager
+def _connect(path: Path) -> Iterator[sqlite3.Connection]:
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        db = sqlite3.connect(path, timeout=BUSY_TIMEOUT_S, isolation_level=None)
+    except (OSError, sqlite3.Error) as exc:
+        raise HistoryError(f"{path}: cannot open the run history: {exc}") from None
+    with closing(db):
+        try:
+            db.execute("PRAGMA journal_mode=WAL")
+            db.execute("PRAGMA foreign_keys=ON")
+            db.executescript(SCHEMA)
+            yield db
+        except sqlite3.Error as exc:
+            raise HistoryError(f"{path}: run history: {exc}") from None
+
+
+def store(path: Path, run: RunResult) -> None:
+    """Keep one run, all of it or nothing."""
+    document = json.dumps(run.to_json(), ensure_ascii=False, separators=(",", ":"))
+    with _connect(path) as db:
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            db.execute(
+                "INSERT INTO runs VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (run.run.id, run.run.started_at, run.run.finished_at, run.run.host,
+                 run.run.config, run.verdict.value, document),
+            )
+            db.executemany(
+                "INSERT INTO site_runs VALUES (?, ?, ?, ?)",
+                [(run.run.id, s.name, s.verdict.value, run.run.finished_at) for s in run.sites],
+            )
+            db.execute("COMMIT")
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise
+
+
+def runs(path: Path, limit: int = 50) -> list[StoredRun]:
+    """The newest runs first."""
+    with _connect(path) as db:
+        rows = db.execute(
+            "SELECT id, started_at, finished_at, host, verdict FROM runs "
+            "ORDER BY finished_at DESC, rowid DESC LIMIT ?", (limit,)).fetchall()
+        out = []
+        for run_id, started, finished, host, verdict in rows:
+            sites = dict(db.execute(
+                "SELECT site, verdict FROM site_runs WHERE run_id = ? ORDER BY site",
+                (run_id,)).fetchall())
+            out.append(StoredRun(run_id, started, finished, host, verdict, sites))
+        return out
+
+
+def load(path: Path, run_id: str) -> RunResult:
+    """A stored run by its id, or by an unambiguous prefix of it."""
+    with _connect(path) as db:
+        rows = db.execute("SELECT id, document FROM runs WHERE id LIKE ? || '%'",
+                          (run_id,)).fetchall()
+    if not rows:
+        raise HistoryError(f"{path}: no run {run_id}")
+    if len(rows) > 1:
+        raise HistoryError(f"{path}: {run_id} matches {len(rows)} runs; give more of the id")
+    return RunResult.from_json(json.loads(rows[0][1]))
+
+
+def previous_site_results(path: Path, sites: Sequence[str], before: str) -> RunResult | None:
+    """For each site, its latest stored run finished before `before`, as one RunResult
+    holding those sites only; None when no site has one."""
+    picked: dict[str, str] = {}
+    with _connect(path) as db:
+        for site in sites:
+            row = db.execute(
+                "SELECT run_id FROM site_runs WHERE site = ? AND finished_at < ? "
+                "ORDER BY finished_at DESC LIMIT 1", (site, before)).fetchone()
+            if row:
+                picked[site] = row[0]
+    if not picked:
+        return None
+    loaded = {run_id: load(path, run_id) for run_id in set(picked.values())}
+    return only_sites(list(loaded.values()), picked)
+
+
+def latest_two(path: Path) -> tuple[RunResult, RunResult] | None:
+    """For each site its second newest and newest run, as two RunResults; None when no site
+    has two runs yet."""
+    older: dict[str, str] = {}
+    newer: dict[str, str] = {}
+    with _connect(path) as db:
+        sites = [row[0] for row in db.execute("SELECT DISTINCT site FROM site_runs ORDER BY site")]
+        for site in sites:
+            rows = db.execute("SELECT run_id FROM site_runs WHERE site = ? "
+                              "ORDER BY finished_at DESC LIMIT 2", (site,)).fetchall()
+            if len(rows) == 2:
+                newer[site], older[site] = rows[0][0], rows[1][0]
+    if not newer:
+        return None
+    loaded = {rid: load(path, rid) for rid in {*older.values(), *newer.values()}}
+    return (only_sites([loaded[r] for r in set(older.values())], older),
+            only_sites([loaded[r] for r in set(newer.values())], newer))
+
+
+def only_sites(runs_: Sequence[RunResult], picked: dict[str, str]) -> RunResult:
+    """One RunResult of the given site -> run id choice, the newest run's info on top."""
+    newest = max(runs_, key=lambda r: r.run.finished_at)
+    by_id = {r.run.id: r for r in runs_}
+    sites = [s for site, rid in picked.items() for s in by_id[rid].sites if s.name == site]
+    results = [r for site, rid in picked.items() for r in by_id[rid].results if r.site == site]
+    return RunResult(newest.run, sites, results)
+
+
+# --- diff -----------------------------------------------------------------------------
+
+FAILING = frozenset({Status.FAIL, Status.ERROR})
+
+
+@dataclass(frozen=True)
+class Diff:
+    new: list[Result]  # failing now, not before
+    resolved: list[Result]  # failing before (as it was then), not now
+    unchanged: list[Result]  # failing then and now (as it is now)
+    verdicts: dict[str, tuple[str | None, str]]  # site -> (before, now)
+
+    @property
+    def changed_sites(self) -> list[str]:
+        return [site for site, (old, new) in self.verdicts.items() if old != new]
+
+
+def diff(old: RunResult | None, new: RunResult) -> Diff:
+    """What changed between two runs, finding by finding (matched by fingerprint)."""
+    before = {r.fingerprint: r for r in old.results if r.status in FAILING} if old else {}
+    now = {r.fingerprint: r for r in new.results if r.status in FAILING}
+    old_verdicts = {s.name: s.verdict.value for s in old.sites} if old else {}
+    return Diff(
+        new=[r for fp, r in now.items() if fp not in before],
+        resolved=[r for fp, r in before.items() if fp not in now],
+        unchanged=[r for fp, r in now.items() if fp in before],
+        verdicts={s.name: (old_verdicts.get(s.name), s.verdict.value) for s in new.sites},
+    )
