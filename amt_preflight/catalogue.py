@@ -27,6 +27,29 @@ class Need(StrEnum):
     DNS_PROVSERVER_PTR = "dns.provserver_ptr"  # PTR of every address found for it
     DNS_AD_SRV = "dns.ad_srv"  # the AD SRV records and their targets' A records
     DNS_DYNUPDATE = "dns.dynupdate"  # an unsigned RFC 2136 update of a throw-away name
+    # DISCOVER (with option 81, never followed by a REQUEST) and INFORM on the site's
+    # interface, every answer in the window; also gives option 15 and option 6 to the rest
+    DHCP_SURVEY = "dhcp.survey"
+    DHCP_OPT6_DNS = "dhcp.opt6_dns"  # ProvisionServer.<option 15> A at each option 6 server
+    DHCP_REGISTRATION = "dhcp.registration"  # DORA with option 81, DNS wait, RELEASE
+    CERT_FILES = "cert.files"  # each domain's certificate file, read (no network)
+    CA_CRL = "ca.crl"  # every CRL distribution point of the leaf and intermediates, downloaded
+    CA_OCSP = "ca.ocsp"  # every OCSP URL asked about its certificate
+    CA_AIA = "ca.aia"  # every caIssuers URL downloaded
+    CA_ENTERPRISE = "ca.enterprise"  # a TCP connection to each configured port of the CA host
+    SNMP_SYSTEM = "snmp.system"  # GET sysDescr, sysUpTime and sysName of each configured device
+    SNMP_INTERFACES = "snmp.interfaces"  # ifName/ifDescr walked, then each interface's status
+    SNMP_PROCESSES = "snmp.processes"  # hrSWRunName walked on devices with processes configured
+    # KDCs (ad.kdcs, else the _kerberos SRV targets) each asked an AS-REQ without
+    # pre-authentication over UDP and TCP, and asked again where that did not prove the realm
+    AD_KERBEROS = "ad.kerberos"
+    AD_ROOTDSE = "ad.rootdse"  # DCs (ad.kdcs, else the _ldap SRV targets): rootDSE, anonymous
+    AD_BIND = "ad.bind"  # a bind as ad.bind_user over StartTLS at each DC, then the AMT OU read
+    HS_HELLO_PORT = "handshake.hello_port"  # a TCP connection to ProvisionServer:hello_port
+    # A version 3 hello (synthetic UUID, the site's root hashes) to each domain's
+    # ProvisionServer, and the mutual TLS connect-back at the synthetic AMT endpoint
+    HS_PKI = "handshake.pki"
+    HS_PSK = "handshake.psk"  # a version 2 hello with the PID, and the TLS-PSK connect-back
 
 
 CheckFunction = Callable[["SiteConfig", "SiteView"], Iterable[Finding]]

@@ -8,6 +8,8 @@ Exit codes follow CHECKS.md: 0 ready, 1 at-risk, 2 not-ready, 3 unknown (worst s
 from __future__ import annotations
 
 import argparse
+import gc
+import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -149,11 +151,12 @@ def cmd_run(args: argparse.Namespace) -> int:
         except OSError as exc:
             return _usage(f"-o {args.output}: {exc.strerror}")
 
-    console = _console()
-    show_progress = ("console" in formats and console.is_terminal and not args.no_progress
+    gc.freeze()  # the config lives as long as the run: keep it out of every collection
+    console = _console() if "console" in formats else None
+    show_progress = (console is not None and console.is_terminal and not args.no_progress
                      and not args.quiet)
     try:
-        if show_progress:
+        if console is not None and show_progress:
             from amt_preflight.progress import ProgressDisplay
 
             with ProgressDisplay(console) as observer:
@@ -164,12 +167,16 @@ def cmd_run(args: argparse.Namespace) -> int:
         return _usage(str(exc))
 
     previous = _remember(config, result)
+    if previous is not None and config.notify.snmp_trap is not None:
+        from amt_preflight import notify
+
+        notify.trap_regressions(config, previous, result)  # a failure is a warning only
     if args.quiet:
         from amt_preflight.history import diff
 
         if not diff(previous, result).changed_sites:
             formats = [f for f in formats if f != "console"]
-    if "console" in formats:
+    if console is not None and "console" in formats:
         from amt_preflight.reports import console as console_report
 
         console_report.print_run(result, console, verbose=args.verbose)
@@ -349,5 +356,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 130
 
 
+def script() -> NoReturn:
+    """The console script: main(), then exit without tearing down a big survey's heap
+    object by object (a tenth of a second at 1,000 domains); every file is closed by then."""
+    code = main()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    script()

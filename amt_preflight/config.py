@@ -21,6 +21,7 @@ from pydantic import (
     PrivateAttr,
     ValidationError,
     field_validator,
+    model_validator,
 )
 from pydantic_core import ErrorDetails
 
@@ -102,6 +103,26 @@ class AdConfig(Strict):
     bind_password_env: str | None = None
     bind_password_file: Path | None = None
     amt_ou: str | None = None
+    # PEM file of the CA(s) that issued the DCs' LDAP certificates, for StartTLS before the
+    # bind; default: the system's trust store (which honours SSL_CERT_FILE)
+    tls_ca_file: Path | None = None
+
+    @field_validator("domain")
+    @classmethod
+    def _domain_name(cls, value: str) -> str:
+        return _domain(value)
+
+    @field_validator("kdcs")
+    @classmethod
+    def _kdcs(cls, values: list[str]) -> list[str]:
+        """Each KDC (and DC) is an IP address or a host name."""
+        out = []
+        for value in values:
+            try:
+                out.append(str(ipaddress.ip_address(value)))
+            except ValueError:
+                out.append(_domain(value))
+        return out
 
     @property
     def effective_realm(self) -> str:
@@ -146,11 +167,29 @@ class PskConfig(Strict):
     pps_env: str | None = None
     pps_file: Path | None = None
 
+    @model_validator(mode="after")
+    def _both(self) -> PskConfig:
+        if self.pid is None or self.pps is None:
+            raise ValueError("TLS-PSK needs the PID (pid_env or pid_file) and the PPS "
+                             "(pps_env or pps_file)")
+        return self
+
+    @property
+    def pid(self) -> SecretRef | None:
+        return _secret_pair(self, "pid")
+
+    @property
+    def pps(self) -> SecretRef | None:
+        return _secret_pair(self, "pps")
+
 
 class HandshakeConfig(Strict):
     hello_port: Port = 9971
     listen: str = "0.0.0.0:16993"
     connect_back_timeout: Seconds = 60.0
+    # seconds between two hellos to one provisioning server: after a connect-back it ignores
+    # further hellos from the same address for a while (AMT-FACTS.md)
+    hello_spacing: Annotated[float, Field(ge=0, le=600)] = 8.0
     psk: PskConfig | None = None
 
     @field_validator("listen")
@@ -163,24 +202,72 @@ class HandshakeConfig(Strict):
         return value
 
 
-class SnmpDevice(Strict):
-    host: str
-    port: Port = 161
+SnmpAuthProtocol = Literal["MD5", "SHA", "SHA224", "SHA256", "SHA384", "SHA512"]
+SnmpPrivProtocol = Literal["DES", "3DES", "AES", "AES128", "AES192", "AES256"]
+
+
+class SnmpCredentials(Strict):
+    """SNMPv2c (a community) or SNMPv3 USM (a user with an auth key, and a privacy key for
+    authPriv), each secret from an environment variable or a file."""
+
     community_env: str | None = None
     community_file: Path | None = None
     user: str | None = None
-    auth_protocol: Literal["MD5", "SHA", "SHA224", "SHA256", "SHA384", "SHA512"] | None = None
+    auth_protocol: SnmpAuthProtocol | None = None
     auth_key_env: str | None = None
     auth_key_file: Path | None = None
-    priv_protocol: Literal["DES", "3DES", "AES", "AES128", "AES192", "AES256"] | None = None
+    priv_protocol: SnmpPrivProtocol | None = None
     priv_key_env: str | None = None
     priv_key_file: Path | None = None
-    interfaces: list[str | int] = []
-    processes: list[str] = []
+
+    @model_validator(mode="after")
+    def _one_security_model(self) -> SnmpCredentials:
+        v2c, v3 = self.community is not None, self.user is not None
+        if v2c == v3:
+            raise ValueError("give community_env or community_file (SNMPv2c), or user "
+                             "with auth_protocol and auth_key_env or auth_key_file (SNMPv3)")
+        if v2c and (self.auth_protocol or self.auth_key or self.priv_protocol or self.priv_key):
+            raise ValueError("SNMPv2c (community) takes no auth_* or priv_* keys; "
+                             "for SNMPv3 give user instead of the community")
+        if v3 and (self.auth_protocol is None or self.auth_key is None):
+            raise ValueError("SNMPv3 needs auth_protocol and auth_key_env or auth_key_file "
+                             "(authNoPriv or authPriv)")
+        if (self.priv_protocol is None) != (self.priv_key is None):
+            raise ValueError("privacy needs both priv_protocol and priv_key_env or "
+                             "priv_key_file")
+        return self
+
+    @property
+    def community(self) -> SecretRef | None:
+        return _secret_pair(self, "community")
+
+    @property
+    def auth_key(self) -> SecretRef | None:
+        return _secret_pair(self, "auth_key")
+
+    @property
+    def priv_key(self) -> SecretRef | None:
+        return _secret_pair(self, "priv_key")
+
+
+class SnmpDevice(SnmpCredentials):
+    host: str
+    port: Port = 161
+    interfaces: list[str | int] = []  # by ifName or ifDescr, or by ifIndex (a number)
+    processes: list[str] = []  # hrSWRunName values that must be running
 
 
 class SnmpConfig(Strict):
     devices: list[SnmpDevice] = []
+
+    @field_validator("devices")
+    @classmethod
+    def _hosts_once(cls, devices: list[SnmpDevice]) -> list[SnmpDevice]:
+        hosts = [d.host for d in devices]
+        for index, host in enumerate(hosts):
+            if host in hosts[:index]:  # the host names the device's results
+                raise ValueError(f"{host} is listed twice")
+        return devices
 
 
 class CertificateRef(Strict):
@@ -243,18 +330,22 @@ class WaiverConfig(Strict):
     expires: date | None = None
 
 
-class SnmpTrapConfig(Strict):
+class SnmpTrapConfig(SnmpCredentials):
     host: str
     port: Port = 162
-    community_env: str | None = None
-    community_file: Path | None = None
-    user: str | None = None
-    auth_protocol: str | None = None
-    auth_key_env: str | None = None
-    auth_key_file: Path | None = None
-    priv_protocol: str | None = None
-    priv_key_env: str | None = None
-    priv_key_file: Path | None = None
+    # SNMPv3: the engine ID the traps are sent from, which the receiver's user is bound to
+    # (snmptrapd: createUser -e ENGINE_ID ...); default: amt_preflight.notify.ENGINE_ID
+    engine_id: str | None = None
+
+    @field_validator("engine_id")
+    @classmethod
+    def _engine_id(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        digits = value.lower().removeprefix("0x").replace(":", "")
+        if not re.fullmatch(r"[0-9a-f]{10,64}", digits) or len(digits) % 2:
+            raise ValueError(f"{value!r} is not an engine ID: 5 to 32 bytes in hex")
+        return digits
 
 
 class NotifyConfig(Strict):
@@ -365,8 +456,9 @@ def _bad_scalar(node: yaml.Node) -> yaml.Node | None:
 
 def parse(text: str, source: Path) -> Config:
     """Validate a config document; ConfigError names the first problem's line and key."""
+    loader = YamlLoader(text)
     try:
-        node = yaml.compose(text, Loader=YamlLoader)
+        node = loader.get_single_node()
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         raise ConfigError(
@@ -379,8 +471,8 @@ def parse(text: str, source: Path) -> Config:
     positions: dict[Loc, int] = {}
     paths: dict[int, Loc] = {}
     _positions(node, (), positions, paths, str(source))
-    try:
-        data = yaml.load(text, Loader=YamlLoader)
+    try:  # values from the same parse, not a second one
+        data = loader.construct_document(node)
     except (yaml.YAMLError, ValueError) as exc:  # e.g. a date like 2027-13-01
         bad = _bad_scalar(node)
         line = bad.start_mark.line + 1 if bad else None
@@ -403,11 +495,13 @@ def _refuse_duplicates(config: Config, positions: dict[Loc, int], source: Path) 
     lists: list[tuple[Loc, list[str]]] = [(("sites",), [s.name for s in config.sites])]
     lists += [(("sites", i, "domains"), s.domain_names) for i, s in enumerate(config.sites)]
     for where, names in lists:
+        seen: set[str] = set()
         for index, name in enumerate(names):
-            if name in names[:index]:
+            if name in seen:
                 loc = (*where, index, "name")
                 raise ConfigError(source, _line_of(loc, positions), _dotted(loc),
                                   f"{name} is listed twice")
+            seen.add(name)
 
 
 def load(path: Path) -> Config:

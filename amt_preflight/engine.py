@@ -14,13 +14,14 @@ import time
 import traceback
 import uuid
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from amt_preflight.catalogue import CheckSpec, Need
 from amt_preflight.checks import CATALOGUE
-from amt_preflight.config import Config, SiteConfig, WaiverConfig
+from amt_preflight.config import ChecksConfig, Config, SiteConfig, WaiverConfig
 from amt_preflight.model import (
     NO_TARGET,
     Finding,
@@ -35,7 +36,10 @@ from amt_preflight.model import (
     site_verdict,
     status_counts,
 )
-from amt_preflight.observations import Observations, ProbeObserver, ResolverSet
+from amt_preflight.observations import Observations, ProbeObserver, ResolverSet, option6_of
+
+if TYPE_CHECKING:
+    from amt_preflight.probes.dhcp import DhcpProbe
 
 
 class UsageError(Exception):
@@ -88,11 +92,18 @@ class Gathered:
     crashes: dict[tuple[str, Need], str] = field(default_factory=dict)
 
 
-def _site_resolvers(site: SiteConfig, resolv_conf: Path) -> ResolverSet:
+async def _site_resolvers(site: SiteConfig, dhcp: DhcpProbe, resolv_conf: Path) -> ResolverSet:
+    """Config, else the DNS servers of the DHCP option 6 seen on the site's interface (from
+    its allowed servers when they answered), else the host's own."""
     from amt_preflight.probes.dns import host_resolvers
 
     if site.resolvers:
         return ResolverSet(tuple(site.resolvers), "config")
+    if site.interface is not None:
+        survey = await dhcp.survey(site.interface, site.dhcp.window)
+        offered = option6_of(survey, site.dhcp.allowed_servers)
+        if offered:
+            return ResolverSet(offered, "dhcp option 6")
     return host_resolvers(resolv_conf)
 
 
@@ -101,7 +112,8 @@ async def gather(
     options: RunOptions, intrusive: bool,
 ) -> Gathered:
     """Run, for every site, the gatherers of the selected checks' needs, all at once."""
-    from amt_preflight.probes import SiteProbes, gatherers
+    from amt_preflight.probes import RESOLVER_FREE, OncePerRun, SiteProbes, gatherers
+    from amt_preflight.probes.dhcp import DhcpProbe
     from amt_preflight.probes.dns import DnsProbe
 
     obs = Observations()
@@ -110,12 +122,26 @@ async def gather(
                    config.defaults.timeout, config.defaults.retries, options.observer)
     needs = sorted({n for spec in selected if intrusive or not spec.intrusive for n in spec.needs})
     table = gatherers()
+    once = OncePerRun()  # run-wide, so no site asks what another already asked
+    dhcp = DhcpProbe(options.observer)
+
+    async def site_resolvers(site: SiteConfig) -> ResolverSet:
+        found = await _site_resolvers(site, dhcp, options.resolv_conf)
+        obs.resolvers[site.name] = found
+        return found
 
     async def one_site(site: SiteConfig) -> None:
-        resolvers = _site_resolvers(site, options.resolv_conf)
-        obs.resolvers[site.name] = resolvers
-        ctx = SiteProbes(config, site, obs, dns, resolvers, intrusive)
-        outcomes = await asyncio.gather(*(table[n](ctx) for n in needs), return_exceptions=True)
+        early = SiteProbes(config, site, obs, dns, ResolverSet((), "not known yet"), intrusive,
+                           once, dhcp)
+
+        async def run(need: Need) -> None:
+            ctx = early
+            if need not in RESOLVER_FREE:  # only what reads the resolvers waits for them
+                resolvers = await once.run(("resolvers", site.name), lambda: site_resolvers(site))
+                ctx = replace(early, resolvers=resolvers)
+            await table[need](ctx)
+
+        outcomes = await asyncio.gather(*(run(n) for n in needs), return_exceptions=True)
         for need, outcome in zip(needs, outcomes, strict=True):
             if isinstance(outcome, Exception):
                 gathered.crashes[(site.name, need)] = _crash_text(outcome)
@@ -126,6 +152,7 @@ async def gather(
             await asyncio.gather(*tasks)
     except TimeoutError:
         dns.stop_at_deadline()
+        dhcp.stop()
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
@@ -147,7 +174,8 @@ def _iso(moment: datetime) -> str:
 
 
 def _findings(
-    spec: CheckSpec, site: SiteConfig, gathered: Gathered, intrusive: bool, now: datetime
+    spec: CheckSpec, site: SiteConfig, gathered: Gathered, intrusive: bool, now: datetime,
+    settings: ChecksConfig,
 ) -> list[Finding]:
     if spec.intrusive and not intrusive:
         return [Finding(NO_TARGET, Status.SKIPPED, "intrusive: runs only with "
@@ -157,29 +185,45 @@ def _findings(
         if crash:
             return [Finding(NO_TARGET, Status.ERROR, f"the {need.value} probe crashed: {crash}")]
     try:
-        findings = list(spec.function(site, gathered.observations.site(site.name, now)))
+        findings = list(spec.function(site, gathered.observations.site(site.name, now, settings)))
     except Exception as exc:  # a crashed check is an error result, never a missing one
         return [Finding(NO_TARGET, Status.ERROR, f"the check crashed: {_crash_text(exc)}")]
     return findings or [Finding(NO_TARGET, Status.SKIPPED, "no applicable target at this site")]
 
 
 def _prerequisite_skip(
-    spec: CheckSpec, finding: Finding, earlier: dict[str, list[Result]]
+    spec: CheckSpec, finding: Finding, earlier: dict[str, Prerequisite]
 ) -> Finding:
     """One root cause shows once: a finding whose prerequisite did not pass is skipped."""
     for required in spec.requires:
-        results = earlier.get(required)
-        if not results:
+        prerequisite = earlier.get(required)
+        if prerequisite is None:
             continue  # not selected: the check judged on its own
-        same = [r for r in results if r.target == finding.target]
-        blocking = [r for r in same if r.status is not Status.PASS] if same else (
-            results if all(r.status is not Status.PASS for r in results) else [])
+        blocking = prerequisite.blocking(finding.target)
         if blocking:
             said = ", ".join(sorted({f"{r.status.value} for {r.target}" for r in blocking}))
             return Finding(finding.target, Status.SKIPPED,
                            f"skipped because {required} {said}",
                            evidence={"prerequisite": required})
     return finding
+
+
+class Prerequisite:
+    """The results of a check that others require, indexed by target."""
+
+    def __init__(self, results: list[Result]) -> None:
+        self.by_target: dict[str, list[Result]] = {}
+        for r in results:
+            self.by_target.setdefault(r.target, []).append(r)
+        # A check about other targets (resolvers for a domain check) blocks only when it
+        # passed for none of them.
+        self.none_passed = [] if any(r.status is Status.PASS for r in results) else results
+
+    def blocking(self, target: str) -> list[Result]:
+        same = self.by_target.get(target)
+        if same is not None:
+            return [r for r in same if r.status is not Status.PASS]
+        return self.none_passed
 
 
 def _live_waiver(
@@ -209,13 +253,15 @@ def evaluate(
     gathered: Gathered, intrusive: bool, now: datetime,
 ) -> tuple[list[SiteSummary], list[Result]]:
     today = now.date()
+    required_ids = {r for spec in selected for r in spec.requires}
     summaries: list[SiteSummary] = []
     results: list[Result] = []
     for site in sites:
-        earlier: dict[str, list[Result]] = {}
+        mine: list[Result] = []
+        earlier: dict[str, Prerequisite] = {}
         for spec in selected:
             clock = time.monotonic()
-            findings = _findings(spec, site, gathered, intrusive, now)
+            findings = _findings(spec, site, gathered, intrusive, now, config.checks)
             spent = round((time.monotonic() - clock) * 1000)
             base = config.checks.severity.get(spec.id, spec.severity)
             made = []
@@ -241,9 +287,10 @@ def evaluate(
                     duration_ms=finding.duration_ms if finding.duration_ms is not None else spent,
                     fingerprint=fingerprint(spec.id, site.name, finding.target), waiver=waiver,
                 ))
-            earlier[spec.id] = made
-            results.extend(made)
-        mine = [r for r in results if r.site == site.name]
+            if spec.id in required_ids:
+                earlier[spec.id] = Prerequisite(made)
+            mine.extend(made)
+        results.extend(mine)
         summaries.append(SiteSummary(site.name, site.domain_names, site_verdict(mine),
                                      status_counts(mine)))
     return summaries, results

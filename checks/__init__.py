@@ -7,8 +7,10 @@ from __future__ import annotations
 
 from amt_preflight.catalogue import CheckSpec
 
-from . import dns
+from . import ad, ca, cert, dhcp, dns, handshake, snmp
 
-CATALOGUE: tuple[CheckSpec, ...] = (*dns.CHECKS,)
+CATALOGUE: tuple[CheckSpec, ...] = (
+    *dhcp.CHECKS, *dns.CHECKS, *ad.CHECKS, *cert.CHECKS, *ca.CHECKS, *handshake.CHECKS,
+    *snmp.CHECKS)
 
 BY_ID: dict[str, CheckSpec] = {spec.id: spec for spec in CATALOGUE}

@@ -1,5 +1,9 @@
 """The HTML report: one self-contained file to mail to a change board.
 
+It leads with what a board decides on (each site's verdict, a sites-by-areas readiness matrix,
+what changed since the previous run), then who must fix what (findings grouped by the team
+that owns them, with remediation and evidence), the waivers, and every result.
+
 Every value is autoescaped; the one <style> and the one <script> are allowed by their
 SHA-256 in a Content-Security-Policy that permits nothing else, so the file loads nothing
 remote and runs nothing a hostile certificate or DHCP answer could inject.
@@ -10,7 +14,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import cache
 from typing import Any
@@ -18,12 +22,15 @@ from typing import Any
 import jinja2
 from markupsafe import Markup
 
+from amt_preflight.history import diff
 from amt_preflight.model import (
     TOOL_NAME,
     TOOL_VERSION,
     Result,
+    RunInfo,
     RunResult,
     Severity,
+    SiteSummary,
     Status,
     Verdict,
     status_counts,
@@ -33,6 +40,47 @@ from . import VERDICT_MEANINGS, visible
 
 TEMPLATE = "report.html.j2"
 FAILURES = frozenset({Status.FAIL, Status.ERROR})
+
+# Columns of the readiness matrix: check ID prefix -> heading, in the order of CHECKS.md.
+AREAS: Mapping[str, str] = {
+    "DHCP": "DHCP",
+    "DNS": "DNS",
+    "AD": "AD",
+    "CERT": "Certificates",
+    "CA": "CA",
+    "HS": "Handshake",
+    "SNMP": "SNMP",
+}
+# Who fixes a finding, by check ID prefix; a prefix not listed goes to OTHER_TEAM.
+TEAMS: Mapping[str, Sequence[str]] = {
+    "Network": ("DHCP", "SNMP"),
+    "DNS": ("DNS",),
+    "PKI": ("CERT", "CA"),
+    "AD": ("AD",),
+    "Provisioning server": ("HS",),
+}
+OTHER_TEAM = "Other"
+TEAM_OF_AREA = {area: team for team, areas in TEAMS.items() for area in areas}
+# A matrix cell shows the worst status among its results, in this order. Skipped is the
+# least: like the verdict, it shows only when every check of the area was skipped.
+STATUS_BADNESS = {
+    Status.SKIPPED: 0,
+    Status.PASS: 1,
+    Status.WAIVED: 2,
+    Status.ERROR: 3,
+    Status.FAIL: 4,
+}
+# Up to this many sites the matrix is one table; beyond, it is one foldable table per verdict,
+# open only for the verdicts in MATRIX_OPEN (a printout shows them all).
+MATRIX_ONE_TABLE = 20
+MATRIX_OPEN = frozenset({Verdict.NOT_READY, Verdict.UNKNOWN})
+# Findings of one check shown before the rest fold away.
+FINDINGS_SHOWN = 5
+# A list of changes longer than this starts folded.
+CHANGES_SHOWN = 50
+# Up to this many results a printout lists every one; beyond, it leaves the passing ones out
+# (the file keeps them): Chromium cannot print 45,000 rows, and no board would read them.
+PRINTED_PASSES_MAX = 2_000
 
 
 @dataclass(frozen=True)
@@ -47,13 +95,87 @@ class FailureGroup:
     results: Sequence[Result]
 
 
+@dataclass(frozen=True)
+class TeamFindings:
+    """The failing checks one team has to fix."""
+
+    team: str
+    areas: Sequence[str]
+    groups: Sequence[FailureGroup]  # the most severe check first
+
+    @property
+    def anchor(self) -> str:
+        return "team-" + "-".join(self.team.lower().split())
+
+    @property
+    def severity(self) -> Severity:
+        return self.groups[0].severity
+
+    @property
+    def findings(self) -> int:
+        return sum(len(g.results) for g in self.groups)
+
+    @property
+    def sites(self) -> int:
+        return len({r.site for g in self.groups for r in g.results})
+
+
+@dataclass(frozen=True)
+class SiteRow:
+    """One row of the readiness matrix."""
+
+    site: SiteSummary
+    cells: Sequence[Status | None]  # per area of `areas`, None when no check of it ran
+    failing: int  # fail and error results
+
+
+@dataclass(frozen=True)
+class MatrixGroup:
+    """The matrix rows of the sites with one verdict."""
+
+    verdict: Verdict
+    meaning: str
+    rows: Sequence[SiteRow]
+    open: bool
+
+
+@dataclass(frozen=True)
+class VerdictChange:
+    site: str
+    before: Verdict | None  # None: the site was not in the previous run
+    now: Verdict
+
+    @property
+    def worse(self) -> bool:
+        return self.before is None or self.now.rank > self.before.rank
+
+
+@dataclass(frozen=True)
+class Changes:
+    """What changed since the previous run, ready to show."""
+
+    previous: RunInfo
+    verdicts: Sequence[VerdictChange]  # changed sites only, those that got worse first
+    new: Sequence[Result]  # failing now, not before; the most severe first
+    resolved: Sequence[Result]  # as they were in the previous run
+    unchanged: int  # still failing
+
+    @property
+    def worse(self) -> int:
+        """Sites whose verdict got worse."""
+        return sum(c.worse for c in self.verdicts)
+
+
 def render(run: RunResult, previous: RunResult | None = None) -> str:
     """The whole report as one HTML document; with the previous run, what changed."""
     verdict = run.verdict
-    # Worst verdict first, as in the site cards.
+    # Worst verdict first, as in the matrix.
     verdict_counts = {v: 0 for v in sorted(Verdict, key=lambda v: -v.rank)}
     for site in run.sites:
         verdict_counts[site.verdict] += 1
+    areas = areas_of(run.results)
+    rows = matrix_rows(run, areas)
+    teams = team_findings(failure_groups(run.results))
     return (
         _environment()
         .get_template(TEMPLATE)
@@ -64,13 +186,66 @@ def render(run: RunResult, previous: RunResult | None = None) -> str:
             meaning=VERDICT_MEANINGS[verdict],
             verdict_counts={v: n for v, n in verdict_counts.items() if n},
             sites=sorted(run.sites, key=lambda s: -s.verdict.rank),
-            failure_groups=failure_groups(run.results),
-            waived=[r for r in run.results if r.status is Status.WAIVED],
+            areas=[(area, AREAS.get(area, area)) for area in areas],
+            matrix=rows if len(rows) <= MATRIX_ONE_TABLE else None,
+            matrix_groups=matrix_groups(rows) if len(rows) > MATRIX_ONE_TABLE else None,
+            changes=changes(previous, run) if previous is not None else None,
+            teams=teams,
+            failing=sum(t.findings for t in teams),
+            findings_shown=FINDINGS_SHOWN,
+            changes_shown=CHANGES_SHOWN,
+            waived=sorted((r for r in run.results if r.status is Status.WAIVED),
+                          key=_expiry_order),
             results=run.results,
+            print_passes=len(run.results) <= PRINTED_PASSES_MAX,
             totals=status_counts(run.results),
             statuses=list(Status),
         )
     )
+
+
+def area_of(check: str) -> str:
+    """The area of a check: its ID up to the first dash (DNS-PROVSERVER-A -> DNS)."""
+    return check.split("-", 1)[0]
+
+
+def areas_of(results: Iterable[Result]) -> list[str]:
+    """The matrix columns: every area of AREAS, then any other prefix found in the results."""
+    seen = dict.fromkeys(AREAS)
+    for r in results:
+        seen.setdefault(area_of(r.check))
+    return list(seen)
+
+
+def matrix_rows(run: RunResult, areas: Sequence[str]) -> list[SiteRow]:
+    """One row per site, the worst first: by verdict, then by how much fails."""
+    column = {area: i for i, area in enumerate(areas)}
+    worst: dict[str, list[Status | None]] = {s.name: [None] * len(areas) for s in run.sites}
+    failing = dict.fromkeys(worst, 0)
+    for r in run.results:
+        cells = worst.get(r.site)
+        if cells is None:
+            continue  # a result of a site the run does not list: nothing to put it in
+        i = column[area_of(r.check)]
+        cell = cells[i]
+        if cell is None or STATUS_BADNESS[r.status] > STATUS_BADNESS[cell]:
+            cells[i] = r.status
+        if r.status in FAILURES:
+            failing[r.site] += 1
+    rows = [SiteRow(s, worst[s.name], failing[s.name]) for s in run.sites]
+    rows.sort(key=lambda row: (-row.site.verdict.rank, -row.failing, row.site.name))
+    return rows
+
+
+def matrix_groups(rows: Sequence[SiteRow]) -> list[MatrixGroup]:
+    """The rows (worst first) split by verdict."""
+    by_verdict: dict[Verdict, list[SiteRow]] = {}
+    for row in rows:
+        by_verdict.setdefault(row.site.verdict, []).append(row)
+    return [
+        MatrixGroup(verdict, VERDICT_MEANINGS[verdict], found, verdict in MATRIX_OPEN)
+        for verdict, found in by_verdict.items()
+    ]
 
 
 def failure_groups(results: Sequence[Result]) -> list[FailureGroup]:
@@ -92,6 +267,53 @@ def failure_groups(results: Sequence[Result]) -> list[FailureGroup]:
     return groups
 
 
+def team_findings(groups: Sequence[FailureGroup]) -> list[TeamFindings]:
+    """The failure groups by the team that fixes them; the team with the worst finding
+    first, then in the order of TEAMS."""
+    by_team: dict[str, list[FailureGroup]] = {team: [] for team in (*TEAMS, OTHER_TEAM)}
+    for group in groups:
+        by_team[TEAM_OF_AREA.get(area_of(group.check), OTHER_TEAM)].append(group)
+    teams = [
+        TeamFindings(
+            team,
+            TEAMS.get(team) or sorted({area_of(g.check) for g in found}),
+            found,
+        )
+        for team, found in by_team.items()
+        if found
+    ]
+    teams.sort(key=lambda t: -t.severity.rank)  # stable: ties keep the order of TEAMS
+    return teams
+
+
+def changes(previous: RunResult, run: RunResult) -> Changes:
+    """What changed between the previous run and this one."""
+    found = diff(previous, run)
+    verdicts = [
+        VerdictChange(site, Verdict(before) if before else None, Verdict(now))
+        for site, (before, now) in found.verdicts.items()
+        if before != now
+    ]
+    verdicts.sort(key=lambda c: (not c.worse, -c.now.rank, c.site))
+    return Changes(
+        previous=previous.run,
+        verdicts=verdicts,
+        new=sorted(found.new, key=_severity_order),
+        resolved=sorted(found.resolved, key=_severity_order),
+        unchanged=len(found.unchanged),
+    )
+
+
+def _expiry_order(r: Result) -> tuple[bool, str, str, str]:
+    """The waiver that expires soonest first; those that never expire last."""
+    expires = r.waiver.expires if r.waiver else None
+    return (expires is None, expires or "", r.check, r.site)
+
+
+def _severity_order(r: Result) -> tuple[int, str, str, str]:
+    return (-r.severity.rank, r.check, r.site, r.target)
+
+
 def csp_sha256(source: str) -> str:
     """The base64 SHA-256 by which a CSP `'sha256-…'` source allows exactly this inline
     <style> or <script> body."""
@@ -101,6 +323,16 @@ def csp_sha256(source: str) -> str:
 def evidence_json(evidence: Mapping[str, Any]) -> str:
     """Evidence as pretty JSON (escaped by the template like any other value)."""
     return json.dumps(evidence, indent=2, ensure_ascii=False, default=str)
+
+
+def num(n: int) -> str:
+    """A count with thousands separated: 45,000."""
+    return f"{n:,}"
+
+
+def counted(n: int, noun: str) -> str:
+    """A count and its noun, plural unless one: "1 site", "1,000 sites"."""
+    return f"{n:,} {noun}{'' if n == 1 else 's'}"
 
 
 def _shown(value: object) -> object:
@@ -123,4 +355,6 @@ def _environment() -> jinja2.Environment:
     )
     environment.filters["csp_sha256"] = csp_sha256
     environment.filters["evidence_json"] = evidence_json
+    environment.filters["num"] = num
+    environment.filters["counted"] = counted
     return environment

@@ -26,8 +26,15 @@ class ReportInputError(ValueError):
 
 
 def render(run: RunResult) -> str:
-    """Pretty JSON in the key order of CHECKS.md, non-ASCII kept as is."""
-    text = json.dumps(run.to_json(), indent=2, ensure_ascii=False) + "\n"
+    """JSON in the key order of CHECKS.md, non-ASCII kept as is: the run indented, each
+    result on one line (json's C encoder does not indent, and a big survey has thousands)."""
+    document = run.to_json()
+    results = document.pop("results")  # the last key, by the contract's order
+    head = json.dumps(document, indent=2, ensure_ascii=False)
+    body = ",\n    ".join(
+        json.dumps(r, ensure_ascii=False, separators=(", ", ": ")) for r in results)
+    text = head[:-2] + (f',\n  "results": [\n    {body}\n  ]\n}}\n' if results
+                        else ',\n  "results": []\n}\n')
     # A lone surrogate (bytes decoded with surrogateescape) cannot be written as UTF-8; as a
     # \udcXX JSON escape it can, and it loads back as the same string.
     return text.encode("utf-8", "backslashreplace").decode("utf-8")

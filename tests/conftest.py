@@ -7,16 +7,36 @@ from collections.abc import Iterator
 
 import pytest
 
-from amt_preflight.lab import Lab
+from amt_preflight.lab import Lab, ad, dhcp
 
 
-@pytest.fixture(scope="session")
-def lab() -> Iterator[Lab]:
-    """The lab network, started once per test session. Needs root; CI must have it."""
+def _need_root() -> None:
     if os.geteuid() != 0:
         reason = "the lab network needs root (network namespaces, DNS servers on port 53)"
         if os.environ.get("CI"):
             pytest.fail(f"{reason}, and CI must run the lab tests", pytrace=False)
         pytest.skip(reason)
+
+
+@pytest.fixture(scope="session")
+def lab() -> Iterator[Lab]:
+    """The lab network, started once per test session. Needs root; CI must have it."""
+    _need_root()
     with Lab.start() as started:
         yield started
+
+
+@pytest.fixture(scope="session")
+def dhcp_lab(lab: Lab) -> Lab:
+    """The session's lab with the DHCP scenarios added (a segment each; dnsmasq, Kea, a
+    ping-checking dnsmasq, a hostile server), once, only for the tests that ask for it."""
+    dhcp.start(lab)
+    return lab
+
+
+@pytest.fixture(scope="session")
+def ad_lab(lab: Lab) -> ad.Directory:
+    """The lab's AD domain (Samba), MIT KDCs, the rootDSE impostor and the hostile KDCs,
+    added to the session's lab once: provisioning Samba costs about 4 s, so only the tests
+    that ask for this fixture pay it, and only once. They stop with the lab."""
+    return ad.start(lab)

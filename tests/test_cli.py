@@ -4,32 +4,37 @@ usage and config errors."""
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 import time
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 import jsonschema
 import pytest
 
-from amt_preflight.lab import Lab
+from amt_preflight.lab import Lab, ad, provisioning_server, snmp
 from amt_preflight.reports.json_report import schema
 
 REPO = Path(__file__).resolve().parent.parent
 CLI = [sys.executable, "-m", "amt_preflight.cli"]
 
 
-def run_cli(args: list[str], lab: Lab | None = None, timeout: float = 120
-            ) -> subprocess.CompletedProcess[str]:
+def run_cli(args: list[str], lab: Lab | None = None, timeout: float = 120,
+            env: Mapping[str, str] | None = None) -> subprocess.CompletedProcess[str]:
     argv = CLI + args
     if lab is None:
-        return subprocess.run(argv, capture_output=True, text=True, timeout=timeout, cwd=REPO)
-    return lab.run_in_client(argv, capture_output=True, text=True, timeout=timeout, cwd=REPO)
+        return subprocess.run(argv, capture_output=True, text=True, timeout=timeout, cwd=REPO,
+                              env=env)
+    return lab.run_in_client(argv, capture_output=True, text=True, timeout=timeout, cwd=REPO,
+                             env=env)
 
 
-def survey(lab: Lab, config: Path, *extra: str) -> tuple[int, dict[str, Any]]:
-    done = run_cli(["run", "-c", str(config), "--format", "json", *extra], lab)
+def survey(lab: Lab, config: Path, *extra: str, env: Mapping[str, str] | None = None
+           ) -> tuple[int, dict[str, Any]]:
+    done = run_cli(["run", "-c", str(config), "--format", "json", *extra], lab, env=env)
     assert done.returncode in (0, 1, 2, 3), done.stderr
     document = json.loads(done.stdout)
     jsonschema.Draft202012Validator(schema()).validate(document)
@@ -49,10 +54,21 @@ def write(tmp_path: Path, text: str) -> Path:
 
 # --- against the lab ------------------------------------------------------------------
 
+CERT_AND_CA = ("CERT-LOADABLE", "CERT-AMT-USAGE", "CERT-SERVER-AUTH", "CERT-VALIDITY",
+               "CERT-EXPIRY-SOON", "CERT-CHAIN-COMPLETE", "CERT-ROOT-TRUSTED",
+               "CERT-DOMAIN-MATCH", "CERT-CRYPTO", "CERT-CHAIN-LENGTH", "CA-CRL-FRESH",
+               "CA-NOT-REVOKED", "CA-OCSP-ANSWERS", "CA-AIA-REACHABLE")
+
 
 @pytest.mark.lab
-def test_demo_config_gives_the_expected_verdicts(lab: Lab) -> None:
-    code, document = survey(lab, REPO / "config.yaml", "--allow-intrusive")
+def test_demo_config_gives_the_expected_verdicts(
+    lab: Lab, ad_lab: ad.Directory, dhcp_lab: Lab
+) -> None:
+    # As `make demo` runs it: with the lab's SNMP community and keys, its AD bind password
+    # and CA, and its PID/PPS pair in the environment.
+    code, document = survey(lab, REPO / "config.yaml", "--allow-intrusive",
+                            env={**os.environ, **snmp.ENVIRONMENT, **ad_lab.environment(),
+                                 **provisioning_server.ENVIRONMENT})
     verdicts = {s["name"]: s["verdict"] for s in document["sites"]}
     assert verdicts == {"hq": "ready", "branch": "not-ready"} and code == 2
     hq = statuses(document, "hq")
@@ -60,13 +76,50 @@ def test_demo_config_gives_the_expected_verdicts(lab: Lab) -> None:
                   "DNS-PROVSERVER-PTR", "DNS-DYNUPDATE-OPEN"):
         assert hq[(check, "corp.example")] == "pass", check
     assert hq[("DNS-AD-SRV", "corp.example")] == "pass"
+    for check in ("AD-KDC-ANSWERS", "AD-REALM-MATCH", "AD-CLOCK-SKEW", "AD-LDAP-ROOTDSE",
+                  "AD-LDAP-BIND", "AD-AMT-OU"):
+        assert hq[(check, "10.250.0.20")] == "pass", check  # dc01.corp.example, Samba
     assert hq[("DNS-RESOLVER-ANSWERS", "10.250.0.1")] == "pass"
     assert hq[("DNS-RESOLVER-ANSWERS", "10.250.0.2")] == "pass"
+    for check, target in DHCP_HEALTHY:  # the lab's dnsmasq on lab0
+        assert hq[(check, target)] == "pass", check
+    assert hq[("SNMP-DEVICE-ANSWERS", "10.250.0.40")] == "pass"  # SNMPv2c
+    assert hq[("SNMP-DEVICE-ANSWERS", "10.250.0.41")] == "pass"  # SNMPv3 authPriv
+    assert hq[("SNMP-IF-UP", "10.250.0.40/lab0")] == "pass"
+    assert hq[("SNMP-SERVICE-RUNNING", "10.250.0.41")] == "pass"
+    for check in CERT_AND_CA:  # the lab PKI's PFX, its CRLs, OCSP responder and AIA
+        assert hq[(check, "corp.example")] == "pass", check
+    assert hq[("CA-ENTERPRISE-REACHABLE", "ca01.corp.example")] == "pass"
+    for check in ("HS-PROVSERVER-TCP", "HS-HELLO-SENT", "HS-CONNECT-BACK", "HS-PRESENTED-CHAIN",
+                  "HS-TLS-PSK"):  # the lab's reference provisioning server
+        assert hq[(check, "corp.example")] == "pass", check
     branch = statuses(document, "branch")
+    assert branch[("CERT-AMT-USAGE", "branch.example")] == "fail"  # no AMT OID or OU
+    assert branch[("CERT-LOADABLE", "branch.example")] == "pass"  # PEM chain, key apart
     assert branch[("DNS-PROVSERVER-A", "branch.example")] == "pass"
     assert branch[("DNS-PROVSERVER-MATCH", "branch.example")] == "fail"
     assert branch[("DNS-PROVSERVER-PTR", "branch.example")] == "waived"
     assert branch[("DNS-AD-SRV", "-")] == "skipped"
+    # dm-rogue: the branch's dnsmasq (allowed) and a rogue Kea handing out rogue.example.
+    assert branch[("DHCP-SERVER-ALLOWED", "10.250.16.1")] == "pass"
+    assert branch[("DHCP-SERVER-ALLOWED", "10.250.16.2")] == "fail"
+    assert branch[("DHCP-OPT15-MATCH", "10.250.16.2")] == "fail"
+    assert branch[("DHCP-OPT81-REGISTERS", "dm-rogue")] == "pass"
+    # No resolvers configured: those of the allowed server's option 6.
+    resolvers = [r for r in document["results"] if r["site"] == "branch"
+                 and r["check"] == "DNS-RESOLVER-ANSWERS"]
+    assert {r["target"] for r in resolvers} == {"10.250.16.1", "10.250.0.2"}
+    assert {r["evidence"]["resolver_source"] for r in resolvers} == {"dhcp option 6"}
+    assert branch[("SNMP-IF-UP", "10.250.0.40/lab0")] == "pass"
+    assert branch[("SNMP-IF-UP", "10.250.0.40/shut0")] == "fail"  # the relay uplink, shut down
+
+
+DHCP_HEALTHY = [
+    ("DHCP-SERVER-ANSWERS", "lab0"), ("DHCP-SERVER-ALLOWED", "10.250.0.1"),
+    ("DHCP-OPT15-PRESENT", "10.250.0.1"), ("DHCP-OPT15-MATCH", "10.250.0.1"),
+    ("DHCP-OPT15-CLEAN", "10.250.0.1"), ("DHCP-OPT6-DNS", "10.250.0.1"),
+    ("DHCP-OPT81-ACCEPTED", "lab0"), ("DHCP-OPT81-REGISTERS", "lab0"),
+]
 
 
 LAB_SITE = """

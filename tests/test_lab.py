@@ -22,7 +22,7 @@ import dns.update
 import pytest
 
 from amt_preflight.lab import Lab, LabError, netns, network, programs
-from amt_preflight.lab.servers import Listening, Server
+from amt_preflight.lab.servers import DnsAnswers, Listening, Server
 from amt_preflight.lab.state import STATE_FILE, LabState
 
 pytestmark = pytest.mark.lab
@@ -45,6 +45,8 @@ RECORDS = [
     ("_kpasswd._tcp.corp.example", "SRV", {"0 100 464 dc01.corp.example."}),
     ("ProvisionServer.branch.example", "A", {"10.250.0.99"}),
     ("www.missing.example", "A", {"10.250.0.30"}),
+    ("ca01.corp.example", "A", {"10.250.0.31"}),  # the lab CA's web server: CRLs, AIA
+    ("ocsp.corp.example", "A", {"10.250.0.32"}),  # the lab CA's OCSP responder
 ]
 PER_SERVER = {
     "dnsmasq": [("ProvisionServer.split.example", "A", {"10.250.0.10"})],
@@ -284,3 +286,80 @@ def test_missing_program_names_its_package(monkeypatch: pytest.MonkeyPatch) -> N
     monkeypatch.setitem(programs.PACKAGES, "amtp-no-such-program", "amtp-some-package")
     with pytest.raises(LabError, match="amtp-some-package"):
         programs.require(["ip", "amtp-no-such-program"])
+
+
+def test_add_starts_a_server_that_stop_ends(lab: Lab) -> None:
+    bench_dns = network.ADDRESSES["bench_dns"]
+    extra = Lab.start()
+    try:
+        conf = extra.workdir / "extra" / "dnsmasq.conf"
+        lines = [
+            *network.dnsmasq_base_lines(bench_dns),
+            "local=/extra.example/",
+            "dns-rr=one.extra.example,1,0afa0063",  # 10.250.0.99
+        ]
+        server = Server(
+            "extra-dnsmasq",
+            extra.infra_ns,
+            ("dnsmasq", "--keep-in-foreground", f"--conf-file={conf}"),
+            ready=DnsAnswers(bench_dns, (("one.extra.example", "A"),)),
+            files={conf: "\n".join(lines) + "\n"},
+        )
+        extra.add(server)
+        state = LabState.load(extra.workdir / STATE_FILE)
+        added = next(s for s in state.servers if s.name == "extra-dnsmasq")
+        assert added.is_alive()
+        for transport in ("udp", "tcp"):
+            reply = ask(extra, bench_dns, "one.extra.example", "A", transport)
+            assert answer(reply, "A") == {"10.250.0.99"}
+        with pytest.raises(LabError, match="already has a server"):
+            extra.add(server)
+    finally:
+        extra.stop()
+    assert not added.is_alive()
+    assert not extra.workdir.exists()
+
+
+def test_add_of_a_server_that_fails_says_why_and_leaves_the_lab_running(lab: Lab) -> None:
+    argv = ("dnsmasq", "--keep-in-foreground", "--no-such-option")
+    broken = Server("broken-extra", lab.infra_ns, argv, ready=Listening("10.250.0.5", 53))
+    with pytest.raises(LabError, match="broken-extra") as failure:
+        lab.add(broken)
+    assert "bad command line options" in str(failure.value)  # dnsmasq's log tail
+    state = LabState.load(lab.workdir / STATE_FILE)
+    assert "broken-extra" not in {s.name for s in state.servers}
+    reply = ask(lab, DNS_SERVERS["dnsmasq"], "ProvisionServer.corp.example", "A")
+    assert answer(reply, "A") == {"10.250.0.10"}
+
+
+def test_delay_relay_adds_its_delay_once_per_query(lab: Lab) -> None:
+    """The bench servers: ProvisionServer of synthetic domains, straight and 50 ms later."""
+    bench_dns, delay_dns = network.ADDRESSES["bench_dns"], network.ADDRESSES["delay_dns"]
+    delay = 0.05
+    extra = Lab.start()
+    try:
+        log = extra.workdir / "bench-queries.log"
+        extra.add(network.bench_dnsmasq(extra.workdir, extra.infra_ns, 3, log))
+        extra.add(network.delay_relay(extra.infra_ns, bench_dns, delay * 1000))
+        name = "ProvisionServer.d0003.bench.example"
+        for transport in ("udp", "tcp"):
+            clock = time.monotonic()
+            direct = ask(extra, bench_dns, name, "A", transport)
+            straight = time.monotonic() - clock
+            clock = time.monotonic()
+            relayed = ask(extra, delay_dns, name, "A", transport)
+            late = time.monotonic() - clock
+            assert answer(direct, "A") == answer(relayed, "A") == {"10.250.0.10"}
+            assert delay <= late < straight + delay + 0.04, (transport, straight, late)
+        reverse = ask(extra, delay_dns, "10.0.250.10.in-addr.arpa", "PTR")
+        assert answer(reverse, "PTR") == {"provisionserver.bench.example."}
+        assert ask(extra, bench_dns, "ProvisionServer.d0004.bench.example", "A").rcode() == (
+            dns.rcode.NXDOMAIN
+        )
+        # Every query is logged once, relayed or not (the readiness check asks for d0001).
+        queries = [line for line in log.read_text().splitlines() if " query[" in line]
+        assert sum("ProvisionServer.d0003." in q for q in queries) == 4
+        assert sum("in-addr.arpa" in q for q in queries) == 1
+        assert sum("ProvisionServer.d0004." in q for q in queries) == 1
+    finally:
+        extra.stop()

@@ -19,7 +19,7 @@ from amt_preflight.observations import (
     ResolverSet,
     srv_target,
 )
-from amt_preflight.probes import SiteProbes
+from amt_preflight.probes import OncePerRun, SiteProbes
 from amt_preflight.probes import dns as probe_dns
 
 from .observed import config
@@ -59,7 +59,7 @@ def site_probes(probe: probe_dns.DnsProbe, resolvers: tuple[str, ...], *domains:
     listed = ", ".join(f"{{name: {d}}}" for d in domains)
     cfg = config(f"sites: [{{name: lab, domains: [{listed}]}}]")
     return SiteProbes(cfg, cfg.sites[0], probe.observations, probe,
-                      ResolverSet(resolvers, "config"), intrusive=True)
+                      ResolverSet(resolvers, "config"), intrusive=True, once=OncePerRun())
 
 
 def ask(lab: Lab, question: DnsQuestion, timeout: float = 1.0, retries: int = 1) -> DnsAnswer:

@@ -16,6 +16,7 @@ from typing import Any
 
 import pytest
 from jsonschema import Draft202012Validator
+from markupsafe import escape
 from rich.console import Console
 
 from amt_preflight.model import (
@@ -33,8 +34,19 @@ from amt_preflight.model import (
     status_counts,
 )
 from amt_preflight.reports import FILE_NAMES, FORMATS, render, visible
+from amt_preflight.reports import html as html_report
 from amt_preflight.reports.console import print_run
-from amt_preflight.reports.html import csp_sha256
+from amt_preflight.reports.html import (
+    AREAS,
+    FINDINGS_SHOWN,
+    MATRIX_ONE_TABLE,
+    areas_of,
+    changes,
+    csp_sha256,
+    failure_groups,
+    matrix_rows,
+    team_findings,
+)
 from amt_preflight.reports.json_report import ReportInputError, load, schema
 
 SCRIPT_TAG = "<script>alert(1)</script>"
@@ -151,6 +163,29 @@ def hostile_run() -> RunResult:
         host="survey01 ✓",
         config="config.yaml",
     )
+    return RunResult(run=info, sites=sites, results=results)
+
+
+def previous_run() -> RunResult:
+    """The run before hostile_run(): hq's ProvisionServer record still resolved, lab also
+    failed a check with a hostile target that is fixed since, branch-ü was ready and a site
+    since retired was surveyed too."""
+    now = hostile_run()
+    results = [
+        replace(r, status=Status.PASS) if r.check == "DNS-PROVSERVER-A" else r
+        for r in now.results
+        if r.site != "branch-ü"
+    ]
+    results += [
+        result("AD-KDC-ANSWERS", "branch-ü", "10.1.0.5", Status.PASS),
+        result("DHCP-OPT15-MATCH", "lab", SCRIPT_TAG, Status.FAIL, message=ATTRIBUTE_BREAKOUT),
+        result("DNS-PROVSERVER-A", "retired", "old.example", Status.FAIL, Severity.CRITICAL),
+    ]
+    sites = []
+    for site in [*now.sites, SiteSummary("retired", ["old.example"], Verdict.READY, {})]:
+        own = [r for r in results if r.site == site.name]
+        sites.append(replace(site, verdict=site_verdict(own), counts=status_counts(own)))
+    info = replace(now.run, id="run-before", finished_at="2025-11-27T17:05:09Z")
     return RunResult(run=info, sites=sites, results=results)
 
 
@@ -290,9 +325,16 @@ class _Document(HTMLParser):
             self.bodies[self._open][-1] += data
 
 
-@pytest.fixture(scope="module")
-def html_text() -> str:
-    return render("html", hostile_run())
+@pytest.fixture(scope="module", params=["alone", "with the previous run"])
+def html_text(request: pytest.FixtureRequest) -> str:
+    """The hostile run rendered alone, and with a previous run (its changes hold hostile
+    strings too)."""
+    return render("html", hostile_run(), previous_run() if request.param != "alone" else None)
+
+
+def _section(html_text: str, heading: str, next_heading: str) -> str:
+    """The HTML from one section's heading id to the next one's."""
+    return html_text.split(f'id="{heading}"')[1].split(f'id="{next_heading}"')[0]
 
 
 @pytest.fixture(scope="module")
@@ -353,10 +395,15 @@ def test_html_shows_hostile_strings_only_escaped(html_text: str) -> None:
 
 def test_html_structure(html_text: str, html_document: _Document) -> None:
     run = hostile_run()
+    readiness = _section(html_text, "h-readiness", "h-changes")
     for site in run.sites:
-        assert f'class="site v-{site.verdict.value}"' in html_text
-    row_classes = [dict(attrs).get("class") for tag, attrs in html_document.tags if tag == "tr"]
-    assert sorted(c.split()[0] for c in row_classes if c) == sorted(
+        assert re.search(
+            rf'<b>{re.escape(str(escape(site.name)))}</b>.*?<span class="badge v-{site.verdict}">',
+            readiness,
+        ), site.name
+    row_classes = [dict(attrs).get("class") or "" for tag, attrs in html_document.tags
+                   if tag == "tr"]
+    assert sorted(c.split()[0] for c in row_classes if c.startswith("s-")) == sorted(
         f"s-{r.status}" for r in run.results
     )
     filters = [
@@ -377,6 +424,163 @@ def test_html_structure(html_text: str, html_document: _Document) -> None:
 def test_html_renders_an_empty_run() -> None:
     empty = RunResult(run=hostile_run().run, sites=[], results=[])
     assert "v-unknown" in render("html", empty)
+
+
+def _run_of(results: list[Result]) -> RunResult:
+    """A run of the sites these results are about."""
+    sites = sorted({r.site for r in results})
+    summaries = [
+        SiteSummary(site, [], site_verdict(own), status_counts(own))
+        for site in sites
+        for own in [[r for r in results if r.site == site]]
+    ]
+    return RunResult(run=hostile_run().run, sites=summaries, results=results)
+
+
+def test_html_matrix_shows_each_sites_worst_status_per_area() -> None:
+    run = hostile_run()
+    areas = areas_of(run.results)
+    assert areas == list(AREAS)
+    rows = matrix_rows(run, areas)
+    # worst verdict first
+    assert [row.site.name for row in rows] == ["hq", "branch-ü", "lab", "dr"]
+    cells = {row.site.name: {a: c for a, c in zip(areas, row.cells, strict=True) if c}
+             for row in rows}
+    assert cells == {
+        "hq": {"DNS": Status.FAIL, "CERT": Status.WAIVED},
+        "branch-ü": {"AD": Status.ERROR},
+        "lab": {"DHCP": Status.FAIL},
+        "dr": {"SNMP": Status.PASS, "CA": Status.SKIPPED},
+    }
+    assert [row.failing for row in rows] == [1, 1, 1, 0]
+
+
+@pytest.mark.parametrize(
+    ("statuses", "shown"),
+    [
+        ([Status.PASS, Status.SKIPPED], Status.PASS),  # skipped only when all were
+        ([Status.SKIPPED, Status.SKIPPED], Status.SKIPPED),
+        ([Status.PASS, Status.WAIVED, Status.SKIPPED], Status.WAIVED),
+        ([Status.WAIVED, Status.ERROR], Status.ERROR),
+        ([Status.ERROR, Status.FAIL, Status.PASS], Status.FAIL),
+    ],
+)
+def test_html_matrix_cell_order(statuses: list[Status], shown: Status) -> None:
+    run = _run_of(
+        [result("DNS-PROVSERVER-A", "hq", f"d{i}.example", s) for i, s in enumerate(statuses)]
+    )
+    (row,) = matrix_rows(run, list(AREAS))
+    assert row.cells == [None, shown, None, None, None, None, None]
+
+
+def test_html_matrix_gives_an_unknown_area_its_own_column() -> None:
+    run = _run_of([result("NTP-CLOCK-SKEW", "hq", "ntp1", Status.FAIL)])
+    assert areas_of(run.results) == [*AREAS, "NTP"]
+    assert ">NTP</th>" in render("html", run)
+
+
+def test_html_groups_findings_by_the_team_that_fixes_them() -> None:
+    failing = [
+        ("SNMP-IF-UP", Severity.HIGH),
+        ("DHCP-OPT15-CLEAN", Severity.MEDIUM),
+        ("CA-CRL-FRESH", Severity.HIGH),
+        ("CERT-VALIDITY", Severity.CRITICAL),
+        ("HS-PROVSERVER-TCP", Severity.CRITICAL),
+        ("AD-KDC-ANSWERS", Severity.HIGH),
+        ("DNS-AD-SRV", Severity.HIGH),
+        ("NTP-CLOCK-SKEW", Severity.LOW),
+    ]
+    results = [result(check, "hq", "t", Status.FAIL, severity) for check, severity in failing]
+    results += [result("DNS-PROVSERVER-A", "hq", "t", Status.PASS),
+                result("CERT-EXPIRY-SOON", "hq", "t", Status.WAIVED)]
+    teams = team_findings(failure_groups(results))
+    # the team with the worst finding first; ties in the order network, DNS, PKI, AD, HS
+    assert [(t.team, [g.check for g in t.groups]) for t in teams] == [
+        ("PKI", ["CERT-VALIDITY", "CA-CRL-FRESH"]),
+        ("Provisioning server", ["HS-PROVSERVER-TCP"]),
+        ("Network", ["SNMP-IF-UP", "DHCP-OPT15-CLEAN"]),
+        ("DNS", ["DNS-AD-SRV"]),
+        ("AD", ["AD-KDC-ANSWERS"]),
+        ("Other", ["NTP-CLOCK-SKEW"]),
+    ]
+    findings = _section(render("html", _run_of(results)), "h-failures", "h-waived")
+    for team in teams:
+        section = findings.split(f'id="{team.anchor}"')[1].split('<section class="team"')[0]
+        shown = [check for check, _ in failing if f">{check}</h4>" in section]
+        assert [g.check for g in team.groups] == sorted(
+            shown, key=lambda check: section.index(f">{check}</h4>"))
+
+
+def test_html_changes_since_the_previous_run() -> None:
+    found = changes(previous_run(), hostile_run())
+    assert [(c.site, c.before, c.now, c.worse) for c in found.verdicts] == [
+        ("hq", Verdict.READY, Verdict.NOT_READY, True),
+        ("branch-ü", Verdict.READY, Verdict.UNKNOWN, True),
+        ("lab", Verdict.NOT_READY, Verdict.AT_RISK, False),
+    ]
+    assert [(r.check, r.site) for r in found.new] == [
+        ("DNS-PROVSERVER-A", "hq"), ("AD-KDC-ANSWERS", "branch-ü")]
+    assert [(r.check, r.site) for r in found.resolved] == [
+        ("DNS-PROVSERVER-A", "retired"), ("DHCP-OPT15-MATCH", "lab")]
+    assert found.unchanged == 1
+    shown = _section(render("html", hostile_run(), previous_run()), "h-changes", "h-failures")
+    assert "run-before" in shown
+    for r in [*found.new, *found.resolved]:
+        assert f">{r.check}</td>" in shown and str(escape(r.target)) in shown
+    for change in found.verdicts:
+        assert f">{escape(change.site)}</td>" in shown
+
+
+def test_html_says_when_no_previous_run_is_stored() -> None:
+    shown = _section(render("html", hostile_run()), "h-changes", "h-failures")
+    assert "no previous run stored" in shown.lower()
+    assert "<table" not in shown
+
+
+def _many_sites_run() -> RunResult:
+    """More sites than one matrix table holds: 3 not-ready, 2 at-risk, the rest ready;
+    DNS-PROVSERVER-A fails at more sites than a check shows unfolded."""
+    results = []
+    for i in range(MATRIX_ONE_TABLE + 5):
+        site = f"site-{i:02d}"
+        status = Status.FAIL if i < 3 + FINDINGS_SHOWN else Status.PASS
+        results.append(result("DNS-PROVSERVER-A", site, f"{site}.example",
+                              status if i < 3 else Status.PASS, Severity.CRITICAL))
+        results.append(result("DNS-PROVSERVER-PTR", site, f"{site}.example",
+                              status if 3 <= i < 5 else Status.PASS, Severity.LOW))
+        results.append(result("SNMP-IF-UP", site, "sw1/Gi1/0/1", status, Severity.MEDIUM))
+    return _run_of(results)
+
+
+def test_html_matrix_folds_all_but_not_ready_and_unknown_sites_when_there_are_many() -> None:
+    run = _many_sites_run()
+    readiness = _section(render("html", run), "h-readiness", "h-changes")
+    folds = re.findall(r'<details class="fold"( open)?>\s*<summary><span class="badge v-([a-z-]+)"',
+                       readiness)
+    assert folds == [(" open", "not-ready"), ("", "at-risk"), ("", "ready")]
+    for site in run.sites:
+        assert readiness.count(f"<b>{site.name}</b>") == 1
+    small = _section(render("html", hostile_run()), "h-readiness", "h-changes")
+    assert "<details" not in small
+
+
+def test_html_printout_leaves_passes_out_only_of_a_large_run(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    run = hostile_run()
+    assert 'class="print-no-pass"' not in render("html", run)
+    monkeypatch.setattr(html_report, "PRINTED_PASSES_MAX", len(run.results) - 1)
+    assert '<table id="all-results" class="print-no-pass">' in render("html", run)
+
+
+def test_html_folds_findings_of_a_check_beyond_the_first_few() -> None:
+    run = _many_sites_run()
+    findings = _section(render("html", run), "h-failures", "h-waived")
+    failing = [r for r in run.results if r.status is Status.FAIL]
+    assert len([r for r in failing if r.check == "SNMP-IF-UP"]) > FINDINGS_SHOWN
+    for r in failing:
+        assert f'<td class="site">{r.site}</td>' in findings
+    assert findings.count('<details class="more">') == 1
 
 
 # Console

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import argparse
+import os
 import signal
 import subprocess
 import sys
 from pathlib import Path
 from types import FrameType
 
-from amt_preflight.lab import Lab, LabError
+from amt_preflight.lab import Lab, LabError, ad, dhcp, provisioning_server, snmp
 from amt_preflight.lab.state import clean_up_left_behind
 
 DEMO_TIMEOUT = 900.0  # seconds; the run's own deadline (300 s by default) ends it well before
@@ -58,8 +59,15 @@ def demo(config: Path, out: Path) -> int:
     ]
     lab = Lab.start()
     try:
+        directory = ad.start(lab)  # the AD domain of site hq: Samba, about 6 s
+        dhcp.start(lab)  # the DHCP segments: site branch's, with its rogue server
         # stdout and stderr are inherited, so a terminal sees the run's progress.
-        code = lab.run_in_client(argv, timeout=DEMO_TIMEOUT, check=False).returncode
+        # The lab's SNMP community and keys, the AD bind password and the PID/PPS, under the names
+        # config.yaml gives them; the lab CA that issued the DC's LDAP certificate as the trust
+        # store (SSL_CERT_FILE), as a site would set ad.tls_ca_file to its own CA.
+        env = {**os.environ, **snmp.ENVIRONMENT, **directory.environment(),
+               **provisioning_server.ENVIRONMENT}
+        code = lab.run_in_client(argv, timeout=DEMO_TIMEOUT, check=False, env=env).returncode
     except subprocess.TimeoutExpired:
         print(f"lab: the demo run took longer than {DEMO_TIMEOUT:.0f} s", file=sys.stderr)
         return 1

@@ -17,7 +17,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
-from amt_preflight.lab import netns, network, programs, servers
+from amt_preflight.lab import netns, network, programs, provisioning_server, servers, snmp
 from amt_preflight.lab.errors import LabError
 from amt_preflight.lab.state import LabState
 
@@ -75,6 +75,8 @@ class Lab:
 
     def _build(self) -> None:
         lab_servers = network.servers(self.workdir, self.infra_ns)
+        lab_servers += snmp.servers(self.workdir, self.infra_ns)
+        lab_servers += provisioning_server.servers(self.workdir, self.infra_ns)
         programs.require(["ip", *(s.program for s in lab_servers)])
         self._state.save()  # before creating anything, so `down` can undo what a crash leaves
         netns.add(self.client_ns)
@@ -82,6 +84,7 @@ class Lab:
         netns.add_veth(self.client_ns, self.infra_ns, network.INTERFACE)
         netns.configure(self.client_ns, network.INTERFACE, network.CLIENT_CIDRS)
         netns.configure(self.infra_ns, network.INTERFACE, network.INFRA_CIDRS)
+        netns.batch(self.infra_ns, snmp.LINK_COMMANDS)
         logdir = self.workdir / "logs"
         logdir.mkdir()
         started = time.monotonic()
@@ -92,6 +95,54 @@ class Lab:
             self._state.save()
         for running in self._running:
             running.wait_ready(started + running.server.start_timeout)
+
+    def namespace(self, side: str) -> str:
+        """The lab's namespace whose name ends in `side` ("c" client, "i" infra, or one made
+        by add_namespace)."""
+        return f"{self.client_ns[:-1]}{side}"
+
+    def add_namespace(self, side: str) -> str:
+        """Create one more namespace in the running lab, named like its others but ending in
+        `side`; recorded first, so `stop()` (and `down`, after a crash) delete it."""
+        name = self.namespace(side)
+        if self._stopped or name in self._state.namespaces:
+            raise LabError(f"cannot add namespace {name}: the lab is stopped or has it")
+        self._state.namespaces.append(name)
+        self._state.save()
+        netns.add(name)
+        return name
+
+    def add(self, server: servers.Server) -> None:
+        """Start one more server in the running lab and wait until it is ready.
+
+        It is recorded like the built-in servers, so `stop()` (and `python -m
+        amt_preflight.lab down`, after a crash) stops it with them. If it does not become
+        ready, it is stopped at once and LabError says why, with its log's last lines; the
+        rest of the lab keeps running.
+        """
+        if self._stopped:
+            raise LabError(f"cannot add {server.name}: the lab is stopped")
+        programs.require([server.program])
+        if any(r.server.name == server.name for r in self._running):
+            # Its log file (named after it) would be overwritten.
+            raise LabError(f"cannot add {server.name}: the lab already has a server by that name")
+        started = time.monotonic()
+        running = server.start(self.workdir / "logs")
+        self._running.append(running)
+        self._state.servers.append(running.record)
+        self._state.save()  # before waiting, so `down` can stop it if we crash meanwhile
+        try:
+            running.wait_ready(started + server.start_timeout)
+        except BaseException:
+            try:
+                servers.stop_all([running])
+            except (OSError, subprocess.SubprocessError):
+                pass  # still recorded: stop() and `down` try again
+            else:
+                self._running.remove(running)
+                self._state.servers.remove(running.record)
+                self._state.save()
+            raise
 
     @contextmanager
     def in_client(self) -> Iterator[None]:

@@ -15,6 +15,7 @@ from amt_preflight.lab.errors import LabError
 PREFIX = "amtp-"  # every namespace the lab creates starts with this; `down` touches no other
 NETNS_DIR = Path("/var/run/netns")
 IP_TIMEOUT = 10.0  # seconds; `ip` normally answers in milliseconds
+FIRST_END_INDEX = 1000  # add_veth: the first end's interface index, unlike the peer's
 _CLONE_NEWNET = 0x40000000
 
 _libc = ctypes.CDLL(None, use_errno=True)
@@ -51,15 +52,25 @@ def delete(name: str) -> None:
 def add_veth(ns_a: str, ns_b: str, ifname: str) -> None:
     """A veth pair with one end in each namespace, both named `ifname`.
 
-    Created directly inside the namespaces, so no interface ever appears in the host's.
+    Created directly inside the namespaces, so no interface ever appears in the host's. The
+    ns_a end gets interface index FIRST_END_INDEX: in two new namespaces both ends would get
+    index 2, and the kernel then delays their carrier by its one-second link-watch interval
+    (equal indexes look like a device that is its own link), during which they are not
+    running (snmpd, starting then, reports ifOperStatus down for seconds: it caches it).
     """
-    _ip(["-n", ns_a, "link", "add", ifname, "type", "veth", "peer", "name", ifname, "netns", ns_b])
+    _ip(["-n", ns_a, "link", "add", ifname, "index", str(FIRST_END_INDEX), "type", "veth",
+         "peer", "name", ifname, "netns", ns_b])
 
 
 def configure(ns: str, ifname: str, cidrs: Sequence[str]) -> None:
     """Bring up lo and `ifname` in `ns` and give `ifname` the addresses (one `ip` call)."""
     commands = ["link set lo up", *(f"addr add {c} dev {ifname}" for c in cidrs)]
     commands.append(f"link set {ifname} up")
+    _ip(["-n", ns, "-batch", "-"], batch="\n".join(commands) + "\n")
+
+
+def batch(ns: str, commands: Sequence[str]) -> None:
+    """Run `ip` commands inside `ns`, all in one `ip -batch` process."""
     _ip(["-n", ns, "-batch", "-"], batch="\n".join(commands) + "\n")
 
 

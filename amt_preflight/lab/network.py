@@ -10,9 +10,11 @@ import ipaddress
 import os
 import sys
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from types import MappingProxyType
 
+from amt_preflight.lab import pki, programs
 from amt_preflight.lab.servers import DnsAnswers, Listening, Server
 
 INTERFACE = "lab0"
@@ -29,6 +31,42 @@ ADDRESSES = MappingProxyType(
         "provision_server": "10.250.0.10",
         "provision_server_split": "10.250.0.11",  # what BIND says for split.example
         "dc": "10.250.0.20",
+        # The lab PKI (lab/pki.py): the CA's web server for CRLs and CA certificates (also
+        # the enterprise CA host of the demo), and the issuing CA's OCSP responder.
+        "ca": "10.250.0.31",  # ca01.corp.example
+        "ocsp": "10.250.0.32",  # ocsp.corp.example
+        "bench_dns": "10.250.0.5",  # bench/dns_survey.py: a dnsmasq with many domains
+        "delay_dns": "10.250.0.6",  # bench/dns_survey.py: a delaying relay in front of it
+        # Active Directory and Kerberos (lab/ad.py, started with ad.start): "dc" above is the
+        # Samba AD DC of corp.example (dc01.corp.example); the rest are outside that domain.
+        "mit_kdc": "10.250.0.21",  # MIT krb5kdc, realm OTHER.EXAMPLE
+        "skewed_kdc": "10.250.0.22",  # the same KDC run with its clock 10 minutes ahead
+        "other_dc": "10.250.0.23",  # slapd whose rootDSE names other.example
+        "tcp_only_kdc": "10.250.0.24",  # the MIT KDC, listening on TCP only
+        "garbage_kdc": "10.250.0.25",  # fake_kdc.py: replies that are not Kerberos
+        "truncated_kdc": "10.250.0.26",  # fake_kdc.py: replies cut short
+        "huge_kdc": "10.250.0.27",  # fake_kdc.py: replies far larger than any real one
+        "picky_kdc": "10.250.0.28",  # fake_kdc.py: silent for realms other than CORP.EXAMPLE
+        # SNMP (lab/snmp.py): one net-snmp agent on two addresses, the trap receiver, the fake
+        # agent whose walks loop or never end (on demand), and an address with no agent.
+        "snmp_switch": "10.250.0.40",  # snmpd: the switch of the demo, SNMPv2c
+        "snmp_server": "10.250.0.41",  # snmpd: the provisioning server of the demo, SNMPv3
+        "snmptrapd": "10.250.0.42",
+        "snmp_bad_walk": "10.250.0.43",  # fake_snmp.py agent, started with Lab.add()
+        "snmp_absent": "10.250.0.44",  # nothing listens: an agent that is not there
+        # Handshake (lab/provisioning_server.py): "provision_server" above is the healthy
+        # provisioning server; each of these misbehaves in one way, as the ProvisionServer of
+        # <way>.hs.corp.example (handshake_domain).
+        "provision_silent": "10.250.0.50",  # never connects back
+        "provision_slow": "10.250.0.51",  # connects back 4 s after the hello
+        "provision_garbage": "10.250.0.52",  # connects back and sends what is not TLS
+        "provision_idle": "10.250.0.53",  # connects back and sends nothing
+        "provision_wrong_cert": "10.250.0.54",  # presents a certificate not marked for AMT
+        "provision_long_chain": "10.250.0.55",  # presents a chain of 50 certificates
+        "provision_no_cert": "10.250.0.56",  # TLS without a client certificate
+        "provision_reset": "10.250.0.57",  # resets the hello connection, never connects back
+        "provision_wrong_psk": "10.250.0.58",  # TLS-PSK with the wrong key
+        "provision_closed": "10.250.0.59",  # nothing listens on the hello port
     }
 )
 CLIENT_CIDRS = (f"{ADDRESSES['client']}/{PREFIXLEN}",)
@@ -89,6 +127,20 @@ class Zone:
 
 _PS = ADDRESSES["provision_server"]
 _DC = ADDRESSES["dc"]
+HANDSHAKE_ZONE = "hs.corp.example"
+# The handshake scenarios: <way>.hs.corp.example, its ProvisionServer at this address.
+_HANDSHAKE_SERVERS = {
+    "second": _PS,  # a second domain on the healthy server
+    **{way: ADDRESSES[f"provision_{way.replace('-', '_')}"]
+       for way in ("silent", "slow", "garbage", "idle", "wrong-cert", "long-chain", "no-cert",
+                   "reset", "wrong-psk", "closed")},
+}
+
+
+def handshake_domain(way: str) -> str:
+    """The domain of one handshake scenario: silent -> silent.hs.corp.example."""
+    return f"{way}.{HANDSHAKE_ZONE}"
+
 
 ZONES: tuple[Zone, ...] = (
     Zone(  # healthy
@@ -96,6 +148,8 @@ ZONES: tuple[Zone, ...] = (
         (
             A("ProvisionServer.corp.example", _PS),
             A("dc01.corp.example", _DC),
+            A(pki.CA_HOST, ADDRESSES["ca"]),
+            A(pki.OCSP_HOST, ADDRESSES["ocsp"]),
             Srv("_ldap._tcp.dc._msdcs.corp.example", "dc01.corp.example", 389),
             Srv("_kerberos._tcp.corp.example", "dc01.corp.example", 88),
             Srv("_kerberos._udp.corp.example", "dc01.corp.example", 88),
@@ -122,6 +176,11 @@ ZONES: tuple[Zone, ...] = (
         (A("ProvisionServer.open.example", _PS),),
         served_by=frozenset({BIND}),
         open_to_updates=True,
+    ),
+    Zone(
+        HANDSHAKE_ZONE,
+        tuple(A(f"ProvisionServer.{handshake_domain(way)}", address)
+              for way, address in _HANDSHAKE_SERVERS.items()),
     ),
     Zone(
         "0.250.10.in-addr.arpa",
@@ -176,10 +235,24 @@ def dnsmasq_dns_lines() -> list[str]:
     return lines
 
 
+def dnsmasq_dhcp_lines(directory: Path) -> list[str]:
+    """DHCP on lab0, for the demo's site hq: option 15 corp.example, option 6 this dnsmasq;
+    offers at once (no ping). The DHCP scenarios are on segments of their own (dhcp.py)."""
+    subnet = ipaddress.ip_network(f"{ADDRESSES['client']}/{PREFIXLEN}", strict=False)
+    return [
+        "dhcp-authoritative",
+        "no-ping",
+        f"dhcp-leasefile={directory / 'leases'}",
+        f"dhcp-range={subnet[150]},{subnet[199]},{subnet.netmask},10m",
+        f"domain=corp.example,{subnet}",  # option 15, and the domain of lease names in DNS
+        f"dhcp-option=option:dns-server,{ADDRESSES['dnsmasq']}",
+    ]
+
+
 def dnsmasq(workdir: Path, namespace: str) -> Server:
     conf = workdir / "dnsmasq" / "dnsmasq.conf"
     listen = ADDRESSES["dnsmasq"]
-    lines = dnsmasq_base_lines(listen) + dnsmasq_dns_lines()
+    lines = dnsmasq_base_lines(listen) + dnsmasq_dns_lines() + dnsmasq_dhcp_lines(conf.parent)
     first_a = next(r for z in zones_at(DNSMASQ) for r in z.records_at(DNSMASQ) if isinstance(r, A))
     return Server(
         name="dnsmasq",
@@ -188,6 +261,54 @@ def dnsmasq(workdir: Path, namespace: str) -> Server:
         argv=("dnsmasq", "--keep-in-foreground", f"--conf-file={conf}"),
         files={conf: "\n".join(lines) + "\n"},
         ready=DnsAnswers(listen, ((first_a.name, "A"),)),
+    )
+
+
+# --- bench servers (bench/dns_survey.py adds them to a running lab with Lab.add) ------------
+
+BENCH_ZONE = "bench.example"
+
+
+def bench_domain(index: int) -> str:
+    """The index-th (from 1) synthetic domain of the bench zone: d0001.bench.example, …"""
+    return f"d{index:04d}.{BENCH_ZONE}"
+
+
+def bench_dnsmasq(workdir: Path, namespace: str, domains: int, query_log: Path) -> Server:
+    """A dnsmasq on bench_dns serving ProvisionServer.<domain> A provision_server for
+    `domains` synthetic domains, one PTR for that address, and logging every query it gets.
+
+    Started with `Lab.add()` by the benchmark; not part of the built-in lab.
+    """
+    conf = workdir / "bench-dnsmasq" / "dnsmasq.conf"
+    listen = ADDRESSES["bench_dns"]
+    address = ADDRESSES["provision_server"]
+    packed = ipaddress.ip_address(address).packed.hex()
+    reverse = ipaddress.ip_address(address).reverse_pointer
+    base = [line for line in dnsmasq_base_lines(listen) if not line.startswith("log-facility=")]
+    lines = [
+        *base,
+        f"log-facility={query_log}",  # one line per query, so the benchmark can count them
+        "log-queries",
+        # No limit may throttle 64 queries in flight: dns-forward-max (default 150) counts
+        # forwarded queries (none here: local data is answered at once, and not cached, so the
+        # cache size plays no part), max-tcp-connections (default 20) TCP connections.
+        "dns-forward-max=1000",
+        "max-tcp-connections=128",
+        f"local=/{BENCH_ZONE}/",
+        f"local=/{reverse.split('.', 1)[1]}/",  # 0.250.10.in-addr.arpa
+        f"ptr-record={reverse},provisionserver.{BENCH_ZONE}",
+    ]
+    # Raw A records (dns-rr type 1): a host-record would imply a PTR per name.
+    lines += [
+        f"dns-rr=ProvisionServer.{bench_domain(i)},1,{packed}" for i in range(1, domains + 1)
+    ]
+    return Server(
+        name="bench-dnsmasq",
+        namespace=namespace,
+        argv=("dnsmasq", "--keep-in-foreground", f"--conf-file={conf}"),
+        files={conf: "\n".join(lines) + "\n"},
+        ready=DnsAnswers(listen, ((f"ProvisionServer.{bench_domain(1)}", "A"),)),
     )
 
 
@@ -268,11 +389,74 @@ def fake_dns(kind: str, role: str, namespace: str) -> Server:
     )
 
 
+def delay_relay(namespace: str, upstream: str, delay_ms: float) -> Server:
+    """The `delay` fake on delay_dns: relays DNS to upstream:53, each query delay_ms later.
+
+    Not part of the built-in lab: the benchmark starts it with `Lab.add()`.
+    """
+    address = ADDRESSES["delay_dns"]
+    pythonpath = os.pathsep.join(p for p in (_SOURCE_ROOT, os.environ.get("PYTHONPATH")) if p)
+    argv = (
+        sys.executable, "-m", "amt_preflight.lab.fakes", "delay", "--listen", f"{address}:53",
+        "--to", f"{upstream}:53", "--delay-ms", f"{delay_ms:g}",
+    )
+    return Server(
+        name="delay_dns",
+        namespace=namespace,
+        argv=argv,
+        env={"PYTHONPATH": pythonpath},
+        ready=Listening(address, 53),
+    )
+
+
+# --- the lab PKI's servers --------------------------------------------------------------
+
+PKI_DIR = "pki"  # in the lab folder: what lab/pki.py writes
+OCSP_CPU_SECONDS = 60  # openssl ocsp can spin on a bare connection: this ends it if it does
+
+
+def ca_web(workdir: Path, namespace: str) -> Server:
+    """The CA's web server (lab/httpd.py) on port 80 of `ca`: CRLs and CA certificates."""
+    address = ADDRESSES["ca"]
+    pythonpath = os.pathsep.join(p for p in (_SOURCE_ROOT, os.environ.get("PYTHONPATH")) if p)
+    return Server(
+        name="ca_web",
+        namespace=namespace,
+        argv=(sys.executable, "-m", "amt_preflight.lab.httpd", "--listen", f"{address}:80",
+              "--root", str(workdir / PKI_DIR / "www")),
+        env={"PYTHONPATH": pythonpath},
+        ready=Listening(address, 80, udp=False),
+    )
+
+
+def ocsp_responder(workdir: Path, namespace: str) -> Server:
+    """openssl ocsp for the issuing CA. It listens on every address of the namespace (it
+    takes a port only), IPv6 and IPv4; `ocsp` is the address the certificates name. One
+    process (with -multi, SIGTERM leaves its children running), under a CPU limit."""
+    folder = workdir / PKI_DIR / "ocsp"
+    ca, key = str(folder / "issuing.pem"), str(folder / "issuing.key")
+    return Server(
+        name="ocsp",
+        namespace=namespace,
+        argv=("prlimit", f"--cpu={OCSP_CPU_SECONDS}", "--", programs.path("openssl"), "ocsp",
+              "-index", str(folder / "index.txt"), "-CA", ca, "-rsigner", ca, "-rkey", key,
+              "-port", str(pki.OCSP_PORT), "-nmin", "60", "-ignore_err"),
+        # Never a TCP probe: a bare connection can leave openssl ocsp spinning (LAB.md).
+        ready=Listening("::", pki.OCSP_PORT, udp=False),
+    )
+
+
 def servers(workdir: Path, infra_ns: str) -> list[Server]:
-    """Every server of the lab, all in the infra namespace."""
+    """Every server of the lab, all in the infra namespace. The lab PKI is made first, into
+    the lab folder, and the demo's certificate files are published where config.yaml
+    names them."""
+    made = pki.write(workdir / PKI_DIR, datetime.now(UTC))
+    pki.publish(pki.PUBLISHED, made)
     return [
         dnsmasq(workdir, infra_ns),
         bind(workdir, infra_ns),
         fake_dns("silent", "silent_dns", infra_ns),
         fake_dns("garbage", "garbage_dns", infra_ns),
+        ca_web(workdir, infra_ns),
+        ocsp_responder(workdir, infra_ns),
     ]

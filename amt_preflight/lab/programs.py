@@ -13,6 +13,16 @@ PACKAGES: dict[str, str] = {
     "ip": "iproute2",
     "dnsmasq": "dnsmasq-base",
     "named": "bind9",
+    "openssl": "openssl",
+    "prlimit": "util-linux",
+    "snmpd": "snmpd",
+    "snmptrapd": "snmptrapd",
+    "kea-dhcp4": "kea-dhcp4-server",
+    "samba": "samba-ad-dc",
+    "samba-tool": "samba-ad-provision",
+    "krb5kdc": "krb5-kdc",
+    "kdb5_util": "krb5-kdc",
+    "slapd": "slapd",
 }
 
 # Servers live in sbin, which a non-login root shell (sudo, CI) may not have on PATH.

@@ -46,9 +46,13 @@ class Listening:
     tcp: bool = True
 
     def __call__(self, pid: int) -> bool:
-        octets = socket.inet_aton(self.address)[::-1].hex().upper()  # /proc is little-endian
+        family, table = (socket.AF_INET6, "6") if ":" in self.address else (socket.AF_INET, "")
+        packed = socket.inet_pton(family, self.address)
+        # /proc shows each 32-bit word of the address little-endian
+        octets = "".join(packed[i:i + 4][::-1].hex() for i in range(0, len(packed), 4)).upper()
         local = f"{octets}:{self.port:04X}"
-        wanted = [("udp", "07")] * self.udp + [("tcp", "0A")] * self.tcp  # 07 UNCONN, 0A LISTEN
+        # 07 UNCONN, 0A LISTEN
+        wanted = [(f"udp{table}", "07")] * self.udp + [(f"tcp{table}", "0A")] * self.tcp
         return all(_proc_net_has(pid, table, local, state) for table, state in wanted)
 
 
@@ -82,6 +86,16 @@ class DnsAnswers:
                 if reply.rcode() != dns.rcode.NOERROR or not reply.answer:
                     return False
         return True
+
+
+@dataclass(frozen=True)
+class AllReady:
+    """Ready once every one of several readiness checks passes (a server on many ports)."""
+
+    checks: tuple[Readiness, ...]
+
+    def __call__(self, pid: int) -> bool:
+        return all(check(pid) for check in self.checks)
 
 
 @dataclass(frozen=True)

@@ -7,16 +7,35 @@ its lines there. Area modules are imported on first use, so start-up stays cheap
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
-from typing import TYPE_CHECKING
+import asyncio
+from collections.abc import Awaitable, Callable, Coroutine, Hashable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from amt_preflight.catalogue import Need
 from amt_preflight.config import Config, SiteConfig
 from amt_preflight.observations import Observations, ResolverSet
 
 if TYPE_CHECKING:
+    from amt_preflight.probes.dhcp import DhcpProbe
     from amt_preflight.probes.dns import DnsProbe
+
+T = TypeVar("T")
+
+
+@dataclass
+class OncePerRun:
+    """Run-wide: a probe asked for twice (by two domains, two sites, two gatherers) runs
+    once, and every asker awaits the same result."""
+
+    _tasks: dict[Hashable, asyncio.Task[Any]] = field(default_factory=dict)
+
+    def run(self, key: Hashable, probe: Callable[[], Coroutine[Any, Any, T]]) -> asyncio.Task[T]:
+        task = self._tasks.get(key)
+        if task is None:
+            task = asyncio.create_task(probe())
+            self._tasks[key] = task
+        return task
 
 
 @dataclass(frozen=True)
@@ -30,18 +49,60 @@ class SiteProbes:
     dns: DnsProbe
     resolvers: ResolverSet
     intrusive: bool
+    once: OncePerRun
+    dhcp: DhcpProbe = field(default_factory=lambda: _new_dhcp_probe())
+
+
+def _new_dhcp_probe() -> DhcpProbe:
+    """A DHCP probe of its own, for a SiteProbes made outside a run (tests)."""
+    from amt_preflight.probes.dhcp import DhcpProbe
+
+    return DhcpProbe()
 
 
 Gatherer = Callable[[SiteProbes], Awaitable[None]]
 
+# Gatherers that never read SiteProbes.resolvers: they start at once. Every other one waits
+# for the site's resolvers, which (none configured) come from the DHCP survey's option 6.
+# SNMP devices are addressed as configured (a name resolves at the host's resolver).
+RESOLVER_FREE = frozenset({Need.DHCP_SURVEY, Need.DHCP_OPT6_DNS, Need.CERT_FILES,
+                           Need.SNMP_SYSTEM, Need.SNMP_INTERFACES, Need.SNMP_PROCESSES})
+
 
 def gatherers() -> dict[Need, Gatherer]:
-    from amt_preflight.probes import dns
+    from amt_preflight.probes import (
+        certificate,
+        dhcp,
+        dns,
+        handshake,
+        http,
+        kerberos,
+        ldap,
+        snmp,
+        tcp,
+    )
 
     return {
+        Need.DHCP_SURVEY: dhcp.gather_survey,
+        Need.DHCP_OPT6_DNS: dhcp.gather_option6_dns,
+        Need.DHCP_REGISTRATION: dhcp.gather_registration,
         Need.DNS_RESOLVERS: dns.gather_resolvers,
         Need.DNS_PROVSERVER: dns.gather_provision_servers,
         Need.DNS_PROVSERVER_PTR: dns.gather_provision_server_ptrs,
         Need.DNS_AD_SRV: dns.gather_ad_srv,
         Need.DNS_DYNUPDATE: dns.gather_dynamic_updates,
+        Need.CERT_FILES: certificate.gather_certificates,
+        Need.CA_CRL: http.gather_crls,
+        Need.CA_OCSP: http.gather_ocsp,
+        Need.CA_AIA: http.gather_aia,
+        Need.CA_ENTERPRISE: tcp.gather_enterprise_ca,
+        Need.SNMP_SYSTEM: snmp.gather_system,
+        Need.SNMP_INTERFACES: snmp.gather_interfaces,
+        Need.SNMP_PROCESSES: snmp.gather_processes,
+        Need.AD_KERBEROS: kerberos.gather_kerberos,
+        Need.AD_ROOTDSE: ldap.gather_root_dse,
+        Need.AD_BIND: ldap.gather_binds,
+        Need.HS_HELLO_PORT: handshake.gather_hello_port,
+        Need.HS_PKI: handshake.gather_pki,
+        Need.HS_PSK: handshake.gather_psk,
     }

@@ -191,12 +191,13 @@ class DnsProbe:
         return Exchange(outcome, response, attempts, started, elapsed, detail)
 
     def ask(self, question: DnsQuestion) -> Awaitable[DnsAnswer]:
-        """The answer to a question, asked at most once per run."""
+        """The answer to a question, asked at most once per run. Every asker awaits the same
+        task; only the run's deadline cancels it (stop_at_deadline)."""
         task = self._asked.get(question)
         if task is None:
             task = asyncio.ensure_future(self._ask(question))
             self._asked[question] = task
-        return asyncio.shield(task)
+        return task
 
     async def _ask(self, question: DnsQuestion) -> DnsAnswer:
         self.in_flight.add(question)
@@ -209,6 +210,14 @@ class DnsProbe:
             return answer
         finally:
             self.in_flight.discard(question)
+
+    async def ask_again(self, question: DnsQuestion) -> DnsAnswer:
+        """The answer now, even if asked before: for waiting until a record shows (a DHCP
+        registration). Not recorded as the run's answer to the question."""
+        query = dns.message.make_query(question.name, question.rdtype)
+        what = f"{question.name} {question.rdtype} @{question.resolver}/{question.transport}"
+        return _to_answer(
+            question, await self.exchange(query, question.resolver, question.transport, what))
 
     def stop_at_deadline(self) -> None:
         """Every question still in flight becomes a DEADLINE answer; nothing more is sent."""

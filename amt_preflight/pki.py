@@ -1,0 +1,272 @@
+"""Certificates as the AMT firmware reads them: the facts a report shows, signatures, issuers,
+and the built-in root hash lists.
+
+Shared by the certificate and CA probes (which record facts) and the checks (which judge
+them). It imports cryptography, so only probe and check modules import it.
+"""
+
+from __future__ import annotations
+
+import json
+import warnings
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+from cryptography import x509
+from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import dsa, ec, ed448, ed25519, padding, rsa
+from cryptography.hazmat.primitives.asymmetric.types import CertificatePublicKeyTypes
+from cryptography.hazmat.primitives.serialization import pkcs7
+from cryptography.x509.oid import AuthorityInformationAccessOID, NameOID, SignatureAlgorithmOID
+
+from amt_preflight.observations import CertificateFacts
+
+# The EKU that marks a certificate for AMT remote configuration, and the subject OU that
+# does the same (AMT SDK, "Acquiring an Intel vPro certificate"); exact, case-sensitive.
+AMT_SETUP_OID = "2.16.840.1.113741.1.2.3"
+AMT_SETUP_OU = "Intel(R) Client Setup Certificate"
+SERVER_AUTH_OID = "1.3.6.1.5.5.7.3.1"
+
+# Hostile certificates carry names beyond RFC 5280's length limits; cryptography warns on
+# stderr as it reads them. The facts show such names (clipped) in the evidence instead.
+warnings.filterwarnings("ignore", "Attribute's length must be", UserWarning)
+warnings.filterwarnings("ignore", "Parsed a serial number which wasn't positive")  # old roots
+
+ROOT_HASHES_PATH = Path(__file__).with_name("data") / "amt-root-hashes.json"
+HASH_NAMES = {40: "sha1", 64: "sha256", 96: "sha384"}  # hex length -> algorithm
+MAX_URLS = 10  # of one kind (CRL, caIssuers, OCSP) per certificate
+
+_SIGNATURE_NAMES = {
+    oid: name.lower().replace("_", "-")
+    for name, oid in vars(SignatureAlgorithmOID).items()
+    if isinstance(oid, x509.ObjectIdentifier)
+}
+
+
+
+def _attributes(name: x509.Name, oid: x509.ObjectIdentifier) -> tuple[str, ...]:
+    return tuple(a.value if isinstance(a.value, str) else a.value.hex()
+                 for a in name.get_attributes_for_oid(oid))
+
+
+def _key(cert: x509.Certificate) -> tuple[str, int, str]:
+    """(type, bits, description) of the certificate's public key."""
+    try:
+        key = cert.public_key()
+    except (ValueError, UnsupportedAlgorithm) as exc:
+        return "unknown", 0, f"unreadable key ({exc})"
+    if isinstance(key, rsa.RSAPublicKey):
+        return "RSA", key.key_size, f"RSA {key.key_size}"
+    if isinstance(key, ec.EllipticCurvePublicKey):
+        return "EC", key.curve.key_size, f"EC {key.curve.name}"
+    if isinstance(key, dsa.DSAPublicKey):
+        return "DSA", key.key_size, f"DSA {key.key_size}"
+    name = type(key).__name__.removeprefix("_").removesuffix("PublicKey")
+    return name, 0, name
+
+
+def signature_hash(cert: x509.Certificate) -> str | None:
+    """The hash of the certificate's signature ("sha256", "sha1", "md5"), None for schemes
+    without one (Ed25519), "unknown" for one cryptography does not know (MD2)."""
+    try:
+        algorithm = cert.signature_hash_algorithm
+    except UnsupportedAlgorithm:
+        return "unknown"
+    return algorithm.name if algorithm is not None else None
+
+
+def facts(cert: x509.Certificate) -> CertificateFacts:
+    """Everything a check or a PKI engineer needs from one certificate.
+
+    Hostile input is expected: extensions that do not parse (malformed, duplicated) leave
+    their fields empty and say why in `problem`.
+    """
+    key_type, key_bits, key_detail = _key(cert)
+    values: dict[str, Any] = {}
+    problem = ""
+    try:
+        extensions = cert.extensions
+    except (ValueError, x509.DuplicateExtension, x509.UnsupportedGeneralNameType) as exc:
+        problem = f"extensions do not parse: {exc}"
+        extensions = x509.Extensions([])
+    for extension in extensions:
+        value = extension.value
+        if isinstance(value, x509.ExtendedKeyUsage):
+            values["ekus"] = tuple(oid.dotted_string for oid in value)
+        elif isinstance(value, x509.SubjectAlternativeName):
+            values["dns_names"] = tuple(value.get_values_for_type(x509.DNSName))
+        elif isinstance(value, x509.BasicConstraints):
+            values["is_ca"] = value.ca
+        elif isinstance(value, x509.CRLDistributionPoints):
+            values["crl_urls"] = tuple(
+                name.value for point in value for name in point.full_name or ()
+                if isinstance(name, x509.UniformResourceIdentifier))
+        elif isinstance(value, x509.AuthorityInformationAccess):
+            for method, key in ((AuthorityInformationAccessOID.CA_ISSUERS, "ca_issuer_urls"),
+                                (AuthorityInformationAccessOID.OCSP, "ocsp_urls")):
+                values[key] = tuple(
+                    d.access_location.value for d in value if d.access_method == method
+                    and isinstance(d.access_location, x509.UniformResourceIdentifier))
+    subject = cert.subject
+    return CertificateFacts(
+        der=cert.public_bytes(serialization.Encoding.DER),
+        subject=subject.rfc4514_string(),
+        issuer=cert.issuer.rfc4514_string(),
+        serial=format(cert.serial_number, "x"),
+        not_before=cert.not_valid_before_utc,
+        not_after=cert.not_valid_after_utc,
+        sha1=cert.fingerprint(hashes.SHA1()).hex(),
+        sha256=cert.fingerprint(hashes.SHA256()).hex(),
+        sha384=cert.fingerprint(hashes.SHA384()).hex(),
+        key_type=key_type,
+        key_bits=key_bits,
+        key_detail=key_detail,
+        signature_algorithm=_SIGNATURE_NAMES.get(
+            cert.signature_algorithm_oid, cert.signature_algorithm_oid.dotted_string),
+        signature_hash=signature_hash(cert),
+        self_issued=subject == cert.issuer,
+        organizational_units=_attributes(subject, NameOID.ORGANIZATIONAL_UNIT_NAME),
+        common_names=_attributes(subject, NameOID.COMMON_NAME),
+        problem=problem,
+        **values,
+    )
+
+
+def url_problem(url: str) -> str:
+    """Why a CDP, AIA or OCSP URL is not fetched over HTTP; "" when it is. (LDAP and HTTPS
+    distribution points are left to the clients that use them.)"""
+    if any(ord(c) <= 0x20 or ord(c) == 0x7F for c in url):
+        return "it holds white space or control characters"
+    parts = urlsplit(url)
+    if parts.scheme.lower() != "http":
+        return f"only http:// URLs are fetched, not {parts.scheme or 'a relative URL'}"
+    try:
+        parts.port  # noqa: B018 (raises ValueError on a bad port)
+    except ValueError as exc:
+        return str(exc)
+    return "" if parts.hostname else "it names no host"
+
+
+def fetchable(urls: tuple[str, ...]) -> list[str]:
+    """The URLs of one kind in a certificate that the probes fetch: http:// ones, at most
+    MAX_URLS (a hostile certificate may list thousands)."""
+    return [u for u in urls[:MAX_URLS] if not url_problem(u)]
+
+
+def load_certificates(data: bytes) -> list[x509.Certificate]:
+    """The certificates of a download or file: PEM (any number), DER, or PKCS#7 certs-only
+    (as some CAs publish their AIA). ValueError when it is none of these."""
+    if b"-----BEGIN" in data:
+        if b"-----BEGIN PKCS7-----" in data:
+            return pkcs7.load_pem_pkcs7_certificates(data)
+        return x509.load_pem_x509_certificates(data)
+    try:
+        return [x509.load_der_x509_certificate(data)]
+    except ValueError:
+        return pkcs7.load_der_pkcs7_certificates(data)
+
+
+def verifies(
+    key: CertificatePublicKeyTypes, signature: bytes, data: bytes,
+    hash_algorithm: hashes.HashAlgorithm | None,
+    scheme: padding.PSS | padding.PKCS1v15 | ec.ECDSA | None = None,
+) -> bool:
+    """Whether `signature` over `data` verifies with `key`; SHA-1 and MD5 included (the
+    firmware rules judge those, not this)."""
+    try:
+        if isinstance(key, rsa.RSAPublicKey) and hash_algorithm is not None:
+            rsa_padding = scheme if isinstance(scheme, padding.PSS) else padding.PKCS1v15()
+            key.verify(signature, data, rsa_padding, hash_algorithm)
+        elif isinstance(key, ec.EllipticCurvePublicKey) and hash_algorithm is not None:
+            key.verify(signature, data, ec.ECDSA(hash_algorithm))
+        elif isinstance(key, ed25519.Ed25519PublicKey | ed448.Ed448PublicKey):
+            key.verify(signature, data)
+        elif isinstance(key, dsa.DSAPublicKey) and hash_algorithm is not None:
+            key.verify(signature, data, hash_algorithm)
+        else:
+            return False
+    except (InvalidSignature, ValueError, TypeError, UnsupportedAlgorithm):
+        return False
+    return True
+
+
+def signed_by(cert: x509.Certificate, issuer: x509.Certificate) -> bool:
+    """Whether `issuer` issued `cert`: its name and its key's signature."""
+    if cert.issuer != issuer.subject:
+        return False
+    try:
+        hash_algorithm = cert.signature_hash_algorithm
+        scheme = cert.signature_algorithm_parameters
+        key = issuer.public_key()
+    except (ValueError, UnsupportedAlgorithm):
+        return False
+    return verifies(key, cert.signature, cert.tbs_certificate_bytes, hash_algorithm, scheme)
+
+
+def issuer_among(
+    cert: x509.Certificate, candidates: list[x509.Certificate]
+) -> x509.Certificate | None:
+    """The candidate that signed `cert`."""
+    return next((c for c in candidates if signed_by(cert, c)), None)
+
+
+def crl_signed_by(crl: x509.CertificateRevocationList, issuer: x509.Certificate) -> bool:
+    try:
+        key = issuer.public_key()
+        hash_algorithm = crl.signature_hash_algorithm
+        scheme = crl.signature_algorithm_parameters
+    except (ValueError, UnsupportedAlgorithm):
+        return False
+    return crl.issuer == issuer.subject and verifies(
+        key, crl.signature, crl.tbs_certlist_bytes, hash_algorithm, scheme)
+
+
+# --- built-in root hash lists (hint data: amt_preflight/data/amt-root-hashes.json) --------
+
+
+@dataclass(frozen=True)
+class RootHash:
+    """One trusted root hash in a list: the CA it names and where the list comes from."""
+
+    ca: str
+    algorithm: str  # "sha1", "sha256", "sha384"
+    value: str  # lower-case hex
+    source: str  # "built-in list for AMT 7-10 (Intel AMT SDK)", "amt.custom_root_hashes[0]"
+
+
+@dataclass(frozen=True)
+class RootHashList:
+    first: int  # AMT major versions the list is for, inclusive
+    last: int | None  # None: every later version too
+    entries: tuple[RootHash, ...]
+
+    def covers(self, generation: int) -> bool:
+        return self.first <= generation and (self.last is None or generation <= self.last)
+
+
+@cache
+def builtin_root_hashes() -> tuple[RootHashList, ...]:
+    document = json.loads(ROOT_HASHES_PATH.read_text(encoding="utf-8"))
+    roots = document["roots"]
+    lists = []
+    for item in document["lists"]:
+        label = f"built-in list for {item['label']} ({item['source']})"
+        algorithm = item["algorithm"]
+        entries = tuple(RootHash(name, algorithm, roots[name][algorithm], label)
+                        for name in item["roots"])
+        lists.append(RootHashList(item["first"], item.get("last"), entries))
+    return tuple(lists)
+
+
+def custom_root_hashes(values: list[str]) -> tuple[RootHash, ...]:
+    """amt.custom_root_hashes (already normalised by the config) as list entries."""
+    return tuple(RootHash("custom root", HASH_NAMES[len(v)], v, f"amt.custom_root_hashes[{i}]")
+                 for i, v in enumerate(values))
+
+
+def fingerprint_of(cert: CertificateFacts, algorithm: str) -> str:
+    return {"sha1": cert.sha1, "sha256": cert.sha256, "sha384": cert.sha384}[algorithm]

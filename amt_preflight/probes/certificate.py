@@ -1,0 +1,235 @@
+"""Certificate probe: what each domain's configured certificate file holds.
+
+No network, but an observation all the same: the file is read once a run, its password
+(from the environment or a file, never the config) opens it, and the result is facts about
+its certificates and keys. The password and the key material are not kept.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import re
+import time
+from functools import partial
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from cryptography import x509
+from cryptography.exceptions import UnsupportedAlgorithm
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric.types import PrivateKeyTypes as PrivateKey
+from cryptography.hazmat.primitives.serialization import pkcs12
+
+from amt_preflight import pki
+from amt_preflight.config import CertificateRef, Config
+from amt_preflight.observations import CertificateBundle, CertificateFacts, LoadOutcome
+
+if TYPE_CHECKING:
+    from amt_preflight.probes import SiteProbes
+
+MAX_FILE = 4 * 2**20  # bytes: a provisioning bundle is a few kilobytes
+_PEM_BLOCK = re.compile(rb"-----BEGIN ([A-Z0-9 ]+)-----\r?\n.*?-----END \1-----", re.DOTALL)
+_KEY_LABELS = {b"PRIVATE KEY", b"RSA PRIVATE KEY", b"EC PRIVATE KEY", b"ENCRYPTED PRIVATE KEY",
+               b"DSA PRIVATE KEY"}
+
+
+class _Refused(Exception):
+    """Reading stops: the file says no (bad password, garbage, ...)."""
+
+    def __init__(self, outcome: LoadOutcome, detail: str) -> None:
+        super().__init__(detail)
+        self.outcome, self.detail = outcome, detail
+
+
+def _looks_like_pkcs12(data: bytes) -> bool:
+    """A DER SEQUENCE whose first element is INTEGER 3: the PFX version (RFC 7292)."""
+    if len(data) < 8 or data[0] != 0x30:
+        return False
+    length_bytes = data[1] - 0x80 if data[1] & 0x80 else 0
+    return data[2 + length_bytes:5 + length_bytes] == b"\x02\x01\x03"
+
+
+def _key_description(key: PrivateKey) -> str:
+    size = getattr(key, "key_size", None)
+    curve = getattr(key, "curve", None)
+    kind = type(key).__name__.removeprefix("_").removesuffix("PrivateKey")
+    if curve is not None:
+        return f"EC {curve.name}"
+    return f"{kind} {size}" if size else kind
+
+
+def _private_key(data: bytes, password: bytes | None, pem: bool) -> PrivateKey:
+    load = serialization.load_pem_private_key if pem else serialization.load_der_private_key
+    try:
+        key = load(data, password)
+    except TypeError as exc:  # encrypted without a password, or a password for a plain key
+        if password is None:
+            raise _Refused(LoadOutcome.NO_PASSWORD, "the private key is encrypted and no "
+                           "password is configured (password_env or password_file)") from exc
+        key = load(data, None)
+    except ValueError as exc:
+        if b"ENCRYPTED" in data or (password is not None and not pem):
+            raise _Refused(LoadOutcome.WRONG_PASSWORD,
+                           "the password does not open the private key") from exc
+        raise _Refused(LoadOutcome.GARBAGE, f"a private key that does not parse: {exc}") from exc
+    except UnsupportedAlgorithm as exc:
+        raise _Refused(LoadOutcome.GARBAGE, f"a private key of an unknown kind: {exc}") from exc
+    return key
+
+
+def _from_pkcs12(data: bytes, password: bytes | None) -> tuple[list[x509.Certificate],
+                                                                list[PrivateKey]]:
+    try:
+        loaded = pkcs12.load_pkcs12(data, password)
+    except ValueError as exc:
+        if not _looks_like_pkcs12(data):
+            raise _Refused(LoadOutcome.GARBAGE, "neither PEM, DER nor PKCS#12") from exc
+        if password is None:
+            raise _Refused(LoadOutcome.NO_PASSWORD, "the PKCS#12 file is encrypted and no "
+                           "password is configured (password_env or password_file)") from exc
+        raise _Refused(LoadOutcome.WRONG_PASSWORD,
+                       "the password does not open the PKCS#12 file (or it is corrupt)") from exc
+    except UnsupportedAlgorithm as exc:
+        raise _Refused(LoadOutcome.GARBAGE, f"PKCS#12 with an unknown algorithm: {exc}") from exc
+    certs = ([loaded.cert.certificate] if loaded.cert else []) + [
+        c.certificate for c in loaded.additional_certs]
+    return certs, [loaded.key] if loaded.key is not None else []
+
+
+def _from_pem(data: bytes, password: bytes | None) -> tuple[list[x509.Certificate],
+                                                            list[PrivateKey]]:
+    certs, keys = [], []
+    for number, block in enumerate(_PEM_BLOCK.finditer(data), 1):
+        label = block.group(1)
+        if label in (b"CERTIFICATE", b"X509 CERTIFICATE", b"TRUSTED CERTIFICATE"):
+            try:
+                certs.append(x509.load_pem_x509_certificate(block.group(0)))
+            except ValueError as exc:
+                raise _Refused(LoadOutcome.BAD_CERTIFICATE,
+                               f"PEM block {number} is not a certificate: {exc}") from exc
+        elif label in _KEY_LABELS:
+            keys.append(_private_key(block.group(0), password, pem=True))
+    if not certs and not keys:
+        raise _Refused(LoadOutcome.GARBAGE, "a PEM file without certificate or key blocks")
+    return certs, keys
+
+
+def _parse(data: bytes, password: bytes | None) -> tuple[str, list[x509.Certificate],
+                                                         list[PrivateKey]]:
+    """(format, certificates in file order, private keys) of a certificate file."""
+    if b"-----BEGIN " in data:
+        return ("PEM", *_from_pem(data, password))
+    try:
+        return "DER", [x509.load_der_x509_certificate(data)], []
+    except ValueError:
+        return ("PKCS#12", *_from_pkcs12(data, password))
+
+
+def _read(path: Path) -> bytes:
+    if path.stat().st_size > MAX_FILE:
+        raise _Refused(LoadOutcome.UNREADABLE, f"{path} is larger than {MAX_FILE} bytes: "
+                       "not a certificate bundle")
+    return path.read_bytes()
+
+
+def _facts(certs: list[x509.Certificate]) -> tuple[CertificateFacts, ...]:
+    try:
+        return tuple(pki.facts(c) for c in certs)
+    except (ValueError, UnsupportedAlgorithm) as exc:  # a field that does not parse
+        raise _Refused(LoadOutcome.BAD_CERTIFICATE, f"a certificate does not parse: {exc}") from exc
+
+
+def read_bundle(
+    domain: str, source: str, data: bytes, key_data: bytes | None, password: bytes | None,
+    password_source: str = "",
+) -> CertificateBundle:
+    """Everything a certificate file (and its key file) holds, judged by no rule yet."""
+    read_at = time.time()
+    described: tuple[CertificateFacts, ...] = ()
+    fmt = ""
+    keys: list[PrivateKey] = []
+    try:
+        fmt, certs, keys = _parse(data, password)
+        if key_data is not None:
+            pem = b"-----BEGIN " in key_data
+            keys += _from_pem(key_data, password)[1] if pem else [
+                _private_key(key_data, password, pem=False)]
+        described = _facts(certs)
+        outcome, detail, leaf = _judge_keys(certs, keys, described)
+    except _Refused as refused:
+        outcome, detail, leaf = refused.outcome, refused.detail, None
+    return CertificateBundle(domain, source, outcome, detail, fmt, described, leaf,
+                             tuple(_key_description(k) for k in keys), password_source, read_at)
+
+
+def _judge_keys(
+    certs: list[x509.Certificate], keys: list[PrivateKey], described: tuple[CertificateFacts, ...]
+) -> tuple[LoadOutcome, str, int | None]:
+    if not certs:
+        return LoadOutcome.NO_CERTIFICATE, "the file holds no certificate", None
+    broken = [f"{c.label}: {c.problem}" for c in described if c.problem]
+    if broken:
+        return LoadOutcome.BAD_CERTIFICATE, "; ".join(broken), None
+    if not keys:
+        return LoadOutcome.NO_KEY, "no private key in the file (nor a key_file)", None
+    if len(keys) > 1:
+        return LoadOutcome.SEVERAL_KEYS, f"{len(keys)} private keys: a bundle holds one", None
+    public = keys[0].public_key().public_bytes(
+        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
+    for index, cert in enumerate(certs):
+        if cert.public_key().public_bytes(
+                serialization.Encoding.DER,
+                serialization.PublicFormat.SubjectPublicKeyInfo) == public:
+            return LoadOutcome.LOADED, "", index
+    return LoadOutcome.KEY_MISMATCH, "the private key belongs to none of the certificates", None
+
+
+def _password(config: Config, ref: CertificateRef) -> tuple[bytes | None, str]:
+    """The password and where it came from (a name to show, never the value)."""
+    if ref.password_env:
+        value = os.environ.get(ref.password_env)
+        where = f"environment variable {ref.password_env}"
+        return (value.encode(), where) if value is not None else (None, f"{where} (not set)")
+    if ref.password_file:
+        path = config.resolve(ref.password_file)
+        try:
+            text = path.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as exc:
+            return None, f"file {ref.password_file} (unreadable: {exc})"
+        return text.rstrip("\r\n").encode(), f"file {ref.password_file}"
+    return None, ""
+
+
+def load(config: Config, domain: str, ref: CertificateRef) -> CertificateBundle:
+    source = str(ref.file) + (f" with key {ref.key_file}" if ref.key_file else "")
+    password, password_source = _password(config, ref)
+    try:
+        data = _read(config.resolve(ref.file))
+        key_data = _read(config.resolve(ref.key_file)) if ref.key_file else None
+    except _Refused as refused:
+        return CertificateBundle(domain, source, refused.outcome, refused.detail,
+                                 password_source=password_source, read_at=time.time())
+    except OSError as exc:
+        return CertificateBundle(domain, source, LoadOutcome.UNREADABLE,
+                                 f"{exc.filename}: {exc.strerror}",
+                                 password_source=password_source, read_at=time.time())
+    return read_bundle(domain, source, data, key_data, password, password_source)
+
+
+async def site_bundles(ctx: SiteProbes) -> list[CertificateBundle]:
+    """The certificate of every domain of the site that has one, each file read once a run
+    (off the event loop: a PKCS#12 password costs key-derivation rounds)."""
+
+    async def one(domain: str, ref: CertificateRef) -> CertificateBundle:
+        bundle = await asyncio.to_thread(load, ctx.config, domain, ref)
+        ctx.observations.certificates[(ctx.site.name, domain)] = bundle
+        return bundle
+
+    reads = [ctx.once.run(("certificate", ctx.site.name, d.name), partial(one, d.name, ref))
+             for d in ctx.site.domains if (ref := d.certificate) is not None]
+    return list(await asyncio.gather(*reads))
+
+
+async def gather_certificates(ctx: SiteProbes) -> None:
+    await site_bundles(ctx)

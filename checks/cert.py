@@ -1,0 +1,618 @@
+"""Provisioning certificate checks, per domain: the rules the AMT firmware applies to the
+chain a provisioning server presents (AMT-FACTS.md, "Provisioning certificate rules").
+
+Each rule is a function of a CertificateBundle, so the chain captured in a handshake can be
+judged by the same code.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from cryptography import x509
+from cryptography.hazmat.primitives import serialization
+from cryptography.x509.verification import (
+    Criticality,
+    ExtensionPolicy,
+    PolicyBuilder,
+    Store,
+    VerificationError,
+)
+
+from amt_preflight import pki
+from amt_preflight.catalogue import CheckSpec, Need, check
+from amt_preflight.config import SiteConfig
+from amt_preflight.model import Finding, Severity, Status
+from amt_preflight.observations import (
+    CertificateBundle,
+    CertificateFacts,
+    LoadOutcome,
+    SiteView,
+    clipped,
+    utc_text,
+)
+
+SDK_CERT = "Intel AMT SDK: Acquiring an Intel vPro certificate"
+SDK_VERIFY = "Intel AMT SDK: PKI certificate verification methods"
+LOADABLE = "CERT-LOADABLE"
+HIGH_WITHIN_DAYS = 7  # CERT-EXPIRY-SOON is high, not medium, this close to the end
+MAX_CHAIN = 4  # certificates a common provisioning server accepts (RPS)
+WEAK_HASHES = frozenset({"sha1", "md5", "unknown"})  # refused by ME 15 H / ME 16 and later
+MIN_RSA_BITS = 2048
+
+# The SDK's extended TLD support (MeshCentral certoperations.js): for these TLDs only the
+# last N labels of the domain and the certificate name must agree.
+TLD_DEPTH = {
+    "net": 2, "com": 2, "arpa": 3, "org": 2, "gov": 2, "edu": 2, "de": 2, "fr": 3, "cn": 3,
+    "nl": 3, "br": 3, "mx": 3, "uk": 3, "pl": 3, "tw": 3, "ca": 3, "fi": 3, "be": 3, "ru": 3,
+    "se": 3, "ch": 2, "dk": 2, "ar": 3, "es": 3, "no": 3, "at": 3, "in": 3, "tr": 3, "cz": 2,
+    "ro": 3, "hu": 3, "nz": 3, "pt": 3, "il": 3, "gr": 3, "co": 3, "ie": 3, "za": 3, "th": 3,
+    "sg": 3, "hk": 3, "cl": 2, "lt": 3, "id": 3, "hr": 3, "ee": 3, "bg": 3, "ua": 2,
+}
+
+
+def domain_to_match(site: SiteConfig, obs: SiteView, domain: str) -> tuple[str, str]:
+    """The domain the firmware compares with the certificate, and where it came from.
+
+    The firmware uses the DHCP option 15 it received; until the DHCP probe's option 15 is
+    wired in here, this is the configured domain ("config").
+    """
+    return domain, "config"
+
+
+# --- walking the domains ---------------------------------------------------------------
+
+
+def _started(bundle: CertificateBundle) -> datetime:
+    return datetime.fromtimestamp(bundle.read_at, UTC)
+
+
+def certificate_bundles(
+    site: SiteConfig, obs: SiteView
+) -> Iterator[tuple[str, CertificateBundle | Finding]]:
+    """(domain, what its certificate file held), or (domain, the finding that says why there
+    is nothing to judge: no certificate configured, or the file was never read)."""
+    for domain_config in site.domains:
+        domain = domain_config.name
+        bundle = obs.certificate(domain)
+        if domain_config.certificate is None:
+            yield domain, Finding(domain, Status.SKIPPED, f"no certificate configured for {domain}")
+        elif bundle is None:
+            yield domain, Finding(domain, Status.ERROR,
+                                  "the certificate file was not read before the run ended")
+        else:
+            yield domain, bundle
+
+
+def _each_loaded(
+    site: SiteConfig, obs: SiteView, rule: Callable[[str, CertificateBundle], Finding]
+) -> Iterator[Finding]:
+    """rule(domain, bundle) for every domain whose certificate file loaded; the others say
+    why they are not judged."""
+    for domain, bundle in certificate_bundles(site, obs):
+        if isinstance(bundle, Finding):
+            yield bundle
+        elif bundle.outcome is not LoadOutcome.LOADED or bundle.leaf_certificate is None:
+            yield Finding(domain, Status.SKIPPED, f"{bundle.source} did not load "
+                          f"({bundle.outcome.value}): {LOADABLE} says why",
+                          evidence={"prerequisite": LOADABLE})
+        else:
+            yield rule(domain, bundle)
+
+
+def _leaf(bundle: CertificateBundle) -> CertificateFacts:
+    leaf = bundle.leaf_certificate
+    assert leaf is not None  # _each_loaded hands over loaded bundles only
+    return leaf
+
+
+def _finding(domain: str, bundle: CertificateBundle, status: Status, message: str, /,
+             **evidence: Any) -> Finding:
+    return Finding(domain, status, message, {"file": bundle.source, **evidence},
+                   started_at=_started(bundle))
+
+
+# --- CERT-LOADABLE ---------------------------------------------------------------------
+
+
+@check(
+    id=LOADABLE,
+    title="Provisioning certificate file loads",
+    severity="critical",
+    needs=[Need.CERT_FILES],
+    passes_when=(
+        "the file parses, the PFX password opens it, it holds exactly one private key and "
+        "that key matches the leaf"
+    ),
+    remediation=(
+        "Export the provisioning certificate again as a PKCS#12 (PFX) with its private key "
+        "and the whole chain up to the root, and point certificate.password_env or "
+        "password_file at its password; a PEM chain needs its one matching key in key_file."
+    ),
+    references=[SDK_CERT, "RFC 7292: PKCS #12"],
+)
+def loadable(site: SiteConfig, obs: SiteView) -> Iterator[Finding]:
+    for domain, bundle in certificate_bundles(site, obs):
+        if isinstance(bundle, Finding):
+            yield bundle
+            continue
+        leaf = bundle.leaf_certificate
+        if bundle.outcome is LoadOutcome.LOADED and leaf is not None:
+            yield _finding(domain, bundle, Status.PASS, f"{bundle.source}: "
+                           f"{len(bundle.certificates)} certificates and the {bundle.keys[0]} "
+                           f"key of {leaf.label}", **bundle.to_evidence())
+        else:
+            yield _finding(domain, bundle, Status.FAIL, f"{bundle.source}: "
+                           f"{bundle.outcome.value}: {bundle.detail}", **bundle.to_evidence())
+
+
+# --- rules about the leaf --------------------------------------------------------------
+
+
+@check(
+    id="CERT-AMT-USAGE",
+    title="Certificate is marked for AMT configuration",
+    severity="critical",
+    needs=[Need.CERT_FILES],
+    requires=[LOADABLE],
+    passes_when=(
+        f"the leaf's EKU has OID {pki.AMT_SETUP_OID}, or its subject OU is exactly "
+        f"'{pki.AMT_SETUP_OU}'"
+    ),
+    remediation=(
+        "Order (or issue from the enterprise CA's template) a certificate whose Extended Key "
+        f"Usage includes {pki.AMT_SETUP_OID}, or whose subject OU is exactly "
+        f"'{pki.AMT_SETUP_OU}'. A web server certificate from a listed CA is not enough."
+    ),
+    references=[SDK_CERT],
+)
+def amt_usage(site: SiteConfig, obs: SiteView) -> Iterator[Finding]:
+    def rule(domain: str, bundle: CertificateBundle) -> Finding:
+        leaf = _leaf(bundle)
+        seen = {"certificate": leaf.label, "eku": list(leaf.ekus),
+                "ou": list(leaf.organizational_units)}
+        if pki.AMT_SETUP_OID in leaf.ekus:
+            return _finding(domain, bundle, Status.PASS, f"{leaf.label}: EKU has the AMT "
+                            f"setup OID {pki.AMT_SETUP_OID}", matched="eku", **seen)
+        if pki.AMT_SETUP_OU in leaf.organizational_units:
+            return _finding(domain, bundle, Status.PASS, f"{leaf.label}: subject OU is "
+                            f"'{pki.AMT_SETUP_OU}'", matched="ou", **seen)
+        return _finding(domain, bundle, Status.FAIL, f"{leaf.label} has neither the AMT "
+                        f"setup OID in its EKU nor the OU '{pki.AMT_SETUP_OU}'", **seen)
+
+    return _each_loaded(site, obs, rule)
+
+
+@check(
+    id="CERT-SERVER-AUTH",
+    title="Certificate is a TLS server certificate",
+    severity="high",
+    needs=[Need.CERT_FILES],
+    requires=[LOADABLE],
+    passes_when=f"the leaf's EKU has serverAuth ({pki.SERVER_AUTH_OID})",
+    remediation="Issue the provisioning certificate with Extended Key Usage serverAuth.",
+    references=[SDK_CERT],
+)
+def server_auth(site: SiteConfig, obs: SiteView) -> Iterator[Finding]:
+    def rule(domain: str, bundle: CertificateBundle) -> Finding:
+        leaf = _leaf(bundle)
+        if pki.SERVER_AUTH_OID in leaf.ekus:
+            return _finding(domain, bundle, Status.PASS, f"{leaf.label}: EKU has serverAuth",
+                            eku=list(leaf.ekus))
+        said = "no EKU extension" if not leaf.ekus else f"EKU {', '.join(leaf.ekus)}"
+        return _finding(domain, bundle, Status.FAIL,
+                        f"{leaf.label}: {said}, without serverAuth", eku=list(leaf.ekus))
+
+    return _each_loaded(site, obs, rule)
+
+
+# --- validity --------------------------------------------------------------------------
+
+
+def _validity(cert: CertificateFacts, now: datetime) -> str:
+    """"" when valid at `now`, else what is wrong, in words."""
+    if now < cert.not_before:
+        return f"{cert.label} is not valid before {utc_text(cert.not_before)}"
+    if now > cert.not_after:
+        return f"{cert.label} expired on {utc_text(cert.not_after)}"
+    return ""
+
+
+@check(
+    id="CERT-VALIDITY",
+    title="Every certificate of the chain is valid now",
+    severity="critical",
+    needs=[Need.CERT_FILES],
+    requires=[LOADABLE],
+    passes_when="every certificate in the chain is inside notBefore..notAfter now",
+    remediation=(
+        "Renew the expired certificate (or wait for one not yet valid, and check the clocks "
+        "of the CA and this host), then export the bundle again."
+    ),
+    references=[SDK_VERIFY, "RFC 5280 §4.1.2.5: validity"],
+)
+def validity(site: SiteConfig, obs: SiteView) -> Iterator[Finding]:
+    def rule(domain: str, bundle: CertificateBundle) -> Finding:
+        periods = [{"certificate": c.label, "not_before": utc_text(c.not_before),
+                    "not_after": utc_text(c.not_after), "problem": _validity(c, obs.now)}
+                   for c in bundle.certificates]
+        problems = [p["problem"] for p in periods if p["problem"]]
+        if problems:
+            return _finding(domain, bundle, Status.FAIL, "; ".join(problems),
+                            checked_at=utc_text(obs.now), validity=periods)
+        first = min(bundle.certificates, key=lambda c: c.not_after)
+        return _finding(domain, bundle, Status.PASS, f"all {len(periods)} certificates are "
+                        f"valid; the first to expire is {first.label} on "
+                        f"{utc_text(first.not_after)}", checked_at=utc_text(obs.now),
+                        validity=periods)
+
+    return _each_loaded(site, obs, rule)
+
+
+@check(
+    id="CERT-EXPIRY-SOON",
+    title="No certificate of the chain expires soon",
+    severity="medium",
+    needs=[Need.CERT_FILES],
+    requires=[LOADABLE, "CERT-VALIDITY"],
+    passes_when=(
+        "no certificate in the chain expires within checks.cert_warn_days (default 30; "
+        f"within {HIGH_WITHIN_DAYS} it is high)"
+    ),
+    remediation=(
+        "Renew the certificate before it expires and deploy the new bundle to the "
+        "provisioning server; devices cannot be provisioned with an expired chain."
+    ),
+    references=[SDK_VERIFY],
+)
+def expiry_soon(site: SiteConfig, obs: SiteView) -> Iterator[Finding]:
+    warn_days = obs.checks.cert_warn_days
+
+    def rule(domain: str, bundle: CertificateBundle) -> Finding:
+        left = {c.label: c.not_after - obs.now for c in bundle.certificates}
+        days = {label: round(delta / timedelta(days=1), 1) for label, delta in left.items()}
+        soon = {label: delta for label, delta in left.items()
+                if delta < timedelta(days=warn_days)}
+        evidence = {"warn_days": warn_days, "days_left": days}
+        if not soon:
+            first = min(days, key=lambda label: days[label])
+            return _finding(domain, bundle, Status.PASS, f"the first to expire, {first}, has "
+                            f"{days[first]:g} days left (warning at {warn_days})", **evidence)
+        urgent = any(delta < timedelta(days=HIGH_WITHIN_DAYS) for delta in soon.values())
+        said = ", ".join(f"{label} in {days[label]:g} days" for label in soon)
+        failed = _finding(domain, bundle, Status.FAIL, f"expires within {warn_days} days: "
+                          f"{said}", **evidence)
+        return replace(failed, severity=Severity.HIGH) if urgent else failed
+
+    return _each_loaded(site, obs, rule)
+
+
+# --- the chain -------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ChainVerdict:
+    """What cryptography's X.509 verifier made of a bundle."""
+
+    path: tuple[CertificateFacts, ...]  # leaf first, root last; empty when none was built
+    verified_at: datetime
+    problem: str = ""  # why no path was built
+    # The check that reports why the verifier could not judge: CERT-CRYPTO (it refuses
+    # SHA-1, MD5 and short RSA keys), CERT-VALIDITY (no moment when all are valid).
+    judged_by: str = ""
+
+    @property
+    def root(self) -> CertificateFacts | None:
+        return self.path[-1] if self.path else None
+
+
+def _moment_all_valid(certs: Iterable[CertificateFacts], now: datetime) -> datetime | None:
+    """`now` if every certificate is valid then; else a moment when all were (so validity,
+    which CERT-VALIDITY judges, does not decide the chain); None when there is none."""
+    certs = list(certs)
+    start, end = max(c.not_before for c in certs), min(c.not_after for c in certs)
+    if start > end:
+        return None
+    return now if start <= now <= end else start
+
+
+def _refused_by_verifier(bundle: CertificateBundle) -> bool:
+    """Whether the bundle holds what cryptography's verifier refuses to verify: SHA-1 or MD5
+    signatures (a root's own signature is not verified) and RSA issuer keys under 2048 bits."""
+    return any((c.signature_hash in WEAK_HASHES and not c.self_issued)
+               or (c.is_ca and c.key_type == "RSA" and c.key_bits < MIN_RSA_BITS)
+               for c in bundle.certificates)
+
+
+# The firmware asks little of CA certificates; cryptography's Web PKI profile asks more
+# (key identifiers, critical basicConstraints). Keep what makes a chain: a CA is marked CA.
+_CA_POLICY = ExtensionPolicy.permit_all().require_present(
+    x509.BasicConstraints, Criticality.AGNOSTIC, None)
+
+
+def verify_chain(bundle: CertificateBundle, now: datetime) -> ChainVerdict:
+    """Order the bundle leaf → intermediates → self-signed root and verify every signature,
+    with cryptography's path builder, the roots of the bundle as trust anchors."""
+    leaf_facts = _leaf(bundle)
+    at = _moment_all_valid(bundle.certificates, now)
+    if at is None:
+        return ChainVerdict((), now, "no moment when every certificate of the file is valid",
+                            "CERT-VALIDITY")
+    by_der = {c.der: c for c in bundle.certificates}
+    certs = [x509.load_der_x509_certificate(c.der) for c in bundle.certificates]
+    leaf = x509.load_der_x509_certificate(leaf_facts.der)
+    roots = [c for c in certs if c.subject == c.issuer]
+    if not roots:
+        last = bundle.certificates[-1]
+        return ChainVerdict((), at, f"no self-signed root in the file (the last certificate, "
+                            f"{last.label}, is issued by {clipped(last.issuer)})")
+    verifier = (PolicyBuilder().store(Store(roots)).time(at)
+                .extension_policies(ca_policy=_CA_POLICY, ee_policy=ExtensionPolicy.permit_all())
+                .build_client_verifier())
+    try:
+        chain = verifier.verify(leaf, [c for c in certs if c != leaf]).chain
+    except (VerificationError, ValueError) as exc:
+        return ChainVerdict((), at, f"cryptography's verifier: {exc}",
+                            "CERT-CRYPTO" if _refused_by_verifier(bundle) else "")
+    return ChainVerdict(tuple(by_der[c.public_bytes(serialization.Encoding.DER)]
+                              for c in chain), at)
+
+
+@check(
+    id="CERT-CHAIN-COMPLETE",
+    title="Chain is complete up to a self-signed root",
+    severity="critical",
+    needs=[Need.CERT_FILES],
+    requires=[LOADABLE],
+    passes_when=(
+        "the chain orders leaf → intermediates → self-signed root and every signature verifies"
+    ),
+    remediation=(
+        "Export the bundle with the whole chain: the leaf, every intermediate CA and the "
+        "root (in Windows: 'Include all certificates in the certification path')."
+    ),
+    references=[SDK_VERIFY, "RFC 5280 §6: certification path validation"],
+)
+def chain_complete(site: SiteConfig, obs: SiteView) -> Iterator[Finding]:
+    def rule(domain: str, bundle: CertificateBundle) -> Finding:
+        verdict = verify_chain(bundle, obs.now)
+        evidence: dict[str, Any] = {"verified_at": utc_text(verdict.verified_at),
+                                    "file_order": [c.label for c in bundle.certificates]}
+        if verdict.path:
+            order = " → ".join(c.label for c in verdict.path)
+            unused = [c.label for c in bundle.certificates if c not in verdict.path]
+            evidence.update(path=[{"certificate": c.label, "sha256": c.sha256}
+                                  for c in verdict.path], unused=unused)
+            reordered = list(verdict.path) != list(bundle.certificates)
+            note = " (the file lists them in another order)" if reordered else ""
+            return _finding(domain, bundle, Status.PASS, f"{order}: every signature "
+                            f"verifies{note}", **evidence)
+        evidence["problem"] = verdict.problem
+        if verdict.judged_by:
+            return _finding(domain, bundle, Status.SKIPPED, f"not judged: {verdict.problem}; "
+                            f"{verdict.judged_by} reports why",
+                            prerequisite=verdict.judged_by, **evidence)
+        return _finding(domain, bundle, Status.FAIL, verdict.problem, **evidence)
+
+    return _each_loaded(site, obs, rule)
+
+
+def _root(bundle: CertificateBundle, now: datetime) -> CertificateFacts | None:
+    """The root the leaf chains to; without a verified path, the file's only root."""
+    verdict = verify_chain(bundle, now)
+    if verdict.root is not None:
+        return verdict.root
+    roots = [c for c in bundle.certificates if c.self_issued]
+    return roots[0] if len(roots) == 1 else None
+
+
+def _hash_lists(site: SiteConfig) -> tuple[dict[str, list[pki.RootHash]], str]:
+    """The trusted hashes of each configured AMT generation (built-in and custom), and a note
+    on how they were chosen."""
+    builtin = pki.builtin_root_hashes()
+    custom = list(pki.custom_root_hashes(site.amt.custom_root_hashes))
+    if not site.amt.generations:
+        every = [e for listed in builtin for e in listed.entries]
+        return {"any": every + custom}, "no amt.generations configured: every built-in list"
+    return ({f"AMT {g}": [e for listed in builtin if listed.covers(g) for e in listed.entries]
+             + custom for g in site.amt.generations}, "amt.generations")
+
+
+@check(
+    id="CERT-ROOT-TRUSTED",
+    title="Root is in the firmware's trusted hash list",
+    severity="critical",
+    needs=[Need.CERT_FILES],
+    requires=[LOADABLE],
+    passes_when=(
+        "the root's fingerprint (SHA-1, SHA-256 or SHA-384 as the firmware stores it) is in "
+        "the hash list of every AMT generation configured for the site (built-in list, plus "
+        "amt.custom_root_hashes); the evidence names the matching entry"
+    ),
+    remediation=(
+        "Use a certificate from a CA whose root is in the devices' default hash list, or "
+        "insert the root's hash into every device (MEBx, USB setup.bin or the management "
+        "console) and list it in amt.custom_root_hashes. Unprovisioning deletes custom hashes."
+    ),
+    references=[SDK_VERIFY, "rpc-go: amtinfo -cert lists a device's hashes"],
+)
+def root_trusted(site: SiteConfig, obs: SiteView) -> Iterator[Finding]:
+    lists, chosen = _hash_lists(site)
+
+    def rule(domain: str, bundle: CertificateBundle) -> Finding:
+        root = _root(bundle, obs.now)
+        if root is None:
+            return _finding(domain, bundle, Status.SKIPPED, "no root to match: "
+                            "CERT-CHAIN-COMPLETE says why", prerequisite="CERT-CHAIN-COMPLETE")
+        matches: dict[str, Any] = {}
+        for generation, entries in lists.items():
+            hit = next((e for e in entries if e.value == pki.fingerprint_of(root, e.algorithm)),
+                       None)
+            matches[generation] = ({"ca": hit.ca, "algorithm": hit.algorithm,
+                                    "hash": hit.value, "entry": hit.source} if hit else
+                                   f"no match among {len(entries)} hashes")
+        evidence = {"root": root.subject, "sha1": root.sha1, "sha256": root.sha256,
+                    "sha384": root.sha384, "lists": chosen, "matches": matches}
+        missing = [g for g, hit in matches.items() if isinstance(hit, str)]
+        if missing:
+            return _finding(domain, bundle, Status.FAIL, f"root {root.label} (SHA-256 "
+                            f"{root.sha256}) is not in the hash list of "
+                            f"{', '.join(missing)}", **evidence)
+        named = {f"{hit['ca']} ({hit['entry']})" for hit in matches.values()
+                 if isinstance(hit, dict)}
+        return _finding(domain, bundle, Status.PASS, f"root {root.label} is trusted as "
+                        f"{'; '.join(sorted(named))}", **evidence)
+
+    return _each_loaded(site, obs, rule)
+
+
+# --- the domain suffix -----------------------------------------------------------------
+
+
+def _normal(name: str) -> str:
+    """Lower-cased, one trailing dot dropped: both sides of the firmware's comparison."""
+    name = name.lower()
+    return name[:-1] if name.endswith(".") else name
+
+
+def domain_rule(domain: str, certificate_name: str) -> str | None:
+    """Which rule of CERT-DOMAIN-MATCH lets `domain` (option 15) match one certificate name
+    (CN or SAN dNSName), or None. (a) suffix, (b) wildcard, (c) TLD depth."""
+    domain, name = _normal(domain), _normal(certificate_name)
+    wildcard = name.startswith("*.")
+    if wildcard:
+        name = name[2:]
+    if domain == name or name.endswith("." + domain):
+        return "a: the domain is a suffix of the name"
+    if wildcard and domain.endswith("." + name):
+        return "b: the wildcard name is a suffix of the domain"
+    domain_labels, name_labels = domain.split("."), name.split(".")
+    depth = TLD_DEPTH.get(name_labels[-1])
+    if (depth is not None and domain_labels[-1] in TLD_DEPTH and len(domain_labels) >= depth
+            and len(name_labels) >= depth and domain_labels[-depth:] == name_labels[-depth:]):
+        return f"c: the last {depth} labels agree (TLD .{name_labels[-1]})"
+    return None
+
+
+@check(
+    id="CERT-DOMAIN-MATCH",
+    title="Certificate name matches the domain (option 15)",
+    severity="critical",
+    needs=[Need.CERT_FILES],
+    requires=[LOADABLE],
+    passes_when=(
+        "the domain (option 15 seen by the DHCP probe, else the configured one) matches the "
+        "leaf's CN or a SAN DNS name: both lower-cased, one trailing dot dropped, a leading "
+        "'*.' stripped from the certificate name (remembering it was a wildcard); it matches "
+        "when (a) the domain equals the name or the name ends with '.' + domain, or (b) the "
+        "name was a wildcard and the domain ends with '.' + name, or (c) the last label of "
+        "both is in the TLD-depth table with depth N and their last N labels are equal"
+    ),
+    remediation=(
+        "Issue the certificate for a name inside the domain the devices get as DHCP option "
+        "15 (e.g. provisionserver.<domain>), or hand out the certificate's domain as option "
+        "15 on the AMT VLAN."
+    ),
+    references=[SDK_CERT, "MeshCentral certoperations.js: extended TLD support"],
+)
+def domain_match(site: SiteConfig, obs: SiteView) -> Iterator[Finding]:
+    def rule(domain: str, bundle: CertificateBundle) -> Finding:
+        leaf = _leaf(bundle)
+        target, source = domain_to_match(site, obs, domain)
+        names = list(dict.fromkeys((*leaf.common_names, *leaf.dns_names)))
+        evidence = {"domain": target, "domain_source": source,
+                    "names": [clipped(n) for n in names[:50]]}
+        for name in names:
+            matched = domain_rule(target, name)
+            if matched:
+                return _finding(domain, bundle, Status.PASS, f"{target} ({source}) matches "
+                                f"{clipped(name)} by rule {matched}",
+                                matched=clipped(name), rule=matched, **evidence)
+        shown = ", ".join(clipped(n) for n in names[:5]) or "no CN or SAN DNS name"
+        return _finding(domain, bundle, Status.FAIL, f"{target} ({source}) matches none of "
+                        f"the certificate's names: {shown}", **evidence)
+
+    return _each_loaded(site, obs, rule)
+
+
+# --- cryptography and length -----------------------------------------------------------
+
+
+def crypto_problems(cert: CertificateFacts) -> list[str]:
+    problems = []
+    if cert.key_type != "RSA":
+        problems.append(f"{cert.key_detail} key (RSA only)")
+    elif cert.key_bits < MIN_RSA_BITS:
+        problems.append(f"RSA {cert.key_bits}-bit key (at least {MIN_RSA_BITS})")
+    if cert.signature_hash in WEAK_HASHES:
+        problems.append(f"signed with {cert.signature_algorithm}")
+    return problems
+
+
+@check(
+    id="CERT-CRYPTO",
+    title="Keys and signatures are strong enough for current firmware",
+    severity="high",
+    needs=[Need.CERT_FILES],
+    requires=[LOADABLE],
+    passes_when=(
+        f"every key in the chain is RSA ≥ {MIN_RSA_BITS} bits and no signature uses SHA-1 or "
+        "MD5 (refused by ME 15 H / ME 16 and later)"
+    ),
+    remediation=(
+        "Re-issue the chain with RSA keys of 2048 bits or more and SHA-256 (or stronger) "
+        "signatures; AMT 6 and later accept 4096-bit keys."
+    ),
+    references=[SDK_CERT, "Intel: ME 16 refuses SHA-1 and RSA keys under 2048 bits"],
+)
+def crypto(site: SiteConfig, obs: SiteView) -> Iterator[Finding]:
+    def rule(domain: str, bundle: CertificateBundle) -> Finding:
+        seen = [{"certificate": c.label, "key": c.key_detail,
+                 "signature": c.signature_algorithm, "problems": crypto_problems(c)}
+                for c in bundle.certificates]
+        bad = [f"{s['certificate']}: {', '.join(s['problems'])}" for s in seen if s["problems"]]
+        if bad:
+            return _finding(domain, bundle, Status.FAIL, "; ".join(bad), chain=seen)
+        return _finding(domain, bundle, Status.PASS, f"all {len(seen)} certificates: RSA "
+                        f"≥ {MIN_RSA_BITS} bits, SHA-2 signatures", chain=seen)
+
+    return _each_loaded(site, obs, rule)
+
+
+@check(
+    id="CERT-CHAIN-LENGTH",
+    title="Chain is short enough for provisioning servers",
+    severity="low",
+    needs=[Need.CERT_FILES],
+    requires=[LOADABLE],
+    passes_when=f"the chain has at most {MAX_CHAIN} certificates (a limit of common "
+                "provisioning servers)",
+    remediation="Leave unrelated certificates out of the bundle; use a shorter CA hierarchy.",
+    references=["Intel RPS (open AMT cloud toolkit): at most 4 certificates in the chain"],
+)
+def chain_length(site: SiteConfig, obs: SiteView) -> Iterator[Finding]:
+    def rule(domain: str, bundle: CertificateBundle) -> Finding:
+        count = len(bundle.certificates)
+        labels = [c.label for c in bundle.certificates[:20]]
+        status = Status.PASS if count <= MAX_CHAIN else Status.FAIL
+        return _finding(domain, bundle, status,
+                        f"{count} certificates (at most {MAX_CHAIN})", certificates=labels)
+
+    return _each_loaded(site, obs, rule)
+
+
+CHECKS: tuple[CheckSpec, ...] = (
+    loadable,
+    amt_usage,
+    server_auth,
+    validity,
+    expiry_soon,
+    chain_complete,
+    root_trusted,
+    domain_match,
+    crypto,
+    chain_length,
+)

@@ -1,0 +1,363 @@
+"""AD and Kerberos checks on hand-made observations: each passes and fails where it should."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+
+import pytest
+
+from amt_preflight import engine
+from amt_preflight.checks import BY_ID
+from amt_preflight.config import SiteConfig
+from amt_preflight.model import NO_TARGET, Finding, Status
+from amt_preflight.observations import AdRole, AdServer, BindStage, Outcome, tgs_principal
+
+from .observed import Observed, config, site
+
+DC, DC2 = "10.250.0.20", "10.250.0.29"
+REALM, OTHER = "CORP.EXAMPLE", "OTHER.EXAMPLE"
+AD = """
+sites:
+  - name: hq
+    resolvers: [10.250.0.1, 10.250.0.2]
+    ad: {{domain: corp.example{extra}}}
+"""
+CREDENTIALS = (", bind_user: svc-amt@corp.example, bind_password_env: AMT_BIND_PASSWORD, "
+               "amt_ou: 'OU=AMT,DC=corp,DC=example'")
+SITE = site(AD.format(extra=CREDENTIALS))
+
+
+def ad_site(extra: str = "") -> SiteConfig:
+    return site(AD.format(extra=extra))
+
+
+def run(check_id: str, observed: Observed, site_config: SiteConfig = SITE) -> list[Finding]:
+    findings = list(BY_ID[check_id].function(site_config, observed.view()))
+    for finding in findings:
+        json.dumps(finding.evidence)  # evidence is plain JSON
+    return findings
+
+
+def statuses(findings: list[Finding]) -> dict[str, Status]:
+    return {f.target: f.status for f in findings}
+
+
+def kdcs(*servers: AdServer | str) -> Observed:
+    return Observed().ad_servers(AdRole.KDC, *servers)
+
+
+def healthy_kdc(observed: Observed, kdc: str = DC, realm: str = REALM, code: int = 25,
+                offset: float = 0.2) -> Observed:
+    for transport in ("udp", "tcp"):
+        observed.kerberos(kdc, realm, transport, code=code, offset=offset)
+    return observed
+
+
+def healthy_dc(observed: Observed | None = None) -> Observed:
+    o = (observed or Observed()).ad_servers(AdRole.DC, DC)
+    return o.root_dse(DC).bind(DC)
+
+
+# --- every AD check
+
+
+@pytest.mark.parametrize("check_id", ["AD-KDC-ANSWERS", "AD-REALM-MATCH", "AD-CLOCK-SKEW",
+                                      "AD-LDAP-ROOTDSE", "AD-LDAP-BIND", "AD-AMT-OU"])
+def test_a_site_without_ad_is_skipped(check_id: str) -> None:
+    bare = site("sites: [{name: hq, resolvers: [10.250.0.1]}]")
+    assert statuses(run(check_id, Observed(), bare)) == {NO_TARGET: Status.SKIPPED}
+
+
+@pytest.mark.parametrize("check_id", ["AD-KDC-ANSWERS", "AD-REALM-MATCH", "AD-CLOCK-SKEW"])
+def test_no_kdc_found_is_skipped_naming_the_srv_records(check_id: str) -> None:
+    none = Observed().ad_servers(AdRole.KDC, source="SRV _kerberos._tcp.corp.example")
+    [finding] = run(check_id, none)
+    assert finding.status is Status.SKIPPED and "DNS-AD-SRV" in finding.message
+
+
+@pytest.mark.parametrize("check_id", ["AD-KDC-ANSWERS", "AD-LDAP-ROOTDSE"])
+def test_servers_not_found_before_the_deadline_is_an_error(check_id: str) -> None:
+    assert statuses(run(check_id, Observed())) == {NO_TARGET: Status.ERROR}
+
+
+def test_a_configured_name_that_does_not_resolve_is_an_error() -> None:
+    missing = AdServer("kdc9.corp.example", (), ("kdc9.corp.example",), "NXDOMAIN from 10.250.0.1")
+    assert statuses(run("AD-KDC-ANSWERS", kdcs(missing))) == {
+        "kdc9.corp.example": Status.ERROR}
+
+
+# --- AD-KDC-ANSWERS
+
+
+@pytest.mark.parametrize("code", [25, 6])  # PREAUTH_REQUIRED, C_PRINCIPAL_UNKNOWN
+def test_kdc_answers_pass(code: int) -> None:
+    findings = run("AD-KDC-ANSWERS", healthy_kdc(kdcs(DC), code=code))
+    assert statuses(findings) == {DC: Status.PASS}
+    assert len(findings[0].evidence["replies"]) == 2
+
+
+def test_kdc_unreachable_over_udp_fails() -> None:
+    o = healthy_kdc(kdcs(DC)).kerberos(DC, REALM, "udp", outcome=Outcome.UNREACHABLE)
+    [finding] = run("AD-KDC-ANSWERS", o)
+    assert finding.status is Status.FAIL and "UDP" in finding.message
+
+
+def test_silent_kdc_fails() -> None:
+    o = kdcs(DC).kerberos(DC, REALM, "udp", outcome=Outcome.TIMEOUT)
+    o.kerberos(DC, REALM, "tcp", outcome=Outcome.TIMEOUT)
+    assert statuses(run("AD-KDC-ANSWERS", o)) == {DC: Status.FAIL}
+
+
+def test_kdc_answering_wrong_realm_fails() -> None:
+    o = healthy_kdc(kdcs(DC), code=68)
+    assert statuses(run("AD-KDC-ANSWERS", o)) == {DC: Status.FAIL}
+
+
+def test_garbage_from_a_kdc_is_an_error() -> None:
+    o = kdcs(DC).kerberos(DC, REALM, "udp", outcome=Outcome.MALFORMED)
+    o.kerberos(DC, REALM, "tcp", outcome=Outcome.MALFORMED)
+    [finding] = run("AD-KDC-ANSWERS", o)
+    assert finding.status is Status.ERROR
+    assert {r["outcome"] for r in finding.evidence["replies"]} == {"malformed"}
+
+
+def test_each_kdc_is_its_own_target() -> None:
+    o = healthy_kdc(kdcs(DC, DC2))
+    o.kerberos(DC2, REALM, "udp", outcome=Outcome.TIMEOUT).kerberos(DC2, REALM, "tcp", code=6)
+    assert statuses(run("AD-KDC-ANSWERS", o)) == {DC: Status.PASS, DC2: Status.FAIL}
+
+
+def test_a_configured_name_fails_when_one_of_its_addresses_does() -> None:
+    named = AdServer("kdc.corp.example", (DC, DC2), ("kdc.corp.example",))
+    o = healthy_kdc(healthy_kdc(kdcs(named)), DC2)
+    o.kerberos(DC2, REALM, "udp", outcome=Outcome.TIMEOUT)
+    [finding] = run("AD-KDC-ANSWERS", o)
+    assert (finding.target, finding.status) == ("kdc.corp.example", Status.FAIL)
+    assert DC2 in finding.message and DC not in finding.message
+
+
+# --- AD-REALM-MATCH
+
+
+def test_realm_match_pass() -> None:
+    assert statuses(run("AD-REALM-MATCH", healthy_kdc(kdcs(DC)))) == {DC: Status.PASS}
+
+
+def test_realm_proven_by_the_tgs_principal_passes() -> None:
+    """An MIT or Heimdal realm outside AD knows krbtgt/REALM, not AD's krbtgt account."""
+    o = healthy_kdc(kdcs(DC), code=6).kerberos(DC, REALM, "udp", principal=tgs_principal(REALM))
+    assert statuses(run("AD-REALM-MATCH", o)) == {DC: Status.PASS}
+
+
+def test_wrong_realm_configured_fails_naming_both_realms() -> None:
+    wrong = ad_site(", realm: WRONG.EXAMPLE")
+    o = healthy_kdc(kdcs(DC), realm="WRONG.EXAMPLE", code=6)
+    o.kerberos(DC, "WRONG.EXAMPLE", "udp", code=6, principal=tgs_principal("WRONG.EXAMPLE"))
+    o.kerberos(DC, REALM, "udp")
+    [finding] = run("AD-REALM-MATCH", o, wrong)
+    assert finding.status is Status.FAIL
+    assert "WRONG.EXAMPLE" in finding.message and REALM in finding.message
+
+
+def test_kdc_silent_for_the_configured_realm_but_serving_the_domains_fails() -> None:
+    other = ad_site(f", realm: {OTHER}")
+    o = kdcs(DC).kerberos(DC, OTHER, "udp", outcome=Outcome.TIMEOUT)
+    o.kerberos(DC, OTHER, "tcp", outcome=Outcome.TIMEOUT).kerberos(DC, REALM, "udp")
+    [finding] = run("AD-REALM-MATCH", o, other)
+    assert finding.status is Status.FAIL
+    assert "silent" in finding.message and OTHER in finding.message and REALM in finding.message
+
+
+def test_wrong_realm_error_fails() -> None:
+    assert statuses(run("AD-REALM-MATCH", healthy_kdc(kdcs(DC), code=68))) == {DC: Status.FAIL}
+
+
+def test_reply_in_another_realm_fails() -> None:
+    o = kdcs(DC).kerberos(DC, REALM, "udp", reply_realm=OTHER)
+    o.kerberos(DC, REALM, "tcp", reply_realm=OTHER)
+    assert statuses(run("AD-REALM-MATCH", o)) == {DC: Status.FAIL}
+
+
+def test_realm_match_with_no_answer_is_skipped() -> None:
+    o = kdcs(DC).kerberos(DC, REALM, "udp", outcome=Outcome.MALFORMED)
+    o.kerberos(DC, REALM, "tcp", outcome=Outcome.TIMEOUT)
+    [finding] = run("AD-REALM-MATCH", o)
+    assert finding.status is Status.SKIPPED and "AD-KDC-ANSWERS" in finding.message
+
+
+def test_realm_match_never_asked_is_an_error() -> None:
+    assert statuses(run("AD-REALM-MATCH", kdcs(DC))) == {DC: Status.ERROR}
+
+
+# --- AD-CLOCK-SKEW
+
+
+def test_clock_within_skew_passes_and_reports_the_offset() -> None:
+    [finding] = run("AD-CLOCK-SKEW", healthy_kdc(kdcs(DC), offset=12.0))
+    assert finding.status is Status.PASS
+    assert finding.evidence["offset_s"] == pytest.approx(12.0, abs=0.01)
+    assert finding.evidence["max_skew_s"] == 300
+
+
+@pytest.mark.parametrize("offset", [600.0, -400.0])
+def test_clock_beyond_skew_fails(offset: float) -> None:
+    [finding] = run("AD-CLOCK-SKEW", healthy_kdc(kdcs(DC), offset=offset))
+    assert finding.status is Status.FAIL
+    assert finding.evidence["offset_s"] == pytest.approx(offset, abs=0.01)
+
+
+def test_clock_skew_limit_comes_from_the_config() -> None:
+    lenient = ad_site(", max_skew: 900")
+    assert statuses(run("AD-CLOCK-SKEW", healthy_kdc(kdcs(DC), offset=600.0), lenient)) == {
+        DC: Status.PASS}
+
+
+def test_clock_read_from_the_retry_in_the_domains_realm() -> None:
+    other = ad_site(f", realm: {OTHER}")
+    o = kdcs(DC).kerberos(DC, OTHER, "udp", outcome=Outcome.TIMEOUT)
+    o.kerberos(DC, REALM, "udp", offset=700.0)
+    assert statuses(run("AD-CLOCK-SKEW", o, other)) == {DC: Status.FAIL}
+
+
+def test_clock_without_a_reply_is_skipped() -> None:
+    o = kdcs(DC).kerberos(DC, REALM, "udp", outcome=Outcome.TIMEOUT)
+    assert statuses(run("AD-CLOCK-SKEW", o)) == {DC: Status.SKIPPED}
+
+
+# --- AD-LDAP-ROOTDSE
+
+
+def test_root_dse_pass() -> None:
+    assert statuses(run("AD-LDAP-ROOTDSE", healthy_dc())) == {DC: Status.PASS}
+
+
+def test_root_dse_of_another_domain_fails() -> None:
+    o = healthy_dc().root_dse(DC, naming="DC=other,DC=example", host="dc01.other.example")
+    [finding] = run("AD-LDAP-ROOTDSE", o)
+    assert finding.status is Status.FAIL and "DC=other,DC=example" in finding.message
+
+
+def test_root_dse_host_name_other_than_the_srv_target_fails() -> None:
+    o = healthy_dc().root_dse(DC, host="dc07.corp.example")
+    assert statuses(run("AD-LDAP-ROOTDSE", o)) == {DC: Status.FAIL}
+
+
+def test_root_dse_without_naming_context_fails() -> None:
+    o = healthy_dc().root_dse(DC, naming="")
+    assert statuses(run("AD-LDAP-ROOTDSE", o)) == {DC: Status.FAIL}
+
+
+def test_root_dse_of_a_configured_address_is_not_held_to_a_host_name() -> None:
+    o = Observed().ad_servers(AdRole.DC, AdServer(DC, (DC,))).root_dse(DC, host="x.corp.example")
+    assert statuses(run("AD-LDAP-ROOTDSE", o)) == {DC: Status.PASS}
+
+
+@pytest.mark.parametrize(("outcome", "status"), [
+    (Outcome.UNREACHABLE, Status.FAIL), (Outcome.TIMEOUT, Status.FAIL),
+    (Outcome.MALFORMED, Status.ERROR), (Outcome.NOT_OBSERVED, Status.ERROR),
+])
+def test_root_dse_not_read(outcome: Outcome, status: Status) -> None:
+    o = healthy_dc().root_dse(DC, outcome=outcome, result="")
+    assert statuses(run("AD-LDAP-ROOTDSE", o)) == {DC: status}
+
+
+def test_root_dse_refused_fails() -> None:
+    o = healthy_dc().root_dse(DC, result="insufficientAccessRights")
+    assert statuses(run("AD-LDAP-ROOTDSE", o)) == {DC: Status.FAIL}
+
+
+# --- AD-LDAP-BIND
+
+
+def test_bind_without_credentials_is_skipped_saying_why() -> None:
+    [finding] = run("AD-LDAP-BIND", healthy_dc(), ad_site())
+    assert finding.status is Status.SKIPPED and "bind_user" in finding.message
+
+
+def test_bind_pass() -> None:
+    [finding] = run("AD-LDAP-BIND", healthy_dc())
+    assert finding.status is Status.PASS
+    assert finding.evidence["binds"][0]["password_source"] == "$AMT_BIND_PASSWORD"
+
+
+def test_bind_refused_fails() -> None:
+    o = healthy_dc().bind(DC, BindStage.BIND, result="invalidCredentials",
+                          diagnostic="AcceptSecurityContext error, data 52e")
+    [finding] = run("AD-LDAP-BIND", o)
+    assert finding.status is Status.FAIL and "invalidCredentials" in finding.message
+
+
+def test_bind_password_missing_is_an_error_naming_the_variable() -> None:
+    o = healthy_dc().bind(DC, BindStage.SECRET, outcome=Outcome.NOT_OBSERVED,
+                          detail="bind_password_env: AMT_BIND_PASSWORD is not set")
+    [finding] = run("AD-LDAP-BIND", o)
+    assert finding.status is Status.ERROR and "AMT_BIND_PASSWORD" in finding.message
+
+
+def test_bind_over_untrusted_tls_is_an_error() -> None:
+    o = healthy_dc().bind(DC, BindStage.STARTTLS, outcome=Outcome.MALFORMED,
+                          detail="certificate verify failed")
+    [finding] = run("AD-LDAP-BIND", o)
+    assert finding.status is Status.ERROR and "not sent" in finding.message
+
+
+def test_bind_withheld_from_a_dc_of_another_domain_is_skipped() -> None:
+    o = healthy_dc().bind(DC, BindStage.WITHHELD, outcome=Outcome.NOT_OBSERVED,
+                          detail="its rootDSE names DC=other,DC=example: the password was not sent")
+    assert statuses(run("AD-LDAP-BIND", o)) == {DC: Status.SKIPPED}
+
+
+def test_bind_connection_refused_fails() -> None:
+    o = healthy_dc().bind(DC, BindStage.CONNECT, outcome=Outcome.UNREACHABLE)
+    assert statuses(run("AD-LDAP-BIND", o)) == {DC: Status.FAIL}
+
+
+def test_bind_not_tried_is_an_error() -> None:
+    o = Observed().ad_servers(AdRole.DC, DC).root_dse(DC)
+    assert statuses(run("AD-LDAP-BIND", o)) == {DC: Status.ERROR}
+
+
+# --- AD-AMT-OU
+
+
+def test_amt_ou_pass() -> None:
+    assert statuses(run("AD-AMT-OU", healthy_dc())) == {DC: Status.PASS}
+
+
+def test_amt_ou_missing_fails_naming_the_deepest_entry() -> None:
+    o = healthy_dc().bind(DC, ou_result="noSuchObject", ou_classes=(),
+                          ou_matched="DC=corp,DC=example")
+    [finding] = run("AD-AMT-OU", o)
+    assert finding.status is Status.FAIL and "DC=corp,DC=example" in finding.message
+
+
+def test_amt_ou_unreadable_fails() -> None:
+    o = healthy_dc().bind(DC, ou_result="insufficientAccessRights", ou_classes=())
+    assert statuses(run("AD-AMT-OU", o)) == {DC: Status.FAIL}
+
+
+def test_amt_ou_without_bind_is_skipped() -> None:
+    o = healthy_dc().bind(DC, BindStage.BIND, result="invalidCredentials", ou_result="")
+    assert statuses(run("AD-AMT-OU", o)) == {DC: Status.SKIPPED}
+
+
+def test_amt_ou_not_configured_is_skipped() -> None:
+    no_ou = ad_site(", bind_user: svc-amt@corp.example, bind_password_env: AMT_BIND_PASSWORD")
+    assert statuses(run("AD-AMT-OU", healthy_dc(), no_ou)) == {NO_TARGET: Status.SKIPPED}
+
+
+# --- in the engine: one root cause shows once
+
+
+def test_a_dc_of_another_domain_skips_bind_and_ou() -> None:
+    cfg = config(AD.format(extra=CREDENTIALS))
+    o = healthy_dc().root_dse(DC, naming="DC=other,DC=example")
+    o.bind(DC, BindStage.WITHHELD, outcome=Outcome.NOT_OBSERVED, detail="not sent")
+    specs = [BY_ID[i] for i in ("AD-LDAP-ROOTDSE", "AD-LDAP-BIND", "AD-AMT-OU")]
+    now = datetime(2026, 11, 28, 12, 0, tzinfo=UTC)
+    _, results = engine.evaluate(cfg, cfg.sites, specs, engine.Gathered(o.obs), False, now)
+    assert [(r.check, r.status) for r in results] == [
+        ("AD-LDAP-ROOTDSE", Status.FAIL), ("AD-LDAP-BIND", Status.SKIPPED),
+        ("AD-AMT-OU", Status.SKIPPED)]
+    assert results[1].evidence["prerequisite"] == "AD-LDAP-ROOTDSE"

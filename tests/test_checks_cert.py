@@ -1,0 +1,310 @@
+"""CERT-* checks on hand-made observations: the lab PKI's certificates, read by the probe's
+parser, judged at a fixed moment. Each check passes and fails where it should."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes
+
+from amt_preflight import pki as facts_pki
+from amt_preflight.checks.cert import domain_rule, domain_to_match
+from amt_preflight.lab import pki
+from amt_preflight.model import Severity, Status
+from amt_preflight.observations import CertificateBundle, LoadOutcome
+
+from .certs import DOMAIN, ROOT, SITE, Seen, bundle, leaf_bundle, run, status
+from .observed import site
+
+MOZILLA = Path("/usr/share/ca-certificates/mozilla")
+
+
+def seen(name: str, **how: str) -> Seen:
+    return Seen().certificate(bundle(name, **how))
+
+
+def profile(name: str) -> Seen:
+    return seen(f"{name}.pem")
+
+
+# --- CERT-LOADABLE
+
+
+def test_loadable_pfx_with_password_passes_and_carries_the_chain_summary() -> None:
+    [finding] = run("CERT-LOADABLE", seen("good.pfx", password=pki.PASSWORD))
+    assert finding.status is Status.PASS
+    chain = finding.evidence["certificates"]
+    assert [c["subject"].split(",")[0] for c in chain] == [
+        "CN=provisionserver.corp.example", "CN=amt-preflight Lab Issuing CA",
+        "CN=amt-preflight Lab Root CA"]
+    assert chain[0]["san_dns"] == ["provisionserver.corp.example"]
+    assert chain[2]["sha256"] == ROOT
+    assert finding.evidence["leaf"] == 0 and finding.evidence["keys"] == ["RSA 2048"]
+
+
+@pytest.mark.parametrize(("name", "how", "outcome"), [
+    ("good.pfx", {"password": pki.WRONG_PASSWORD}, LoadOutcome.WRONG_PASSWORD),
+    ("good.pfx", {}, LoadOutcome.NO_PASSWORD),
+    ("good-chain.pem", {}, LoadOutcome.NO_KEY),
+    ("two-keys.pem", {}, LoadOutcome.SEVERAL_KEYS),
+    ("good-chain.pem", {"key": "other-key.pem"}, LoadOutcome.KEY_MISMATCH),
+    ("garbage.bin", {}, LoadOutcome.GARBAGE),
+    ("good-key.pem", {}, LoadOutcome.NO_CERTIFICATE),
+    ("duplicate-extension.pem", {}, LoadOutcome.BAD_CERTIFICATE),
+    ("bad-extension.pem", {}, LoadOutcome.BAD_CERTIFICATE),
+    ("good-chain.pem", {"key": "good-key-encrypted.pem", "password": "nope"},
+     LoadOutcome.WRONG_PASSWORD),
+    ("good-chain.pem", {"key": "good-key-encrypted.pem"}, LoadOutcome.NO_PASSWORD),
+])
+def test_loadable_tells_each_failure_apart(name: str, how: dict[str, str],
+                                           outcome: LoadOutcome) -> None:
+    [finding] = run("CERT-LOADABLE", seen(name, **how))
+    assert finding.status is Status.FAIL
+    assert finding.evidence["outcome"] == outcome.value
+
+
+def test_loadable_encrypted_pem_key_with_its_password_passes() -> None:
+    found = seen("good-chain.pem", key="good-key-encrypted.pem", password=pki.PASSWORD)
+    assert status("CERT-LOADABLE", found) is Status.PASS
+
+
+def test_no_password_appears_in_any_evidence() -> None:
+    for how in ({"password": pki.PASSWORD}, {"password": pki.WRONG_PASSWORD}):
+        for check_id in ("CERT-LOADABLE", "CERT-CHAIN-COMPLETE", "CERT-ROOT-TRUSTED"):
+            text = json.dumps([f.evidence for f in run(check_id, seen("good.pfx", **how))],
+                              default=str)
+            assert pki.PASSWORD not in text and pki.WRONG_PASSWORD not in text
+
+
+def test_domain_without_certificate_is_skipped_and_unread_file_is_an_error() -> None:
+    bare = site("sites: [{name: hq, domains: [{name: corp.example}]}]")
+    assert status("CERT-LOADABLE", Seen(), bare) is Status.SKIPPED
+    assert status("CERT-AMT-USAGE", Seen(), bare) is Status.SKIPPED
+    assert status("CERT-LOADABLE", Seen()) is Status.ERROR
+    assert status("CERT-AMT-USAGE", Seen()) is Status.ERROR
+
+
+def test_rules_skip_a_file_that_did_not_load() -> None:
+    [finding] = run("CERT-AMT-USAGE", seen("two-keys.pem"))
+    assert finding.status is Status.SKIPPED and finding.evidence["prerequisite"] == "CERT-LOADABLE"
+
+
+# --- CERT-AMT-USAGE and CERT-SERVER-AUTH
+
+
+@pytest.mark.parametrize(("name", "expected"), [
+    ("good", Status.PASS), ("oid-only", Status.PASS), ("ou-only", Status.PASS),
+    ("no-usage", Status.FAIL), ("branch", Status.FAIL),
+])
+def test_amt_usage(name: str, expected: Status) -> None:
+    assert status("CERT-AMT-USAGE", profile(name)) is expected
+
+
+@pytest.mark.parametrize("ou", ["intel(r) client setup certificate",
+                                "Intel(R) Client Setup Certificate.",
+                                " Intel(R) Client Setup Certificate"])
+def test_amt_usage_ou_must_be_exact(ou: str) -> None:
+    leaf = pki.Leaf("near-miss", ekus=(pki.SERVER_AUTH,), ou=ou)
+    assert status("CERT-AMT-USAGE", Seen().certificate(leaf_bundle(leaf))) is Status.FAIL
+
+
+@pytest.mark.parametrize(("name", "expected"), [
+    ("good", Status.PASS), ("no-usage", Status.PASS), ("no-server-auth", Status.FAIL),
+])
+def test_server_auth(name: str, expected: Status) -> None:
+    assert status("CERT-SERVER-AUTH", profile(name)) is expected
+
+
+# --- CERT-VALIDITY and CERT-EXPIRY-SOON
+
+
+@pytest.mark.parametrize(("name", "expected"), [
+    ("good", Status.PASS), ("expired", Status.FAIL), ("not-yet-valid", Status.FAIL),
+    ("inverted-dates", Status.FAIL), ("expiring", Status.PASS),
+])
+def test_validity(name: str, expected: Status) -> None:
+    assert status("CERT-VALIDITY", profile(name)) is expected
+
+
+def test_expiry_within_seven_days_is_high() -> None:
+    [finding] = run("CERT-EXPIRY-SOON", profile("expiring"))
+    assert finding.status is Status.FAIL and finding.severity is Severity.HIGH
+    assert finding.evidence["warn_days"] == 30
+
+
+def test_expiry_within_the_warning_days_is_medium() -> None:
+    leaf = pki.Leaf("twenty-days", valid_days=(-300, 20))
+    [finding] = run("CERT-EXPIRY-SOON", Seen().certificate(leaf_bundle(leaf)))
+    assert finding.status is Status.FAIL and finding.severity is None
+
+
+def test_expiry_follows_cert_warn_days() -> None:
+    assert status("CERT-EXPIRY-SOON", profile("expiring"), warn_days=3) is Status.PASS
+    assert status("CERT-EXPIRY-SOON", profile("good")) is Status.PASS
+    assert status("CERT-EXPIRY-SOON", profile("good"), warn_days=400) is Status.FAIL
+
+
+# --- CERT-CHAIN-COMPLETE
+
+
+def test_chain_complete_names_the_path() -> None:
+    [finding] = run("CERT-CHAIN-COMPLETE", profile("good"))
+    assert finding.status is Status.PASS
+    assert [p["sha256"] for p in finding.evidence["path"]][-1] == ROOT
+
+
+def test_chain_in_another_order_still_builds() -> None:
+    leaf = pki.BY_NAME["good"]
+    found = leaf_bundle(leaf, "root", "issuing")
+    [finding] = run("CERT-CHAIN-COMPLETE", Seen().certificate(found))
+    assert finding.status is Status.PASS and "another order" in finding.message
+
+
+@pytest.mark.parametrize(("name", "expected"), [
+    ("missing-intermediate", Status.FAIL), ("sha1", Status.SKIPPED),
+    ("inverted-dates", Status.SKIPPED), ("long-chain", Status.PASS), ("ec-key", Status.PASS),
+])
+def test_chain_complete_cases(name: str, expected: Status) -> None:
+    assert status("CERT-CHAIN-COMPLETE", profile(name)) is expected
+
+
+def test_chain_without_root_fails() -> None:
+    found = leaf_bundle(pki.BY_NAME["good"], "issuing")
+    [finding] = run("CERT-CHAIN-COMPLETE", Seen().certificate(found))
+    assert finding.status is Status.FAIL and "no self-signed root" in finding.message
+
+
+def test_sha1_chain_defers_to_crypto() -> None:
+    [finding] = run("CERT-CHAIN-COMPLETE", profile("sha1"))
+    assert finding.evidence["prerequisite"] == "CERT-CRYPTO"
+
+
+# --- CERT-ROOT-TRUSTED
+
+
+def test_root_trusted_by_custom_hash_names_the_entry() -> None:
+    [finding] = run("CERT-ROOT-TRUSTED", profile("good"))
+    assert finding.status is Status.PASS
+    for generation in ("AMT 11", "AMT 16"):
+        assert finding.evidence["matches"][generation]["entry"] == "amt.custom_root_hashes[0]"
+
+
+@pytest.mark.parametrize("algorithm", [hashes.SHA1(), hashes.SHA384()])
+def test_root_trusted_by_sha1_or_sha384(algorithm: hashes.HashAlgorithm) -> None:
+    value = pki.ca_certificates()["root"].fingerprint(algorithm).hex()
+    other = site(f"sites: [{{name: hq, amt: {{custom_root_hashes: ['{value}']}}, "
+                 "domains: [{name: corp.example, certificate: {file: x.pem}}]}]")
+    assert status("CERT-ROOT-TRUSTED", profile("good"), other) is Status.PASS
+
+
+def test_root_not_in_any_list_fails() -> None:
+    plain = site("sites: [{name: hq, amt: {generations: [16]}, "
+                 "domains: [{name: corp.example, certificate: {file: x.pem}}]}]")
+    [finding] = run("CERT-ROOT-TRUSTED", profile("good"), plain)
+    assert finding.status is Status.FAIL and "AMT 16" in finding.message
+
+
+def test_root_trusted_without_a_root_is_skipped() -> None:
+    found = leaf_bundle(pki.BY_NAME["good"], "issuing")
+    assert status("CERT-ROOT-TRUSTED", Seen().certificate(found)) is Status.SKIPPED
+
+
+def _real_root(label: str) -> CertificateBundle:
+    """A bundle that is only a real public root (leaf and root at once): enough for
+    CERT-ROOT-TRUSTED, which judges the root."""
+    path = MOZILLA / f"{label}.crt"
+    if not path.exists():
+        pytest.skip(f"{path} is not installed (Debian package ca-certificates)")
+    facts = facts_pki.facts(x509.load_pem_x509_certificate(path.read_bytes()))
+    return CertificateBundle(DOMAIN, str(path), LoadOutcome.LOADED, certificates=(facts,),
+                             leaf=0, keys=("RSA 2048",))
+
+
+@pytest.mark.parametrize(("label", "generations", "expected"), [
+    ("Go_Daddy_Class_2_CA", "[8, 11, 16]", Status.PASS),  # SHA-1 list and SHA-256 list
+    ("DigiCert_Global_Root_G2", "[16]", Status.PASS),
+    ("DigiCert_Global_Root_G2", "[8, 16]", Status.FAIL),  # not in the AMT 7-10 SHA-1 list
+    ("DigiCert_Global_Root_G2", "[5]", Status.FAIL),  # no built-in list for AMT 5
+])
+def test_builtin_lists_by_generation(label: str, generations: str, expected: Status) -> None:
+    config = site(f"sites: [{{name: hq, amt: {{generations: {generations}}}, "
+                  "domains: [{name: corp.example, certificate: {file: x.pem}}]}]")
+    [finding] = run("CERT-ROOT-TRUSTED", Seen().certificate(_real_root(label)), config)
+    assert finding.status is expected
+    if expected is Status.PASS:
+        entry = finding.evidence["matches"]["AMT 16"]
+        assert entry["entry"].startswith("built-in list for AMT 11 and later")
+
+
+# --- CERT-DOMAIN-MATCH
+
+
+@pytest.mark.parametrize(("domain", "name", "rule"), [
+    ("corp.example", "provisionserver.corp.example", "a"),
+    ("corp.example", "corp.example", "a"),
+    ("Corp.Example.", "PROVISIONSERVER.corp.example.", "a"),
+    ("corp.example", "*.corp.example", "a"),
+    ("amt.corp.example", "*.corp.example", "b"),
+    ("vpro.intel.com", "provisioning.intel.com", "c"),  # com: the last 2 labels
+    ("x.example.co.uk", "ps.example.co.uk", "c"),  # uk: the last 3 labels
+    ("corp.example", "provisionserver.corp.example..", None),  # only one dot is dropped
+    ("amt.corp.example", "provisionserver.corp.example", None),
+    ("corp.example", "provisionserver.xcorp.example", None),
+    ("other.co.uk", "ps.example.co.uk", None),
+    ("corp.example ", "provisionserver.corp.example", None),  # white space is not dropped
+    ("sub.corp.local", "ps.corp.local", None),  # no TLD help for private suffixes
+    ("amt.corp.example", "*.amt.corp.example", "a"),
+])
+def test_domain_rule(domain: str, name: str, rule: str | None) -> None:
+    found = domain_rule(domain, name)
+    assert (found[0] if found else None) == rule
+
+
+def test_domain_match_uses_the_configured_domain_today() -> None:
+    assert domain_to_match(SITE, Seen().view(), DOMAIN) == (DOMAIN, "config")
+
+
+@pytest.mark.parametrize(("name", "expected"), [
+    ("good", Status.PASS), ("wildcard", Status.PASS), ("wrong-domain", Status.FAIL),
+    ("huge-subject", Status.FAIL),
+])
+def test_domain_match(name: str, expected: Status) -> None:
+    [finding] = run("CERT-DOMAIN-MATCH", profile(name))
+    assert finding.status is expected
+    assert finding.evidence["domain_source"] == "config"
+    assert len(json.dumps(finding.evidence)) < 20_000  # a 64 KiB name is clipped
+
+
+def test_domain_match_evidence_says_which_name_by_which_rule() -> None:
+    [finding] = run("CERT-DOMAIN-MATCH", profile("wildcard"))
+    assert finding.evidence["matched"] == "*.corp.example"
+    assert finding.evidence["rule"].startswith("a:")
+
+
+# --- CERT-CRYPTO and CERT-CHAIN-LENGTH
+
+
+@pytest.mark.parametrize(("name", "expected"), [
+    ("good", Status.PASS), ("sha1", Status.FAIL), ("rsa1024", Status.FAIL),
+    ("ec-key", Status.FAIL),
+])
+def test_crypto(name: str, expected: Status) -> None:
+    assert status("CERT-CRYPTO", profile(name)) is expected
+
+
+def test_chain_length() -> None:
+    assert status("CERT-CHAIN-LENGTH", profile("good")) is Status.PASS
+    [finding] = run("CERT-CHAIN-LENGTH", profile("long-chain"))
+    assert finding.status is Status.FAIL and len(finding.evidence["certificates"]) == 5
+
+
+def test_every_rule_reads_the_run_clock() -> None:
+    later = replace(Seen().certificate(bundle("good.pem")).view(), now=pki.ISSUING_END)
+    from amt_preflight.checks import BY_ID
+
+    [finding] = BY_ID["CERT-VALIDITY"].function(SITE, later)
+    assert finding.status is Status.FAIL

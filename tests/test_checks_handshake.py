@@ -1,0 +1,279 @@
+"""The handshake checks on hand-made observations: no network, no clock but the run's."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import replace
+from datetime import UTC, datetime
+from functools import cache
+from typing import Any
+
+import pytest
+from cryptography import x509
+
+from amt_preflight import pki
+from amt_preflight.checks import BY_ID, handshake
+from amt_preflight.config import SiteConfig
+from amt_preflight.hello import Hello, synthetic_uuid
+from amt_preflight.lab import pki as lab_pki
+from amt_preflight.model import Finding, Status
+from amt_preflight.observations import (
+    AnnouncedHash,
+    CertificateFacts,
+    ConnectBack,
+    ConnectBackOutcome,
+    HandshakeAttempt,
+    HandshakeEvent,
+    HandshakeKind,
+    HelloClose,
+    Observations,
+    Option15,
+    Outcome,
+    TcpConnect,
+)
+from tests.observed import site
+
+# The lab PKI's huge-subject certificate warns when it is made; not what these tests are about.
+pytestmark = pytest.mark.filterwarnings("ignore:Attribute's length must be:UserWarning")
+NOW = datetime.now(UTC)
+SERVER = "10.250.0.10"
+LAB_ROOT = lab_pki.root_sha256()
+SITE = f"""
+sites:
+  - name: hq
+    resolvers: [10.250.0.1]
+    amt: {{generations: [16], custom_root_hashes: [{LAB_ROOT}]}}
+    handshake: {{connect_back_timeout: 5, psk: {{pid_env: AMT_PID, pps_env: AMT_PPS}}}}
+    domains: [{{name: corp.example}}]
+"""
+
+
+@cache
+def chain(bundle: str) -> tuple[CertificateFacts, ...]:
+    pem = lab_pki.files(NOW)[f"bundles/{bundle}.pem"]
+    return tuple(pki.facts(c) for c in x509.load_pem_x509_certificates(pem))
+
+
+def announced() -> tuple[AnnouncedHash, ...]:
+    return (AnnouncedHash("sha256", LAB_ROOT, "custom root (amt.custom_root_hashes[0])"),)
+
+
+def handshake_of(connect_back: ConnectBack | None, *, kind: HandshakeKind = HandshakeKind.PKI,
+                 delivered: Outcome = Outcome.ANSWER, close: HelloClose | None = HelloClose.CLEAN,
+                 error: str = "", detail: str = "the server closed cleanly") -> HandshakeAttempt:
+    hello = (Hello.pki(synthetic_uuid("hq"), []) if kind is HandshakeKind.PKI
+             else Hello.psk(synthetic_uuid("hq"), "LABP-1D01"))
+    return HandshakeAttempt(
+        "corp.example", kind, "ProvisionServer.corp.example", 9971, "0.0.0.0:16993",
+        address=SERVER, hello=tuple(hello.to_evidence().items()),
+        announced=announced() if kind is HandshakeKind.PKI else (), delivered=delivered,
+        close=close if delivered is Outcome.ANSWER else None, connect_back=connect_back,
+        waited_s=5.0, timeline=(HandshakeEvent(0.0, "hello sent"),), error=error,
+        detail=detail, started_at=NOW.timestamp() - 1, elapsed_ms=20.0)
+
+
+def shook(bundle: str = "good", **more: Any) -> ConnectBack:
+    presented = chain(bundle)
+    return ConnectBack(ConnectBackOutcome.HANDSHAKE, f"{SERVER}:40000", 12.0, "TLSv1.3",
+                       "TLS_AES_256_GCM_SHA384", presented, len(presented), **more)
+
+
+def observed(*attempts: HandshakeAttempt, tcp: Outcome = Outcome.ANSWER, address: str = SERVER,
+             option15: str | None = None) -> Observations:
+    obs = Observations()
+    name = "ProvisionServer.corp.example"
+    obs.tcp[("hq", name, 9971)] = TcpConnect(name, 9971, tcp, address, 1, NOW.timestamp(), 1.0,
+                                             "connection accepted")
+    for attempt in attempts:
+        obs.handshakes[("hq", attempt.domain, attempt.kind)] = attempt
+    if option15 is not None:
+        obs.option15["hq"] = Option15(option15, "10.250.0.1", "lab0")
+    return obs
+
+
+def judge(check_id: str, obs: Observations, config: SiteConfig | None = None) -> list[Finding]:
+    findings = list(BY_ID[check_id].function(config or site(SITE), obs.site("hq", NOW)))
+    for finding in findings:
+        json.dumps(finding.evidence)  # evidence is plain JSON
+    return findings
+
+
+def status(check_id: str, obs: Observations, config: SiteConfig | None = None) -> Status:
+    (finding,) = judge(check_id, obs, config)
+    assert finding.target == "corp.example"
+    return finding.status
+
+
+# --- HS-PROVSERVER-TCP -----------------------------------------------------------------
+
+
+def test_tcp_passes_when_the_hello_port_accepts() -> None:
+    assert status("HS-PROVSERVER-TCP", observed()) is Status.PASS
+
+
+def test_tcp_fails_when_the_hello_port_refuses_or_is_silent() -> None:
+    assert status("HS-PROVSERVER-TCP", observed(tcp=Outcome.UNREACHABLE)) is Status.FAIL
+    assert status("HS-PROVSERVER-TCP", observed(tcp=Outcome.TIMEOUT)) is Status.FAIL
+
+
+def test_tcp_is_skipped_when_the_name_does_not_resolve_and_errs_when_never_tried() -> None:
+    unresolved = observed(tcp=Outcome.UNREACHABLE, address="")
+    assert status("HS-PROVSERVER-TCP", unresolved) is Status.SKIPPED
+    assert status("HS-PROVSERVER-TCP", Observations()) is Status.ERROR
+
+
+# --- HS-HELLO-SENT ---------------------------------------------------------------------
+
+
+def test_hello_sent_passes_on_a_clean_close() -> None:
+    (finding,) = judge("HS-HELLO-SENT", observed(handshake_of(shook())))
+    assert finding.status is Status.PASS
+    assert "connect_back" not in finding.evidence and finding.evidence["hello"]["version"] == 3
+
+
+@pytest.mark.parametrize("close", [HelloClose.RESET, HelloClose.ANSWERED, HelloClose.HELD_OPEN])
+def test_hello_sent_fails_when_the_server_does_not_close_cleanly(close: HelloClose) -> None:
+    obs = observed(handshake_of(None, close=close, detail="the server reset the connection"))
+    assert status("HS-HELLO-SENT", obs) is Status.FAIL
+
+
+def test_hello_sent_fails_when_the_hello_cannot_be_delivered() -> None:
+    obs = observed(handshake_of(None, delivered=Outcome.TIMEOUT, detail="no answer in 3 s"))
+    assert status("HS-HELLO-SENT", obs) is Status.FAIL
+
+
+def test_no_hello_without_the_hello_port_or_an_endpoint() -> None:
+    unsent = handshake_of(None, delivered=Outcome.NOT_OBSERVED, error="no hello sent: ...")
+    assert status("HS-HELLO-SENT", observed(unsent, tcp=Outcome.UNREACHABLE)) is Status.SKIPPED
+    endpoint = handshake_of(None, delivered=Outcome.NOT_OBSERVED, error=(
+        "the synthetic AMT endpoint cannot listen on 0.0.0.0:16993: Address already in use"))
+    assert status("HS-HELLO-SENT", observed(endpoint)) is Status.ERROR
+    assert status("HS-HELLO-SENT", observed()) is Status.ERROR  # cut by the deadline
+
+
+# --- HS-CONNECT-BACK -------------------------------------------------------------------
+
+
+def test_connect_back_passes_with_a_presented_chain_and_reports_the_time() -> None:
+    (finding,) = judge("HS-CONNECT-BACK", observed(handshake_of(shook())))
+    assert finding.status is Status.PASS
+    assert finding.evidence["connect_back"]["hello_to_handshake_ms"] == 12.0
+    assert len(finding.evidence["connect_back"]["presented_chain"]) == 3
+    assert finding.evidence["timeline"] == [{"at_ms": 0.0, "event": "hello sent"}]
+
+
+def test_silence_after_the_hello_fails_with_the_likely_causes_in_order() -> None:
+    silent = ConnectBack(ConnectBackOutcome.NO_CONNECTION, detail="nothing connected")
+    (finding,) = judge("HS-CONNECT-BACK", observed(handshake_of(silent)))
+    assert finding.status is Status.FAIL
+    causes = finding.evidence["likely_causes"]
+    assert causes[0].startswith("no certificate whose root is among the 1 announced hashes")
+    assert causes[1].startswith("no certificate for corp.example")
+    assert causes[2].startswith("the server cannot reach this host on port 16993")
+    assert finding.message.index("(1)") < finding.message.index("(2)") < \
+        finding.message.index("(3)")
+
+
+@pytest.mark.parametrize("outcome", [ConnectBackOutcome.NOT_TLS, ConnectBackOutcome.TLS_FAILED,
+                                     ConnectBackOutcome.STALLED])
+def test_a_connect_back_that_is_not_mutual_tls_fails(outcome: ConnectBackOutcome) -> None:
+    answer = ConnectBack(outcome, f"{SERVER}:40000", 50.0, received="47 bytes 485454",
+                         detail="peer did not return a certificate")
+    assert status("HS-CONNECT-BACK", observed(handshake_of(answer))) is Status.FAIL
+
+
+def test_connect_back_is_skipped_when_the_hello_did_not_go_out() -> None:
+    unsent = handshake_of(None, delivered=Outcome.UNREACHABLE, detail="refused")
+    assert status("HS-CONNECT-BACK", observed(unsent)) is Status.SKIPPED
+
+
+# --- HS-PRESENTED-CHAIN ----------------------------------------------------------------
+
+
+def test_the_good_chain_passes_every_cert_rule() -> None:
+    (finding,) = judge("HS-PRESENTED-CHAIN", observed(handshake_of(shook("good"))))
+    assert finding.status is Status.PASS, finding.message
+    judged = {r["check"] for r in finding.evidence["rules"]}
+    expected = {spec.id for spec in BY_ID.values() if spec.id.startswith("CERT-")}
+    assert judged == expected - {"CERT-LOADABLE"} | {handshake.ANNOUNCED_ROOT}
+    assert all(r["status"] == "pass" for r in finding.evidence["rules"])
+
+
+@pytest.mark.parametrize(("bundle", "failing"), [
+    ("no-usage", "CERT-AMT-USAGE"),
+    ("wrong-domain", "CERT-DOMAIN-MATCH"),
+    ("expired", "CERT-VALIDITY"),
+    ("sha1", "CERT-CRYPTO"),
+    ("long-chain", "CERT-CHAIN-LENGTH"),
+])
+def test_a_presented_chain_fails_the_rule_it_breaks(bundle: str, failing: str) -> None:
+    (finding,) = judge("HS-PRESENTED-CHAIN", observed(handshake_of(shook(bundle))))
+    assert finding.status is Status.FAIL
+    assert failing in {r["check"] for r in finding.evidence["rules"] if r["status"] == "fail"}
+
+
+def test_a_root_outside_the_sites_hashes_fails_the_presented_chain() -> None:
+    untrusted = site(SITE.replace(LAB_ROOT, "ab" * 32))
+    (finding,) = judge("HS-PRESENTED-CHAIN", observed(handshake_of(shook("good"))), untrusted)
+    assert finding.status is Status.FAIL
+    assert "CERT-ROOT-TRUSTED" in finding.message
+
+
+def test_a_root_the_hello_did_not_announce_fails_the_presented_chain() -> None:
+    attempt = replace(handshake_of(shook("good")), announced=(
+        AnnouncedHash("sha256", "ab" * 32, "Some CA (built-in list)"),))
+    (finding,) = judge("HS-PRESENTED-CHAIN", observed(attempt))
+    assert finding.status is Status.FAIL
+    (announced,) = [r for r in finding.evidence["rules"]
+                    if r["check"] == handshake.ANNOUNCED_ROOT]
+    assert announced["status"] == "fail"
+
+
+def test_no_chain_no_judgement() -> None:
+    silent = ConnectBack(ConnectBackOutcome.NO_CONNECTION)
+    assert status("HS-PRESENTED-CHAIN", observed(handshake_of(silent))) is Status.SKIPPED
+    assert status("HS-PRESENTED-CHAIN", observed()) is Status.SKIPPED
+
+
+# --- HS-TLS-PSK ------------------------------------------------------------------------
+
+
+def psk(answer: ConnectBack | None, **more: Any) -> HandshakeAttempt:
+    return handshake_of(answer, kind=HandshakeKind.PSK, **more)
+
+
+def test_tls_psk_is_skipped_where_no_pair_is_configured() -> None:
+    plain = site(SITE.replace(", psk: {pid_env: AMT_PID, pps_env: AMT_PPS}", ""))
+    assert status("HS-TLS-PSK", observed(), plain) is Status.SKIPPED
+
+
+def test_tls_psk_passes_when_the_psk_handshake_completes() -> None:
+    answer = ConnectBack(ConnectBackOutcome.HANDSHAKE, f"{SERVER}:40001", 8.0, "TLSv1.2",
+                         "PSK-AES128-CBC-SHA", psk_identity_matched=True)
+    (finding,) = judge("HS-TLS-PSK", observed(psk(answer)))
+    assert finding.status is Status.PASS
+    assert "LABP1D01" not in json.dumps(finding.evidence) + finding.message
+
+
+@pytest.mark.parametrize("answer", [
+    ConnectBack(ConnectBackOutcome.NO_CONNECTION),
+    ConnectBack(ConnectBackOutcome.TLS_FAILED, f"{SERVER}:40001", 9.0,
+                detail="decryption failed or bad record mac", psk_identity_matched=True),
+    ConnectBack(ConnectBackOutcome.TLS_FAILED, f"{SERVER}:40001", 9.0,
+                detail="unknown psk identity", psk_identity_matched=False),
+])
+def test_tls_psk_fails_without_a_psk_handshake(answer: ConnectBack) -> None:
+    assert status("HS-TLS-PSK", observed(psk(answer))) is Status.FAIL
+
+
+def test_tls_psk_errs_when_the_pair_cannot_be_read() -> None:
+    unread = psk(None, delivered=Outcome.NOT_OBSERVED,
+                 error="no hello sent: handshake.psk: pid_env: AMT_PID is not set")
+    assert status("HS-TLS-PSK", observed(unread)) is Status.ERROR
+
+
+def test_every_handshake_check_but_tcp_is_intrusive() -> None:
+    assert [spec.id for spec in handshake.CHECKS] == [
+        "HS-PROVSERVER-TCP", "HS-HELLO-SENT", "HS-CONNECT-BACK", "HS-PRESENTED-CHAIN",
+        "HS-TLS-PSK"]
+    assert [spec.intrusive for spec in handshake.CHECKS] == [False, True, True, True, True]

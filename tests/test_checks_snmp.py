@@ -1,0 +1,221 @@
+"""SNMP checks on hand-made observations: every ID passes and fails where it should, and a
+device that does not answer skips its interfaces and processes, naming the cause."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import UTC, datetime
+
+import pytest
+
+from amt_preflight import engine
+from amt_preflight.checks import BY_ID
+from amt_preflight.checks.snmp import same_process
+from amt_preflight.model import Result, Status
+from amt_preflight.observations import (
+    Observations,
+    SiteView,
+    SnmpExchange,
+    SnmpInterface,
+    SnmpInterfaces,
+    SnmpOutcome,
+    SnmpProcesses,
+    SnmpSystem,
+)
+
+from .observed import config
+
+NOW = datetime(2026, 11, 28, 12, 0, tzinfo=UTC)
+SWITCH, SERVER = "10.250.0.40", "10.250.0.41"
+SITE = f"""
+sites:
+  - name: hq
+    snmp:
+      devices:
+        - {{host: {SWITCH}, community_env: SNMP_COMMUNITY, interfaces: [Gi1/0/24, 7]}}
+        - {{host: {SERVER}, user: amtmon, auth_protocol: SHA256, auth_key_env: SNMP_AUTH,
+           priv_protocol: AES, priv_key_env: SNMP_PRIV, processes: [AMTConfigSvc, sqlservr]}}
+"""
+
+
+def exchange(host: str, request: str, outcome: SnmpOutcome = SnmpOutcome.ANSWER,
+             detail: str = "") -> SnmpExchange:
+    return SnmpExchange(host, 161, "v2c, community from $SNMP_COMMUNITY", request, outcome,
+                        detail, requests=1, rows=3, started_at=1_800_000_000.0, elapsed_ms=4.0)
+
+
+class Snmp:
+    """Observations of the two devices of SITE, healthy unless told otherwise."""
+
+    def __init__(self) -> None:
+        self.obs = Observations()
+        for host in (SWITCH, SERVER):
+            self.system(host)
+        self.interfaces()
+        self.processes(("systemd", "AMTConfigSvc.exe", "sqlservr"))
+
+    def system(self, host: str, outcome: SnmpOutcome = SnmpOutcome.ANSWER, detail: str = "",
+               descr: str | None = "Cisco IOS Software", uptime: int | None = 123456) -> Snmp:
+        answered = outcome is SnmpOutcome.ANSWER
+        self.obs.snmp_systems[("hq", host)] = SnmpSystem(
+            exchange(host, "GET system", outcome, detail), descr if answered else None,
+            uptime if answered else None, "sw1" if answered else None,
+            () if descr and uptime else ("sysDescr: no such object",))
+        return self
+
+    def interfaces(self, *found: SnmpInterface, outcome: SnmpOutcome = SnmpOutcome.ANSWER,
+                   names: Iterable[str] = ("Gi1/0/24", "Gi1/0/7")) -> Snmp:
+        found = found or (SnmpInterface("Gi1/0/24", 24, "ifName", "Gi1/0/24", "GigabitEth 24",
+                                        1, 1),
+                          SnmpInterface("7", 7, "ifIndex", "Gi1/0/7", "GigabitEth 7", 1, 1))
+        self.obs.snmp_interfaces[("hq", SWITCH)] = SnmpInterfaces(
+            SWITCH, (exchange(SWITCH, "WALK ifName", outcome, "stopped"),
+                     exchange(SWITCH, "GET ifOperStatus")), found, tuple(names))
+        return self
+
+    def processes(self, names: Iterable[str], outcome: SnmpOutcome = SnmpOutcome.ANSWER
+                  ) -> Snmp:
+        self.obs.snmp_processes[("hq", SERVER)] = SnmpProcesses(
+            exchange(SERVER, "WALK hrSWRunName", outcome, "why"), tuple(names))
+        return self
+
+    def view(self) -> SiteView:
+        return self.obs.site("hq", NOW)
+
+
+def judge(check: str, observed: Snmp) -> dict[str, Status]:
+    site = config(SITE).sites[0]
+    return {f.target: f.status for f in BY_ID[check].function(site, observed.view())}
+
+
+def test_healthy_devices_pass_everything() -> None:
+    observed = Snmp()
+    assert judge("SNMP-DEVICE-ANSWERS", observed) == {SWITCH: Status.PASS, SERVER: Status.PASS}
+    assert judge("SNMP-IF-UP", observed) == {
+        f"{SWITCH}/Gi1/0/24": Status.PASS, f"{SWITCH}/7": Status.PASS}
+    assert judge("SNMP-SERVICE-RUNNING", observed) == {SERVER: Status.PASS}
+
+
+@pytest.mark.parametrize(("outcome", "status"), [
+    (SnmpOutcome.NO_ANSWER, Status.FAIL),  # wrong community, ACL, host down
+    (SnmpOutcome.AUTH_FAILED, Status.FAIL),  # wrong v3 auth key
+    (SnmpOutcome.AGENT_ERROR, Status.FAIL),
+    (SnmpOutcome.NO_SECRET, Status.ERROR),  # the community's variable is not set
+    (SnmpOutcome.PROBE_ERROR, Status.ERROR),
+    (SnmpOutcome.NOT_OBSERVED, Status.ERROR),  # the deadline came first
+])
+def test_device_that_does_not_answer(outcome: SnmpOutcome, status: Status) -> None:
+    observed = Snmp().system(SWITCH, outcome, "no answer: wrong community, ACL or host down")
+    assert judge("SNMP-DEVICE-ANSWERS", observed) == {SWITCH: status, SERVER: Status.PASS}
+
+
+def test_device_without_sysdescr_fails() -> None:
+    observed = Snmp().system(SWITCH, descr=None)
+    assert judge("SNMP-DEVICE-ANSWERS", observed)[SWITCH] is Status.FAIL
+
+
+def test_interfaces_and_processes_of_a_silent_device_are_skipped_naming_the_cause() -> None:
+    observed = Snmp().system(SWITCH, SnmpOutcome.NO_ANSWER, "no answer").system(
+        SERVER, SnmpOutcome.AUTH_FAILED, "authentication failed")
+    site = config(SITE).sites[0]
+    findings = [*BY_ID["SNMP-IF-UP"].function(site, observed.view()),
+                *BY_ID["SNMP-SERVICE-RUNNING"].function(site, observed.view())]
+    assert {f.status for f in findings} == {Status.SKIPPED}
+    assert {f.evidence["prerequisite"] for f in findings} == {"SNMP-DEVICE-ANSWERS"}
+
+
+def test_only_the_silent_device_is_skipped() -> None:
+    observed = Snmp().system(SERVER, SnmpOutcome.NO_ANSWER, "no answer")
+    assert set(judge("SNMP-IF-UP", observed).values()) == {Status.PASS}
+    assert judge("SNMP-SERVICE-RUNNING", observed) == {SERVER: Status.SKIPPED}
+
+
+@pytest.mark.parametrize(("admin", "oper"), [(2, 2), (1, 2), (1, 7), (1, 5)])
+def test_interface_not_up_fails(admin: int, oper: int) -> None:
+    down = SnmpInterface("Gi1/0/24", 24, "ifName", "Gi1/0/24", "GigabitEth 24", admin, oper)
+    up = SnmpInterface("7", 7, "ifIndex", "Gi1/0/7", "GigabitEth 7", 1, 1)
+    got = judge("SNMP-IF-UP", Snmp().interfaces(down, up))
+    assert got == {f"{SWITCH}/Gi1/0/24": Status.FAIL, f"{SWITCH}/7": Status.PASS}
+
+
+def test_interface_evidence_shows_both_statuses() -> None:
+    down = SnmpInterface("Gi1/0/24", 24, "ifName", "Gi1/0/24", "GigabitEth 24", 2, 2)
+    observed = Snmp().interfaces(down, SnmpInterface("7"))
+    site = config(SITE).sites[0]
+    first, second = BY_ID["SNMP-IF-UP"].function(site, observed.view())
+    assert (first.evidence["ifAdminStatus"], first.evidence["ifOperStatus"]) == (
+        "down(2)", "down(2)")
+    assert second.status is Status.FAIL and second.evidence["interfaces_seen"]
+
+
+def test_interface_not_found_fails_but_an_unreadable_table_is_an_error() -> None:
+    missing = (SnmpInterface("Gi1/0/24"), SnmpInterface("7"))
+    assert set(judge("SNMP-IF-UP", Snmp().interfaces(*missing)).values()) == {Status.FAIL}
+    looped = Snmp().interfaces(*missing, outcome=SnmpOutcome.BAD_WALK)
+    assert set(judge("SNMP-IF-UP", looped).values()) == {Status.ERROR}
+
+
+def test_interface_found_before_a_walk_went_wrong_is_judged() -> None:
+    found = (SnmpInterface("Gi1/0/24", 24, "ifName", "Gi1/0/24", None, 1, 1),
+             SnmpInterface("7"))
+    got = judge("SNMP-IF-UP", Snmp().interfaces(*found, outcome=SnmpOutcome.BAD_WALK))
+    assert got == {f"{SWITCH}/Gi1/0/24": Status.PASS, f"{SWITCH}/7": Status.ERROR}
+
+
+def test_process_missing_fails() -> None:
+    observed = Snmp().processes(("systemd", "AMTConfigSvc"))
+    assert judge("SNMP-SERVICE-RUNNING", observed) == {SERVER: Status.FAIL}
+
+
+def test_process_list_unreadable_or_empty_is_an_error() -> None:
+    assert judge("SNMP-SERVICE-RUNNING", Snmp().processes((), SnmpOutcome.NO_ANSWER)) == {
+        SERVER: Status.ERROR}
+    assert judge("SNMP-SERVICE-RUNNING", Snmp().processes(())) == {SERVER: Status.ERROR}
+    partial = Snmp().processes(("AMTConfigSvc",), SnmpOutcome.BAD_WALK)
+    assert judge("SNMP-SERVICE-RUNNING", partial) == {SERVER: Status.ERROR}
+    complete = Snmp().processes(("AMTConfigSvc", "sqlservr"), SnmpOutcome.BAD_WALK)
+    assert judge("SNMP-SERVICE-RUNNING", complete) == {SERVER: Status.PASS}
+
+
+@pytest.mark.parametrize(("wanted", "running", "same"), [
+    ("AMTConfigSvc", "AMTConfigSvc", True),
+    ("AMTConfigSvc", "amtconfigsvc.exe", True),
+    ("AMTConfigSvc.exe", "AMTConfigSvc", True),
+    ("AMTConfigService", "AMTConfigServic", True),  # Linux's 15-character cut
+    ("AMTConfigSvc", "AMTConfig", False),
+    ("AMTConfigService2", "AMTConfigServic", True),
+    ("AMTConfigSvc", "AMTConfigSvcX", False),
+])
+def test_process_names_match_as_agents_report_them(wanted: str, running: str,
+                                                   same: bool) -> None:
+    assert same_process(wanted, running) is same
+
+
+def results(observed: Snmp, checks: Iterable[str]) -> list[Result]:
+    cfg = config(SITE)
+    gathered = engine.Gathered(observed.obs)
+    _, made = engine.evaluate(cfg, cfg.sites, [BY_ID[c] for c in checks], gathered, False, NOW)
+    return made
+
+
+def test_engine_keeps_the_per_device_skips_and_the_evidence_is_json() -> None:
+    import json
+
+    observed = Snmp().system(SWITCH, SnmpOutcome.NO_ANSWER, "no answer")
+    made = results(observed, ["SNMP-DEVICE-ANSWERS", "SNMP-IF-UP", "SNMP-SERVICE-RUNNING"])
+    got = {(r.check, r.target): r.status for r in made}
+    assert got == {
+        ("SNMP-DEVICE-ANSWERS", SWITCH): Status.FAIL,
+        ("SNMP-DEVICE-ANSWERS", SERVER): Status.PASS,
+        ("SNMP-IF-UP", f"{SWITCH}/Gi1/0/24"): Status.SKIPPED,
+        ("SNMP-IF-UP", f"{SWITCH}/7"): Status.SKIPPED,
+        ("SNMP-SERVICE-RUNNING", SERVER): Status.PASS,
+    }
+    json.dumps([r.to_json() for r in made])
+
+
+def test_a_site_without_devices_has_nothing_to_check() -> None:
+    cfg = config("sites: [{name: hq}]")
+    made = engine.evaluate(cfg, cfg.sites, [BY_ID["SNMP-DEVICE-ANSWERS"]],
+                           engine.Gathered(Observations()), False, NOW)[1]
+    assert [r.status for r in made] == [Status.SKIPPED]

@@ -1,0 +1,88 @@
+"""The Kerberos probe's messages without a network: the AS-REQ it builds, the replies it
+accepts, the bytes it refuses, and a fresh nonce for every attempt."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime
+
+import pytest
+from minikerberos.protocol.asn1_structs import AS_REQ, KDC_REQ_BODY, TGS_REQ, PrincipalName
+
+from amt_preflight.lab.fake_kdc import JUNK, krb_error
+from amt_preflight.observations import (
+    AD_KDC_PRINCIPAL,
+    KerberosQuestion,
+    KerberosReply,
+    Observations,
+    Outcome,
+    ResolverSet,
+)
+from amt_preflight.probes import OncePerRun, SiteProbes
+from amt_preflight.probes import kerberos as probe_kerberos
+from amt_preflight.probes.dns import DnsProbe
+
+from .observed import config
+
+CORP = "CORP.EXAMPLE"
+
+
+def test_as_request_asks_for_the_realms_krbtgt_without_preauthentication() -> None:
+    request = AS_REQ.load(probe_kerberos.as_request(CORP, "krbtgt/CORP.EXAMPLE", 1234)).native
+    body = request["req-body"]
+    assert (request["pvno"], request["msg-type"], request.get("padata")) == (5, 10, None)
+    assert body["cname"] == {"name-type": 2, "name-string": ["krbtgt", CORP]}
+    assert body["sname"] == {"name-type": 2, "name-string": ["krbtgt", CORP]}
+    assert (body["realm"], body["nonce"]) == (CORP, 1234)
+    assert AS_REQ.load(probe_kerberos.as_request(CORP, AD_KDC_PRINCIPAL, 1)).native[
+        "req-body"]["cname"] == {"name-type": 1, "name-string": ["krbtgt"]}
+
+
+def test_krb_error_is_read_with_code_realm_and_server_time() -> None:
+    before = datetime.now(UTC).timestamp()
+    parsed = probe_kerberos.parse_reply(krb_error(CORP, 25, ["krbtgt"]))
+    assert (parsed.message, parsed.error_code, parsed.realm) == ("KRB-ERROR", 25, CORP)
+    assert parsed.error_name == "KDC_ERR_PREAUTH_REQUIRED"
+    assert parsed.kdc_time is not None and abs(parsed.kdc_time - before) < 60
+
+
+def _tgs_req() -> bytes:
+    body = KDC_REQ_BODY({
+        "kdc-options": set(), "realm": CORP, "nonce": 1, "etype": [18],
+        "sname": PrincipalName({"name-type": 2, "name-string": ["krbtgt", CORP]})})
+    return bytes(TGS_REQ({"pvno": 5, "msg-type": 12, "req-body": body}).dump())
+
+
+@pytest.mark.parametrize("wire", [
+    b"", JUNK, b"\xa5" * 65_000, krb_error(CORP, 6)[:40], krb_error(CORP, 6) + b"\x00",
+    probe_kerberos.as_request(CORP, AD_KDC_PRINCIPAL, 7),  # a request is no reply
+    _tgs_req(),
+], ids=["empty", "junk", "huge", "truncated", "trailing", "as-req", "tgs-req"])
+def test_anything_but_a_kdc_reply_is_refused(wire: bytes) -> None:
+    with pytest.raises(ValueError):
+        probe_kerberos.parse_reply(wire)
+
+
+def test_every_attempt_carries_a_fresh_nonce(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A KDC's replay cache answers a repeated request with its old reply: never repeat one."""
+    sent: list[bytes] = []
+
+    async def silent(request: bytes, kdc: str, timeout: float) -> probe_kerberos._Attempt:
+        sent.append(request)
+        return probe_kerberos._Attempt(Outcome.TIMEOUT, detail="no reply")
+
+    monkeypatch.setattr(probe_kerberos, "_udp_attempt", silent)
+    cfg = config("defaults: {retries: 3}\nsites: [{name: lab, ad: {domain: corp.example}}]\n")
+
+    async def main() -> KerberosReply:
+        observations = Observations()
+        dns = DnsProbe(observations, asyncio.Semaphore(4), 1.0, 3)
+        ctx = SiteProbes(cfg, cfg.sites[0], observations, dns, ResolverSet((), "config"),
+                         intrusive=False, once=OncePerRun())
+        question = KerberosQuestion("127.0.0.1", CORP, AD_KDC_PRINCIPAL, "udp")
+        return await probe_kerberos.ask(ctx, question)
+
+    answer = asyncio.run(main())
+    assert answer.outcome is Outcome.TIMEOUT and answer.attempts == 4 and len(sent) == 4
+    nonces = {AS_REQ.load(request).native["req-body"]["nonce"] for request in sent}
+    assert len(nonces) == 4
