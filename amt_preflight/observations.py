@@ -12,7 +12,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from enum import StrEnum
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 if TYPE_CHECKING:
     from amt_preflight.config import ChecksConfig
@@ -305,7 +305,17 @@ class SiteView:
         return self.observations.handshakes.get((self.site, normal_name(domain), kind))
 
 
-def answers_timing(answers: Iterable[DnsAnswer]) -> tuple[datetime | None, int | None]:
+class Timed(Protocol):
+    """A probe's record of when it started (epoch seconds) and how long it took."""
+
+    @property
+    def started_at(self) -> float: ...
+
+    @property
+    def elapsed_ms(self) -> float: ...
+
+
+def answers_timing(answers: Iterable[Timed]) -> tuple[datetime | None, int | None]:
     """When the first of these probes started and how long until the last one ended."""
     seen = [a for a in answers if a.started_at]
     if not seen:

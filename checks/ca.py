@@ -6,9 +6,9 @@ The probes keep what the servers sent; the rules here parse it with cryptography
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, replace
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 from cryptography import x509
@@ -28,6 +28,8 @@ from amt_preflight.observations import (
     LoadOutcome,
     Outcome,
     SiteView,
+    Timed,
+    answers_timing,
     clipped,
     utc_text,
 )
@@ -47,15 +49,18 @@ class Part:
     evidence: dict[str, Any]
 
 
-def _combine(domain: str, parts: list[Part], nothing: str) -> Finding:
-    """One finding from the parts: the worst status, the messages of the worst parts."""
+def _combine(domain: str, parts: list[Part], nothing: str, probes: Iterable[Timed]) -> Finding:
+    """One finding from the parts: the worst status, the messages of the worst parts, and
+    when the probes it rests on ran."""
     if not parts:
         return Finding(domain, Status.SKIPPED, nothing)
     worst = max(parts, key=lambda p: _ORDER[p.status]).status
     shown = [p.text for p in parts if p.status is worst]
     more = f" (and {len(shown) - 3} more)" if len(shown) > 3 else ""
+    started, duration = answers_timing(probes)
     return Finding(domain, worst, "; ".join(shown[:3]) + more,
-                   {"checked": [p.evidence for p in parts]})
+                   {"checked": [p.evidence for p in parts]}, started_at=started,
+                   duration_ms=duration)
 
 
 def _each_chain(
@@ -177,6 +182,14 @@ def _crl_part(cert: CertificateFacts, url: str, bundle: CertificateBundle,
                 evidence), crl
 
 
+def _crl_fetches(bundle: CertificateBundle, obs: SiteView) -> list[HttpFetch]:
+    return [obs.http_get(u) for c in bundle.issued for u in pki.fetchable(c.crl_urls)]
+
+
+def _ocsp_fetches(bundle: CertificateBundle, obs: SiteView) -> list[HttpFetch]:
+    return [obs.ocsp(u, c.sha256) for c in bundle.issued for u in pki.fetchable(c.ocsp_urls)]
+
+
 def _crl_parts(bundle: CertificateBundle, obs: SiteView) -> list[Part]:
     parts = []
     for cert in bundle.issued:
@@ -208,7 +221,7 @@ def crl_fresh(site: SiteConfig, obs: SiteView) -> Iterator[Finding]:
             return Finding(bundle.domain, Status.ERROR, "only distribution points this tool "
                            f"does not fetch: {'; '.join(others[:3])}", {"not_fetched": others})
         finding = _combine(bundle.domain, parts, "no CRL distribution point in the leaf or "
-                           "intermediates")
+                           "intermediates", _crl_fetches(bundle, obs))
         if others:
             return replace(finding, evidence={**finding.evidence, "not_fetched": others})
         return finding
@@ -312,7 +325,8 @@ def ocsp_answers(site: SiteConfig, obs: SiteView) -> Iterator[Finding]:
     def rule(bundle: CertificateBundle) -> Finding:
         parts = [_ocsp_part(cert, url, bundle, obs)[0] for cert in bundle.issued
                  for url in pki.fetchable(cert.ocsp_urls)]
-        return _combine(bundle.domain, parts, "no OCSP URL in the leaf or intermediates")
+        return _combine(bundle.domain, parts, "no OCSP URL in the leaf or intermediates",
+                        _ocsp_fetches(bundle, obs))
 
     return _each_chain(site, obs, rule)
 
@@ -367,7 +381,8 @@ def _revocation(cert: CertificateFacts, bundle: CertificateBundle, obs: SiteView
 def not_revoked(site: SiteConfig, obs: SiteView) -> Iterator[Finding]:
     def rule(bundle: CertificateBundle) -> Finding:
         parts = [p for c in bundle.issued if (p := _revocation(c, bundle, obs)) is not None]
-        return _combine(bundle.domain, parts, "no CRL or OCSP URL in the leaf or intermediates")
+        return _combine(bundle.domain, parts, "no CRL or OCSP URL in the leaf or intermediates",
+                        [*_crl_fetches(bundle, obs), *_ocsp_fetches(bundle, obs)])
 
     return _each_chain(site, obs, rule)
 
@@ -409,7 +424,9 @@ def aia_reachable(site: SiteConfig, obs: SiteView) -> Iterator[Finding]:
     def rule(bundle: CertificateBundle) -> Finding:
         parts = [_aia_part(cert, url, obs) for cert in bundle.issued
                  for url in pki.fetchable(cert.ca_issuer_urls)]
-        return _combine(bundle.domain, parts, "no caIssuers URL in the leaf or intermediates")
+        return _combine(bundle.domain, parts, "no caIssuers URL in the leaf or intermediates",
+                        [obs.http_get(u) for c in bundle.issued
+                         for u in pki.fetchable(c.ca_issuer_urls)])
 
     return _each_chain(site, obs, rule)
 
@@ -447,9 +464,7 @@ def enterprise_reachable(site: SiteConfig, obs: SiteView) -> Iterator[Finding]:
         else:
             parts.append(Part(Status.FAIL, f"{where}: {attempt.outcome.value} "
                               f"({attempt.detail})", attempt.to_evidence()))
-    started = [t.started_at for t in tried if t.started_at]
-    yield replace(_combine(host, parts, "no port configured"),
-                  started_at=datetime.fromtimestamp(min(started), UTC) if started else None)
+    yield _combine(host, parts, "no port configured", tried)
 
 
 CHECKS: tuple[CheckSpec, ...] = (

@@ -32,6 +32,7 @@ from amt_preflight.observations import (
     LoadOutcome,
     SiteView,
     clipped,
+    normal_name,
     utc_text,
 )
 
@@ -55,11 +56,13 @@ TLD_DEPTH = {
 
 
 def domain_to_match(site: SiteConfig, obs: SiteView, domain: str) -> tuple[str, str]:
-    """The domain the firmware compares with the certificate, and where it came from.
-
-    The firmware uses the DHCP option 15 it received; until the DHCP probe's option 15 is
-    wired in here, this is the configured domain ("config").
-    """
+    """The domain the firmware compares with the certificate, and where it came from: the
+    option 15 the site's DHCP hands out when the probe saw one (and it is meant for this
+    domain: the site's only domain, or the same name), else the configured domain."""
+    seen = obs.option15
+    if seen is not None and (len(site.domains) == 1
+                             or normal_name(seen.value) == normal_name(domain)):
+        return seen.value, f"DHCP option 15 from {seen.server} on {seen.interface}"
     return domain, "config"
 
 
@@ -501,7 +504,7 @@ def domain_rule(domain: str, certificate_name: str) -> str | None:
     id="CERT-DOMAIN-MATCH",
     title="Certificate name matches the domain (option 15)",
     severity="critical",
-    needs=[Need.CERT_FILES],
+    needs=[Need.CERT_FILES, Need.DHCP_SURVEY],
     requires=[LOADABLE],
     passes_when=(
         "the domain (option 15 seen by the DHCP probe, else the configured one) matches the "

@@ -12,6 +12,7 @@ from collections.abc import Iterable, Iterator
 from datetime import datetime
 from typing import Any
 
+from amt_preflight import pki
 from amt_preflight.catalogue import CheckSpec, Need, check
 from amt_preflight.config import SiteConfig
 from amt_preflight.model import NO_TARGET, Finding, Status
@@ -291,18 +292,18 @@ def option15_match(site: SiteConfig, obs: SiteView) -> Iterator[Finding]:
 
 
 def public_ca_certificate(site: SiteConfig, obs: SiteView, domain: str) -> bool | None:
-    """Whether the provisioning certificate configured for `domain` comes from a public CA
-    (its root's hash is in the built-in AMT list): True, False, or None while not known.
-
-    False when no certificate is configured for the domain. Otherwise it takes the
-    certificate checks' data (the configured chain's root fingerprint against
-    pki.builtin_root_hashes()), which is not wired here yet: None, and DHCP-OPT15-CLEAN
-    says in its evidence that the private-suffix rule was not judged.
-    """
+    """Whether the provisioning certificate configured for `domain` comes from a public CA:
+    its file holds a root whose hash is in a built-in AMT list. False without a certificate;
+    None when the file could not be read or holds no root (not known)."""
     configured = next((d for d in site.domains if d.name == normal_name(domain)), None)
     if configured is None or configured.certificate is None:
         return False
-    return None
+    bundle = obs.certificate(domain)
+    roots = [c for c in bundle.certificates if c.self_issued] if bundle else []
+    if not roots:
+        return None
+    builtin = {e.value for listed in pki.builtin_root_hashes() for e in listed.entries}
+    return any({r.sha1, r.sha256, r.sha384} & builtin for r in roots)
 
 
 def hygiene(option15: bytes) -> list[str]:
@@ -334,8 +335,7 @@ def _private_suffix(site: SiteConfig, obs: SiteView, option15: bytes
         return (f"private-only suffix {suffix} with a provisioning certificate from a public "
                 "CA"), {**rule, "judged": True}
     why = ("no certificate from a public CA is configured for it" if public is False else
-           "not judged yet: it needs the certificate checks' root hash data "
-           "(checks.dhcp.public_ca_certificate)")
+           "its certificate file could not be read or holds no root: see CERT-LOADABLE")
     return None, {**rule, "judged": False, "why": why}
 
 
@@ -343,12 +343,12 @@ def _private_suffix(site: SiteConfig, obs: SiteView, option15: bytes
     id="DHCP-OPT15-CLEAN",
     title="Option 15 has no hidden characters or private-only suffix",
     severity="medium",
-    needs=[Need.DHCP_SURVEY],
+    needs=[Need.DHCP_SURVEY, Need.CERT_FILES],
     passes_when=(
         "option 15 has no trailing dot, white space, NUL or non-printable byte (shown as hex "
         "in the evidence) and is not a private-only suffix (.local, .corp, .lan, .internal, "
         ".home, .localdomain) while the site's provisioning certificate comes from a public "
-        "CA (judged once the certificate checks provide that)"
+        "CA (its root's hash is in a built-in AMT list)"
     ),
     remediation=(
         "Write option 15 as the bare domain: no trailing dot, no spaces, no NUL terminator "

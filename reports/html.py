@@ -197,6 +197,7 @@ def render(run: RunResult, previous: RunResult | None = None) -> str:
             waived=sorted((r for r in run.results if r.status is Status.WAIVED),
                           key=_expiry_order),
             results=run.results,
+            by_target=_by_site_and_target(run.results),
             print_passes=len(run.results) <= PRINTED_PASSES_MAX,
             totals=status_counts(run.results),
             statuses=list(Status),
@@ -246,6 +247,15 @@ def matrix_groups(rows: Sequence[SiteRow]) -> list[MatrixGroup]:
         MatrixGroup(verdict, VERDICT_MEANINGS[verdict], found, verdict in MATRIX_OPEN)
         for verdict, found in by_verdict.items()
     ]
+
+
+def _by_site_and_target(results: Sequence[Result]) -> dict[tuple[str, str], list[Result]]:
+    """Results indexed for the per-target sections (certificates), which would otherwise scan
+    every result for every target."""
+    index: dict[tuple[str, str], list[Result]] = {}
+    for r in results:
+        index.setdefault((r.site, r.target), []).append(r)
+    return index
 
 
 def failure_groups(results: Sequence[Result]) -> list[FailureGroup]:

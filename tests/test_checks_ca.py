@@ -54,6 +54,7 @@ def test_crl_fresh_passes_for_the_leaf_and_the_intermediate() -> None:
     [finding] = run("CA-CRL-FRESH", healthy())
     assert finding.status is Status.PASS
     assert {c["url"] for c in finding.evidence["checked"]} == {CRL, ROOT_CRL}
+    assert (finding.started_at, finding.duration_ms) == (NOW, 1)  # when the downloads ran
 
 
 @pytest.mark.parametrize(("fetch", "expected"), [

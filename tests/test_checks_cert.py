@@ -15,12 +15,16 @@ from amt_preflight import pki as facts_pki
 from amt_preflight.checks.cert import domain_rule, domain_to_match
 from amt_preflight.lab import pki
 from amt_preflight.model import Severity, Status
-from amt_preflight.observations import CertificateBundle, LoadOutcome
+from amt_preflight.observations import CertificateBundle, LoadOutcome, Option15
 
 from .certs import DOMAIN, ROOT, SITE, Seen, bundle, leaf_bundle, run, status
 from .observed import site
 
 MOZILLA = Path("/usr/share/ca-certificates/mozilla")
+# Old roots (serial 0) and hostile names (beyond the length limits) make cryptography warn;
+# amt_preflight.pki silences that, pytest shows every warning again.
+pytestmark = [pytest.mark.filterwarnings("ignore:Parsed a serial number"),
+              pytest.mark.filterwarnings("ignore:Attribute's length")]
 
 
 def seen(name: str, **how: str) -> Seen:
@@ -264,8 +268,23 @@ def test_domain_rule(domain: str, name: str, rule: str | None) -> None:
     assert (found[0] if found else None) == rule
 
 
-def test_domain_match_uses_the_configured_domain_today() -> None:
+def test_domain_match_uses_the_configured_domain_without_option15() -> None:
     assert domain_to_match(SITE, Seen().view(), DOMAIN) == (DOMAIN, "config")
+
+
+@pytest.mark.parametrize(("option15", "expected"), [
+    ("corp.example.", Status.PASS),  # one trailing dot is dropped, as the firmware does
+    ("CORP.example", Status.PASS),
+    ("branch.example", Status.FAIL),  # what the devices get, not what the config says
+])
+def test_domain_match_judges_the_option15_dhcp_hands_out(option15: str,
+                                                         expected: Status) -> None:
+    observed = profile("good")
+    observed.obs.option15["hq"] = Option15(option15, "10.250.0.1", "lab0")
+    [finding] = run("CERT-DOMAIN-MATCH", observed)
+    assert finding.status is expected
+    assert finding.evidence["domain"] == option15
+    assert finding.evidence["domain_source"].startswith("DHCP option 15 from 10.250.0.1")
 
 
 @pytest.mark.parametrize(("name", "expected"), [

@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import pytest
+from cryptography import x509
 
 from amt_preflight.checks import BY_ID
 from amt_preflight.checks import dhcp as dhcp_checks
 from amt_preflight.config import SiteConfig
 from amt_preflight.model import NO_TARGET, Finding, Status
+from amt_preflight.observations import CertificateBundle, LoadOutcome
+from amt_preflight.pki import facts
 
 from .observed import CORP, R1, R2, Observed, dhcp_answer, site
 
@@ -210,13 +214,45 @@ LOCAL_SITE = """    domains:
 """
 
 
-def test_private_suffix_is_not_judged_until_the_certificate_data_is_wired() -> None:
+def _with_root(observed: Observed, root: Path, domain: str = "corp.local") -> Observed:
+    """The domain's certificate file, as read: here only its root, which is what counts."""
+    found = facts(x509.load_pem_x509_certificate(root.read_bytes()))
+    observed.obs.certificates[(observed.site_name, domain)] = CertificateBundle(
+        domain, "certs/corp.pem", LoadOutcome.LOADED, certificates=(found,), leaf=0)
+    return observed
+
+
+PUBLIC_ROOT = Path("/usr/share/ca-certificates/mozilla/DigiCert_Global_Root_G2.crt")
+
+
+def test_private_suffix_with_a_public_ca_certificate_fails() -> None:
+    if not PUBLIC_ROOT.exists():
+        pytest.skip(f"{PUBLIC_ROOT} is not installed (Debian package ca-certificates)")
+    o = _with_root(Observed().dhcp(dhcp_answer(option15=b"corp.local")), PUBLIC_ROOT)
+    [finding] = run("DHCP-OPT15-CLEAN", o, with_site(LOCAL_SITE))
+    assert finding.status is Status.FAIL and ".local" in finding.message
+    assert finding.evidence["option15"][0]["private_suffix"]["judged"] is True
+
+
+def test_private_suffix_with_a_private_root_is_fine(tmp_path: Path) -> None:
+    from cryptography.hazmat.primitives.serialization import Encoding
+
+    from amt_preflight.lab import pki as lab_pki
+
+    root = tmp_path / "root.pem"
+    root.write_bytes(lab_pki.ca_certificates()["root"].public_bytes(Encoding.PEM))
+    o = _with_root(Observed().dhcp(dhcp_answer(option15=b"corp.local")), root)
+    [finding] = run("DHCP-OPT15-CLEAN", o, with_site(LOCAL_SITE))
+    assert finding.status is Status.PASS
+    assert finding.evidence["option15"][0]["private_suffix"]["public_ca_certificate"] is False
+
+
+def test_private_suffix_with_an_unreadable_certificate_is_not_judged() -> None:
     o = Observed().dhcp(dhcp_answer(option15=b"corp.local"))
     [finding] = run("DHCP-OPT15-CLEAN", o, with_site(LOCAL_SITE))
     assert finding.status is Status.PASS
     rule = finding.evidence["option15"][0]["private_suffix"]
-    assert rule["suffix"] == ".local" and rule["judged"] is False
-    assert "public_ca_certificate" in rule["why"]
+    assert rule["judged"] is False and rule["public_ca_certificate"] is None
 
 
 def test_private_suffix_without_a_certificate_is_not_a_problem() -> None:
@@ -224,16 +260,6 @@ def test_private_suffix_without_a_certificate_is_not_a_problem() -> None:
     [finding] = run("DHCP-OPT15-CLEAN", o, with_site("    domains: [{name: corp.local}]\n"))
     assert finding.status is Status.PASS
     assert finding.evidence["option15"][0]["private_suffix"]["public_ca_certificate"] is False
-
-
-def test_private_suffix_with_a_public_ca_certificate_fails(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    """The sub-rule the lead wires: once public_ca_certificate knows, CLEAN judges."""
-    monkeypatch.setattr(dhcp_checks, "public_ca_certificate", lambda site, obs, domain: True)
-    o = Observed().dhcp(dhcp_answer(option15=b"corp.local"))
-    [finding] = run("DHCP-OPT15-CLEAN", o, with_site(LOCAL_SITE))
-    assert finding.status is Status.FAIL and ".local" in finding.message
 
 
 # --- DHCP-OPT6-DNS

@@ -65,7 +65,7 @@ def expected(segment: str, verdicts: Mapping[str, str]) -> dict[tuple[str, str],
             for check, status in verdicts.items()}
 
 
-# One scenario per segment: (segment, the site's domain, what each check says).
+# One scenario per segment (site domain corp.example): (segment, what each check says).
 SCENARIOS = [
     ("dm-ok", EVERY),
     ("kea-ok", EVERY),
@@ -170,6 +170,18 @@ def test_option81_registers_at_dnsmasq_and_the_lease_goes_back(dhcp_lab: Lab) ->
     assert evidence["fqdn"].endswith(".corp.example") and evidence["a_seen_at"] == [
         "10.250.11.1"]
     assert dnsmasq_leases(dhcp_lab) == before  # the lease table is as it was
+
+
+def test_option81_registers_nothing_at_dnsmasq_without_a_domain_for_the_subnet(
+    dhcp_lab: Lab,
+) -> None:
+    """dm-no15's dnsmasq has no domain for its subnet: the lease's name stays unqualified,
+    so no FQDN shows in DNS."""
+    before = dnsmasq_leases(dhcp_lab)
+    run = survey(dhcp_lab, site("dm", "dm-no15", "10.250.12.1", resolvers="",
+                                register_wait=1.5), [REGISTERS], intrusive=True)
+    assert statuses(run, "dm") == {(REGISTERS, "dm-no15"): "fail"}
+    assert run.results[0].evidence["released"] and dnsmasq_leases(dhcp_lab) == before
 
 
 def test_option81_accepted_by_kea_registers_nothing_without_a_dns_updater(

@@ -158,3 +158,4 @@ def test_dynamic_update_with_only_a_silent_resolver_gives_up(lab: Lab) -> None:
     attempt = in_lab(lab, lambda: probe_dns.dynamic_update(
         probe, ResolverSet((SILENT,), "config"), "corp.example"))
     assert attempt.outcome is Outcome.TIMEOUT and attempt.server == ""
+

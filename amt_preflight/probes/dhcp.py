@@ -6,9 +6,10 @@ checked byte by byte, because they come from anyone on the segment: a truncated 
 option that overruns the packet, another client's transaction or a flood of offers is counted
 or kept as evidence, never a crash, and the window bounds the wait whatever arrives.
 
-The blocking socket work runs in a thread (asyncio.to_thread), which lives in the network
-namespace of the thread that started it. Packets on one interface use one client MAC per
-run, locally administered, so repeated surveys never fill a server's pool.
+The blocking socket work runs in threads of the probe's own, each bounded by its window;
+a thread lives in the network namespace of the thread that started it (the event loop's).
+Packets on one interface use one client MAC per run, locally administered, so repeated
+surveys never fill a server's pool.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import errno
 import fcntl
+import functools
 import hashlib
 import ipaddress
 import logging
@@ -27,6 +29,7 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -65,6 +68,7 @@ BROADCAST_FLAG = 0x8000  # answers to a MAC that is not the interface's must be 
 ETH_P_IP = 0x0800
 SIOCGIFADDR, SIOCGIFHWADDR = 0x8915, 0x8927
 RECEIVE_SIZE = 65535
+MAX_THREADS = 64  # interfaces surveyed (and leases taken) at once
 
 
 class ProbeUnavailable(Exception):
@@ -535,6 +539,9 @@ class DhcpProbe:
         self.host_name = f"amtp-{secrets.token_hex(4)}"  # in the survey's option 81
         self._stop = threading.Event()
         self._surveys: dict[tuple[str, float], asyncio.Task[DhcpSurvey]] = {}
+        # Threads of its own: a window holds one for seconds, and the loop's default pool
+        # (a handful of threads) also serves name lookups, which must not wait behind it.
+        self._threads = ThreadPoolExecutor(MAX_THREADS, thread_name_prefix="dhcp-probe")
 
     def survey(self, interface: str, window: float) -> asyncio.Future[DhcpSurvey]:
         key = (interface, window)
@@ -547,9 +554,12 @@ class DhcpProbe:
         return asyncio.shield(task)
 
     async def _in_thread(self, what: str, blocking: Callable[..., Any], *args: Any) -> Any:
+        """Blocking socket work in one of the probe's threads, which is created by (and so
+        in the network namespace of) the event loop's thread."""
         self.observer.probe_started(what)
         try:
-            return await asyncio.to_thread(blocking, *args)
+            return await asyncio.get_running_loop().run_in_executor(
+                self._threads, functools.partial(blocking, *args))
         finally:
             self.observer.probe_finished(what)
 

@@ -108,9 +108,12 @@ async def _udp_attempt(
     query: dns.message.Message, server: str, timeout: float
 ) -> tuple[Outcome, dns.message.Message | None, str]:
     loop = asyncio.get_running_loop()
-    transport, protocol = await loop.create_datagram_endpoint(
-        lambda: _UdpReply(query), remote_addr=(server, DNS_PORT)
-    )
+    try:
+        transport, protocol = await loop.create_datagram_endpoint(
+            lambda: _UdpReply(query), remote_addr=(server, DNS_PORT)
+        )
+    except OSError as exc:  # no route to the resolver: connecting the socket already fails
+        return Outcome.UNREACHABLE, None, _os_error(exc)
     try:
         transport.sendto(query.to_wire())
         try:
