@@ -30,7 +30,14 @@ from typing import TYPE_CHECKING
 from amt_preflight.lab import netns, programs
 from amt_preflight.lab.errors import LabError
 from amt_preflight.lab.network import ADDRESSES
-from amt_preflight.lab.servers import AllReady, DnsAnswers, Listening, Server, log_tail
+from amt_preflight.lab.servers import (
+    AllReady,
+    DnsAnswers,
+    Listening,
+    Server,
+    log_tail,
+    own_module_env,
+)
 
 if TYPE_CHECKING:
     from amt_preflight.lab.control import Lab
@@ -47,8 +54,6 @@ CLOCK_AHEAD = 600  # seconds the skewed KDC's clock is ahead of the host's
 PROVISION_TIMEOUT = 180.0  # seconds; about 4 on an idle machine of this project's kind
 SAMBA_START_TIMEOUT = 60.0  # seconds; about 2 on an idle machine
 KDC_PORT = 88
-
-_SOURCE_ROOT = str(Path(__file__).resolve().parents[2])
 
 
 @dataclass(frozen=True)
@@ -390,12 +395,11 @@ def fake_kdcs(namespace: str) -> Server:
     for kind, role in roles.items():
         argv += [f"--{kind}", ADDRESSES[role]]
     argv += ["--picky", f"{ADDRESSES['picky_kdc']}={AD_REALM}"]
-    pythonpath = os.pathsep.join(p for p in (_SOURCE_ROOT, os.environ.get("PYTHONPATH")) if p)
     return Server(
         name="fake-kdcs",
         namespace=namespace,
         argv=tuple(argv),
-        env={"PYTHONPATH": pythonpath},
+        env=own_module_env(),
         ready=AllReady(tuple(Listening(ADDRESSES[r], KDC_PORT)
                              for r in (*roles.values(), "picky_kdc"))),
     )

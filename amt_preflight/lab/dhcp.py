@@ -36,7 +36,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from amt_preflight.lab import netns, network
-from amt_preflight.lab.servers import AllReady, DnsAnswers, Listening, Server
+from amt_preflight.lab.servers import AllReady, DnsAnswers, Listening, Server, own_module_env
 
 if TYPE_CHECKING:
     from amt_preflight.lab.control import Lab
@@ -316,19 +316,16 @@ def kea(workdir: Path, namespace: str) -> Server:
 
 # --- the hostile server ----------------------------------------------------------------------
 
-_SOURCE_ROOT = str(Path(__file__).resolve().parents[2])
-
 
 def hostile(namespace: str) -> Server:
     [(seg, server)] = served_by(HOSTILE)
-    pythonpath = os.pathsep.join(p for p in (_SOURCE_ROOT, os.environ.get("PYTHONPATH")) if p)
     return Server(
         name="hostile-dhcp",
         namespace=namespace,
         argv=(sys.executable, "-m", "amt_preflight.lab.hostile_dhcp", "--interface", seg.name,
               "--address", seg.address(server.host), "--domain",
               (server.option15 or b"").decode("ascii")),
-        env={"PYTHONPATH": pythonpath},
+        env=own_module_env(),
         ready=PacketSocket(seg.name),
     )
 

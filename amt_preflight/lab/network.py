@@ -7,7 +7,6 @@ dnsmasq and BIND serve the same records except where a record says otherwise (`a
 from __future__ import annotations
 
 import ipaddress
-import os
 import sys
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -15,7 +14,7 @@ from pathlib import Path
 from types import MappingProxyType
 
 from amt_preflight.lab import pki, programs
-from amt_preflight.lab.servers import DnsAnswers, Listening, Server
+from amt_preflight.lab.servers import DnsAnswers, Listening, Server, own_module_env
 
 INTERFACE = "lab0"
 PREFIXLEN = 24
@@ -372,19 +371,14 @@ def bind(workdir: Path, namespace: str) -> Server:
 
 # --- misbehaving DNS servers (fakes.py) ------------------------------------------------------
 
-# The fakes run as `python -m amt_preflight.lab.fakes`: make the package importable even when
-# it is not installed (tests run with the repository on sys.path).
-_SOURCE_ROOT = str(Path(__file__).resolve().parents[2])
-
 
 def fake_dns(kind: str, role: str, namespace: str) -> Server:
     address = ADDRESSES[role]
-    pythonpath = os.pathsep.join(p for p in (_SOURCE_ROOT, os.environ.get("PYTHONPATH")) if p)
     return Server(
         name=role,
         namespace=namespace,
         argv=(sys.executable, "-m", "amt_preflight.lab.fakes", kind, "--listen", f"{address}:53"),
-        env={"PYTHONPATH": pythonpath},
+        env=own_module_env(),
         ready=Listening(address, 53),
     )
 
@@ -395,7 +389,6 @@ def delay_relay(namespace: str, upstream: str, delay_ms: float) -> Server:
     Not part of the built-in lab: the benchmark starts it with `Lab.add()`.
     """
     address = ADDRESSES["delay_dns"]
-    pythonpath = os.pathsep.join(p for p in (_SOURCE_ROOT, os.environ.get("PYTHONPATH")) if p)
     argv = (
         sys.executable, "-m", "amt_preflight.lab.fakes", "delay", "--listen", f"{address}:53",
         "--to", f"{upstream}:53", "--delay-ms", f"{delay_ms:g}",
@@ -404,7 +397,7 @@ def delay_relay(namespace: str, upstream: str, delay_ms: float) -> Server:
         name="delay_dns",
         namespace=namespace,
         argv=argv,
-        env={"PYTHONPATH": pythonpath},
+        env=own_module_env(),
         ready=Listening(address, 53),
     )
 
@@ -418,13 +411,12 @@ OCSP_CPU_SECONDS = 60  # openssl ocsp can spin on a bare connection: this ends i
 def ca_web(workdir: Path, namespace: str) -> Server:
     """The CA's web server (lab/httpd.py) on port 80 of `ca`: CRLs and CA certificates."""
     address = ADDRESSES["ca"]
-    pythonpath = os.pathsep.join(p for p in (_SOURCE_ROOT, os.environ.get("PYTHONPATH")) if p)
     return Server(
         name="ca_web",
         namespace=namespace,
         argv=(sys.executable, "-m", "amt_preflight.lab.httpd", "--listen", f"{address}:80",
               "--root", str(workdir / PKI_DIR / "www")),
-        env={"PYTHONPATH": pythonpath},
+        env=own_module_env(),
         ready=Listening(address, 80, udp=False),
     )
 

@@ -22,7 +22,6 @@ import argparse
 import asyncio
 import contextlib
 import json
-import os
 import socket
 import struct
 import sys
@@ -43,7 +42,7 @@ from amt_preflight import tlsio
 from amt_preflight.hello import MAX_HELLO, PKI_VERSION, Hello, HelloError, normal_pid, normal_pps
 from amt_preflight.lab import pki
 from amt_preflight.lab.network import ADDRESSES, handshake_domain
-from amt_preflight.lab.servers import AllReady, Listening, Server
+from amt_preflight.lab.servers import AllReady, Listening, Server, own_module_env
 
 HELLO_PORT = 9971
 DEVICE_PORT = 16993
@@ -334,8 +333,6 @@ def main(argv: list[str] | None = None) -> None:
 
 # --- as a lab server -------------------------------------------------------------------
 
-_SOURCE_ROOT = str(Path(__file__).resolve().parents[2])
-
 
 def server(workdir: Path, namespace: str, endpoints: Iterable[Endpoint] = ENDPOINTS,
            name: str = "provisioning-server") -> Server:
@@ -343,14 +340,13 @@ def server(workdir: Path, namespace: str, endpoints: Iterable[Endpoint] = ENDPOI
     chosen = tuple(endpoints)
     folder = workdir / name
     config = folder / "endpoints.json"
-    pythonpath = os.pathsep.join(p for p in (_SOURCE_ROOT, os.environ.get("PYTHONPATH")) if p)
     return Server(
         name=name,
         namespace=namespace,
         argv=(sys.executable, "-m", "amt_preflight.lab.provisioning_server",
               "--config", str(config), "--folder", str(folder / "chains")),
         files={config: json.dumps({"endpoints": [asdict(e) for e in chosen]}, indent=2)},
-        env={"PYTHONPATH": pythonpath},
+        env=own_module_env(),
         ready=AllReady(tuple(Listening(e.address, e.port, udp=False) for e in chosen)),
     )
 

@@ -25,6 +25,16 @@ from amt_preflight.lab import netns, programs
 from amt_preflight.lab.errors import LabError
 
 POLL = 0.02  # seconds between readiness attempts
+# The repository root: our own modules run as lab servers must import even when the project
+# is not installed (tests run from the repository).
+_SOURCE_ROOT = str(Path(__file__).resolve().parents[2])
+
+
+def own_module_env() -> dict[str, str]:
+    """The environment that lets `python -m amt_preflight.…` run as a lab server."""
+    return {"PYTHONPATH": os.pathsep.join(
+        p for p in (_SOURCE_ROOT, os.environ.get("PYTHONPATH")) if p)}
+
 QUERY_TIMEOUT = 0.2  # seconds; a lab server on this host answers in well under a millisecond
 LOG_TAIL_LINES = 20
 

@@ -13,14 +13,13 @@ few seconds: hence netns.add_veth's distinct interface indexes, which bring lab0
 
 from __future__ import annotations
 
-import os
 import sys
 from dataclasses import dataclass
 from pathlib import Path
 from types import MappingProxyType
 
 from amt_preflight.lab.network import ADDRESSES
-from amt_preflight.lab.servers import Listening, Server
+from amt_preflight.lab.servers import Listening, Server, own_module_env
 from amt_preflight.notify import ENGINE_ID
 
 # The lab's secrets: fixed, since the agent's config holds them, and exported into the demo
@@ -51,8 +50,6 @@ TRAP_PREFIX = "TRAP "  # each received trap is one line of the receiver's log, a
 
 # The fakes run as `python -m amt_preflight.lab.fake_snmp`: make the package importable even
 # when it is not installed (tests run with the repository on sys.path).
-_SOURCE_ROOT = str(Path(__file__).resolve().parents[2])
-
 
 @dataclass(frozen=True)
 class ListeningUdp:
@@ -157,8 +154,7 @@ def received_traps(workdir: Path) -> list[dict[str, str]]:
 
 
 def _python_fake(*args: str) -> tuple[tuple[str, ...], dict[str, str]]:
-    pythonpath = os.pathsep.join(p for p in (_SOURCE_ROOT, os.environ.get("PYTHONPATH")) if p)
-    return (sys.executable, "-m", "amt_preflight.lab.fake_snmp", *args), {"PYTHONPATH": pythonpath}
+    return (sys.executable, "-m", "amt_preflight.lab.fake_snmp", *args), own_module_env()
 
 
 def named_process(namespace: str) -> Server:
