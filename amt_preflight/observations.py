@@ -230,6 +230,9 @@ class SiteView:
     site: str
     now: datetime  # the run's clock: checks read no other
     checks: ChecksConfig  # the config's `checks:` settings (cert_warn_days)
+    # A chain presented in a handshake is judged against the hashes its hello announced, not
+    # the site's lists (HS-PRESENTED-CHAIN sets this; CERT-ROOT-TRUSTED reads it).
+    announced_roots: tuple[AnnouncedHash, ...] | None = None
 
     @property
     def resolvers(self) -> ResolverSet:

@@ -412,9 +412,13 @@ def _root(bundle: CertificateBundle, now: datetime) -> CertificateFacts | None:
     return roots[0] if len(roots) == 1 else None
 
 
-def _hash_lists(site: SiteConfig) -> tuple[dict[str, list[pki.RootHash]], str]:
-    """The trusted hashes of each configured AMT generation (built-in and custom), and a note
-    on how they were chosen."""
+def _hash_lists(site: SiteConfig, obs: SiteView) -> tuple[dict[str, list[pki.RootHash]], str]:
+    """The trusted hashes of each configured AMT generation (built-in and custom), or those a
+    hello announced when the chain was presented in a handshake; and how they were chosen."""
+    if obs.announced_roots is not None:
+        announced = [pki.RootHash(a.label, a.algorithm, a.value, "announced in the hello")
+                     for a in obs.announced_roots]
+        return {"hello": announced}, "the hash list announced in the hello"
     builtin = pki.builtin_root_hashes()
     custom = list(pki.custom_root_hashes(site.amt.custom_root_hashes))
     if not site.amt.generations:
@@ -443,7 +447,7 @@ def _hash_lists(site: SiteConfig) -> tuple[dict[str, list[pki.RootHash]], str]:
     references=[SDK_VERIFY, "rpc-go: amtinfo -cert lists a device's hashes"],
 )
 def root_trusted(site: SiteConfig, obs: SiteView) -> Iterator[Finding]:
-    lists, chosen = _hash_lists(site)
+    lists, chosen = _hash_lists(site, obs)
 
     def rule(domain: str, bundle: CertificateBundle) -> Finding:
         root = _root(bundle, obs.now)

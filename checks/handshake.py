@@ -9,15 +9,16 @@ hello announced (the list the firmware would match its root against).
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from amt_preflight import pki
 from amt_preflight.catalogue import CheckSpec, Need, check
 from amt_preflight.config import CertificateRef, SiteConfig
 from amt_preflight.model import Finding, Status
 from amt_preflight.observations import (
+    AnnouncedHash,
     CertificateBundle,
     ConnectBack,
     ConnectBackOutcome,
@@ -43,7 +44,6 @@ CONNECT_BACK = "HS-CONNECT-BACK"
 # CERT-LOADABLE is about a file and its private key; in a connect-back the TLS handshake
 # itself proves the server holds the leaf's key.
 NOT_FOR_PRESENTED = frozenset({cert.LOADABLE})
-ANNOUNCED_ROOT = "root announced in the hello"
 
 
 def _timed(attempt: HandshakeAttempt, target: str, status: Status, message: str,
@@ -248,32 +248,16 @@ def presented_bundle(attempt: HandshakeAttempt, answer: ConnectBack) -> Certific
         read_at=attempt.started_at + attempt.elapsed_ms / 1000)
 
 
-def announced_root(attempt: HandshakeAttempt, answer: ConnectBack) -> dict[str, str]:
-    """The hello's own judgement of the chain: it holds a root whose hash the hello announced.
-    The firmware matches the root the server sends against the list that hello carried, which
-    may be narrower than the site's lists (CERT-ROOT-TRUSTED judges those)."""
-    for certificate in answer.chain:
-        for entry in attempt.announced:
-            if certificate.self_issued and pki.fingerprint_of(
-                    certificate, entry.algorithm) == entry.value:
-                return {"check": ANNOUNCED_ROOT, "status": Status.PASS.value, "severity":
-                        "critical", "message": f"root {certificate.label} is announced as "
-                                               f"{entry.label}"}
-    return {"check": ANNOUNCED_ROOT, "status": Status.FAIL.value, "severity": "critical",
-            "message": f"no root in the chain has a hash among the {len(attempt.announced)} "
-                       "the hello announced: the root is missing from the chain, or the "
-                       "device does not trust it"}
-
-
-def judge_presented(site: SiteConfig, obs: SiteView, bundle: CertificateBundle
-                    ) -> list[tuple[CheckSpec, Finding]]:
+def judge_presented(site: SiteConfig, obs: SiteView, bundle: CertificateBundle,
+                    announced: tuple[AnnouncedHash, ...]) -> list[tuple[CheckSpec, Finding]]:
     """Every CERT-* rule (but CERT-LOADABLE) on the presented chain: each check runs on a view
-    of the site that holds this chain as the domain's certificate, and the option 15 seen."""
+    of the site that holds this chain as the domain's certificate, the option 15 seen, and the
+    root hashes the hello announced (what the firmware trusts in that exchange)."""
     presented = Observations()
     presented.certificates[(obs.site, bundle.domain)] = bundle
     if obs.option15 is not None:
         presented.option15[obs.site] = obs.option15
-    view = presented.site(obs.site, obs.now, obs.checks)
+    view = replace(presented.site(obs.site, obs.now, obs.checks), announced_roots=announced)
     domain = next(d for d in site.domains if d.name == bundle.domain)
     narrowed = site.model_copy(update={"domains": [domain.model_copy(
         update={"certificate": CertificateRef(file=Path(bundle.source))})]})
@@ -312,10 +296,9 @@ def presented_chain(site: SiteConfig, obs: SiteView) -> Iterator[Finding]:
             yield Finding(domain, Status.SKIPPED, f"no chain was presented: {CONNECT_BACK} "
                           "says why", {"prerequisite": CONNECT_BACK})
             continue
-        judged = judge_presented(site, obs, presented_bundle(attempt, answer))
-        rules = [announced_root(attempt, answer)]
-        rules += [{"check": spec.id, "status": f.status.value, "message": f.message,
-                   "severity": (f.severity or spec.severity).value} for spec, f in judged]
+        judged = judge_presented(site, obs, presented_bundle(attempt, answer), attempt.announced)
+        rules = [{"check": spec.id, "status": f.status.value, "message": f.message,
+                  "severity": (f.severity or spec.severity).value} for spec, f in judged]
         evidence: dict[str, Any] = {
             "peer": answer.peer,
             "presented_chain": [c.to_evidence() for c in answer.chain],

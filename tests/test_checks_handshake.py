@@ -195,7 +195,7 @@ def test_the_good_chain_passes_every_cert_rule() -> None:
     assert finding.status is Status.PASS, finding.message
     judged = {r["check"] for r in finding.evidence["rules"]}
     expected = {spec.id for spec in BY_ID.values() if spec.id.startswith("CERT-")}
-    assert judged == expected - {"CERT-LOADABLE"} | {handshake.ANNOUNCED_ROOT}
+    assert judged == expected - {"CERT-LOADABLE"}
     assert all(r["status"] == "pass" for r in finding.evidence["rules"])
 
 
@@ -212,21 +212,14 @@ def test_a_presented_chain_fails_the_rule_it_breaks(bundle: str, failing: str) -
     assert failing in {r["check"] for r in finding.evidence["rules"] if r["status"] == "fail"}
 
 
-def test_a_root_outside_the_sites_hashes_fails_the_presented_chain() -> None:
-    untrusted = site(SITE.replace(LAB_ROOT, "ab" * 32))
-    (finding,) = judge("HS-PRESENTED-CHAIN", observed(handshake_of(shook("good"))), untrusted)
-    assert finding.status is Status.FAIL
-    assert "CERT-ROOT-TRUSTED" in finding.message
-
-
 def test_a_root_the_hello_did_not_announce_fails_the_presented_chain() -> None:
+    """The firmware trusts what its hello announced, whatever the site's lists say."""
     attempt = replace(handshake_of(shook("good")), announced=(
         AnnouncedHash("sha256", "ab" * 32, "Some CA (built-in list)"),))
     (finding,) = judge("HS-PRESENTED-CHAIN", observed(attempt))
     assert finding.status is Status.FAIL
-    (announced,) = [r for r in finding.evidence["rules"]
-                    if r["check"] == handshake.ANNOUNCED_ROOT]
-    assert announced["status"] == "fail"
+    (trusted,) = [r for r in finding.evidence["rules"] if r["check"] == "CERT-ROOT-TRUSTED"]
+    assert trusted["status"] == "fail"
 
 
 def test_no_chain_no_judgement() -> None:
