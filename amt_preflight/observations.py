@@ -512,12 +512,6 @@ class DhcpSurvey:
             grouped.setdefault(answer.server, []).append(answer)
         return grouped
 
-    @property
-    def timing(self) -> tuple[datetime | None, int | None]:
-        if not self.started_at:
-            return None, None
-        return datetime.fromtimestamp(self.started_at, UTC), round(self.elapsed_ms)
-
     def to_evidence(self) -> dict[str, Any]:
         doc: dict[str, Any] = {
             "interface": self.interface,
@@ -611,12 +605,6 @@ class DhcpRegistration:
     error: str = ""  # why the probe could not run
     started_at: float = 0.0
     elapsed_ms: float = 0.0
-
-    @property
-    def timing(self) -> tuple[datetime | None, int | None]:
-        if not self.started_at:
-            return None, None
-        return datetime.fromtimestamp(self.started_at, UTC), round(self.elapsed_ms)
 
     def to_evidence(self) -> dict[str, Any]:
         doc: dict[str, Any] = {

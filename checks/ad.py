@@ -51,6 +51,15 @@ def _no_ad() -> Finding:
     return Finding(NO_TARGET, Status.SKIPPED, "no AD domain configured (ad.domain)")
 
 
+def _ad_servers(site: SiteConfig, obs: SiteView, role: AdRole
+                ) -> tuple[AdConfig, list[AdServer]] | Finding:
+    """The AD config and the KDCs or DCs to judge, or the one finding that says why not."""
+    if site.ad is None:
+        return _no_ad()
+    servers, none = _servers(obs, role)
+    return none if none is not None else (site.ad, servers)
+
+
 def _servers(obs: SiteView, role: AdRole) -> tuple[list[AdServer], Finding | None]:
     """The KDCs or DCs to judge, or the one finding that says why there are none."""
     found = obs.ad_servers(role)
@@ -149,14 +158,11 @@ def _answers(obs: SiteView, kdc: str, realm: str) -> tuple[Judgement, list[Kerbe
     references=[f"{KERBEROS}, 7.2: UDP and TCP transport", MS_KILE, DC_LOCATOR, AMT_AD],
 )
 def kdc_answers(site: SiteConfig, obs: SiteView) -> Iterator[Finding]:
-    ad = site.ad
-    if ad is None:
-        yield _no_ad()
+    found = _ad_servers(site, obs, AdRole.KDC)
+    if isinstance(found, Finding):
+        yield found
         return
-    servers, none = _servers(obs, AdRole.KDC)
-    if none:
-        yield none
-        return
+    ad, servers = found
     realm = ad.effective_realm
 
     def judge(server: AdServer) -> Finding:
@@ -217,14 +223,11 @@ def _realm_match(obs: SiteView, kdc: str, ad: AdConfig) -> tuple[Judgement, list
     references=[f"{KERBEROS}, 7.5.9: error codes", MS_KILE, AMT_AD],
 )
 def realm_match(site: SiteConfig, obs: SiteView) -> Iterator[Finding]:
-    ad = site.ad
-    if ad is None:
-        yield _no_ad()
+    found = _ad_servers(site, obs, AdRole.KDC)
+    if isinstance(found, Finding):
+        yield found
         return
-    servers, none = _servers(obs, AdRole.KDC)
-    if none:
-        yield none
-        return
+    ad, servers = found
 
     def judge(server: AdServer) -> Finding:
         judged = [(a, _realm_match(obs, a, ad)) for a in server.addresses]
@@ -275,14 +278,11 @@ def _clock(replies: list[KerberosReply], max_skew: float) -> Judgement:
                 "Microsoft: maximum tolerance for computer clock synchronization"],
 )
 def clock_skew(site: SiteConfig, obs: SiteView) -> Iterator[Finding]:
-    ad = site.ad
-    if ad is None:
-        yield _no_ad()
+    found = _ad_servers(site, obs, AdRole.KDC)
+    if isinstance(found, Finding):
+        yield found
         return
-    servers, none = _servers(obs, AdRole.KDC)
-    if none:
-        yield none
-        return
+    ad, servers = found
 
     def judge(server: AdServer) -> Finding:
         per_address = {a: [r for realm in _realms(ad) for r in _replies(obs, a, realm)]
@@ -339,14 +339,11 @@ def _root_dse(dse: RootDse, expected: str, host_names: Sequence[str]) -> Judgeme
     references=[ROOT_DSE, DC_LOCATOR],
 )
 def ldap_root_dse(site: SiteConfig, obs: SiteView) -> Iterator[Finding]:
-    ad = site.ad
-    if ad is None:
-        yield _no_ad()
+    found = _ad_servers(site, obs, AdRole.DC)
+    if isinstance(found, Finding):
+        yield found
         return
-    servers, none = _servers(obs, AdRole.DC)
-    if none:
-        yield none
-        return
+    ad, servers = found
     expected = naming_context(ad.domain)
 
     def judge(server: AdServer) -> Finding:

@@ -49,7 +49,7 @@ def _survey(site: SiteConfig, obs: SiteView, target: str) -> DhcpSurvey | Findin
         return Finding(target, Status.ERROR,
                        f"the DHCP survey on {site.interface} did not finish before the run's "
                        "deadline")
-    started, duration = survey.timing
+    started, duration = answers_timing([survey])
     if survey.error:
         return Finding(target, Status.ERROR, f"the DHCP probe could not run: {survey.error}",
                        evidence=survey.to_evidence(), started_at=started, duration_ms=duration)
@@ -62,7 +62,7 @@ def _servers(site: SiteConfig, obs: SiteView) -> dict[str, list[DhcpAnswer]] | F
     if isinstance(survey, Finding):
         return survey
     if not survey.answers:
-        started, duration = survey.timing
+        started, duration = answers_timing([survey])
         return Finding(NO_TARGET, Status.SKIPPED,
                        f"no DHCP server answered on {survey.interface} (DHCP-SERVER-ANSWERS)",
                        evidence=survey.to_evidence(), started_at=started, duration_ms=duration)
@@ -76,7 +76,7 @@ def _finding(
     """A per-server finding: its answers as evidence, timed by the survey unless `timing`
     says otherwise."""
     survey = obs.dhcp_survey
-    started, duration = timing if timing[0] else survey.timing if survey else (None, None)
+    started, duration = timing if timing[0] else answers_timing([survey] if survey else [])
     shown = {"interface": survey.interface if survey else None, "server": server,
              "answers": [a.to_evidence() for a in answers]}
     return Finding(server, status, message, evidence={**evidence, "dhcp_server": shown},
@@ -142,7 +142,7 @@ def server_answers(site: SiteConfig, obs: SiteView) -> Iterator[Finding]:
     if isinstance(survey, Finding):
         yield survey
         return
-    started, duration = survey.timing
+    started, duration = answers_timing([survey])
     evidence = {**survey.to_evidence(),
                 "servers": {s: [a.to_evidence() for a in answers]
                             for s, answers in survey.by_server().items()}}
@@ -469,7 +469,7 @@ def option81_accepted(site: SiteConfig, obs: SiteView) -> Iterator[Finding]:
     if isinstance(survey, Finding):
         yield survey
         return
-    started, duration = survey.timing
+    started, duration = answers_timing([survey])
     offers = _judged_offers(site, survey)
     evidence = {**survey.to_evidence(), "offers": {
         a.server: (a.client_fqdn.describe() if a.client_fqdn else "no option 81")
@@ -521,7 +521,7 @@ def option81_registers(site: SiteConfig, obs: SiteView) -> Iterator[Finding]:
         yield Finding(site.interface, Status.ERROR, "the registration was not tried before "
                       "the run's deadline")
         return
-    started, duration = registration.timing
+    started, duration = answers_timing([registration])
 
     def finding(status: Status, message: str) -> Finding:
         return Finding(site.interface or NO_TARGET, status, message,
