@@ -69,6 +69,10 @@ def _parser() -> argparse.ArgumentParser:
                      "run (for cron); files are still written, the exit code is the same")
 
     sub.add_parser("checks", help="list the check catalogue")
+    roots = sub.add_parser(
+        "roots", help="the built-in root hash lists per AMT generation, with their sources")
+    roots.add_argument("--generation", action="append", type=int, default=[], metavar="N",
+                       help="only the list(s) AMT N is judged against (repeatable)")
     explain = sub.add_parser("explain", help="print one check whole")
     explain.add_argument("id", metavar="ID")
 
@@ -228,6 +232,48 @@ def cmd_checks(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_roots(args: argparse.Namespace) -> int:
+    from rich.markup import escape
+    from rich.table import Table
+
+    from amt_preflight import firmware, pki
+
+    if any(g < 2 or g > 99 for g in args.generation):
+        return _usage("--generation: AMT 2 to 99 (remote configuration exists from AMT 2.2 on)")
+    console = _console()
+    if args.generation:
+        shown = [(label, choice.root_list, note)
+                 for label, choice, note in firmware.root_lists(args.generation)]
+    else:
+        shown = [(firmware.generation_label(range(lst.first, (lst.last or lst.first) + 1),
+                                            lst.last is None), lst, "")
+                 for lst in pki.builtin_root_lists()]
+    console.print("Built-in root hash lists: hint data with provenance. A device's real list "
+                  "decides (rpc amtinfo -cert -json, then amt.devices).\n")
+    for label, listed, note in shown:
+        console.print(f"[bold]{escape(label)}[/]: {escape(listed.label)} "
+                      f"({len(listed.roots)} roots, {listed.algorithm}, {listed.confidence})")
+        console.print(f"  source: {escape(listed.source)}")
+        if note:
+            console.print(f"  [yellow]{escape(note)}[/]")
+    if not args.generation:
+        for gap in pki.list_gaps():
+            label = firmware.generation_label(range(gap.first, gap.last + 1))
+            console.print(f"[bold]{label}[/]: [yellow]{escape(gap.why)}: "
+                          f"{escape(pki.list_for(gap.first).root_list.label)}[/]")
+    table = Table("root", "SHA-256", *(label for label, _, _ in shown), "in every list",
+                  box=None, pad_edge=False)
+    roots = {r.name: r for _, listed, _ in shown for r in listed.roots}
+    for root in roots.values():
+        present = [root in listed.roots for _, listed, _ in shown]
+        table.add_row(escape(root.name), root.hashes["sha256"][:16] + "…",
+                      *("yes" if p else "[red]no[/]" for p in present),
+                      "yes" if all(present) else "[red]no[/]")
+    console.print()
+    console.print(table)
+    return 0
+
+
 def cmd_explain(args: argparse.Namespace) -> int:
     from amt_preflight.checks import BY_ID
 
@@ -342,7 +388,8 @@ def _is_file(name: str) -> bool:
 
 
 COMMANDS = {
-    "run": cmd_run, "checks": cmd_checks, "explain": cmd_explain, "report": cmd_report,
+    "run": cmd_run, "checks": cmd_checks, "roots": cmd_roots, "explain": cmd_explain,
+    "report": cmd_report,
     "history": cmd_history, "diff": cmd_diff,
 }
 

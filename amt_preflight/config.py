@@ -137,7 +137,8 @@ HASH_LENGTHS = {40: "sha1", 64: "sha256", 96: "sha384"}
 
 
 class AmtConfig(Strict):
-    generations: list[Annotated[int, Field(ge=1, le=99)]] = []
+    # AMT major versions; remote configuration exists from AMT 2.2 on (AMT-FACTS.md)
+    generations: list[Annotated[int, Field(ge=2, le=99)]] = []
     custom_root_hashes: list[str] = []
 
     @field_validator("custom_root_hashes")

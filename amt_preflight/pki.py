@@ -38,6 +38,7 @@ warnings.filterwarnings("ignore", "Parsed a serial number which wasn't positive"
 
 ROOT_HASHES_PATH = Path(__file__).with_name("data") / "amt-root-hashes.json"
 HASH_NAMES = {40: "sha1", 64: "sha256", 96: "sha384"}  # hex length -> algorithm
+HASH_ALGORITHMS = frozenset(HASH_NAMES.values())
 MAX_URLS = 10  # of one kind (CRL, caIssuers, OCSP) per certificate
 
 _SIGNATURE_NAMES = {
@@ -229,37 +230,121 @@ def crl_signed_by(crl: x509.CertificateRevocationList, issuer: x509.Certificate)
 
 
 @dataclass(frozen=True)
+class KnownRoot:
+    """A root some AMT firmware trusts by default, with every hash the sources give for it."""
+
+    name: str
+    hashes: dict[str, str]  # "sha1", "sha256", "sha384" -> lower-case hex
+    key: str = ""  # "RSA 2048", "EC secp384r1"; "" when its certificate is not at hand
+    mozilla: str = ""  # its file in Debian's ca-certificates, where it still ships
+
+    def matches(self, cert: CertificateFacts) -> bool:
+        return any(fingerprint_of(cert, a) == v for a, v in self.hashes.items())
+
+
+@dataclass(frozen=True)
 class RootHash:
     """One trusted root hash in a list: the CA it names and where the list comes from."""
 
     ca: str
     algorithm: str  # "sha1", "sha256", "sha384"
     value: str  # lower-case hex
-    source: str  # "built-in list for AMT 7-10 (Intel AMT SDK)", "amt.custom_root_hashes[0]"
+    source: str  # "AMT 11.8.50 build 3425 (device sample): ...", "amt.custom_root_hashes[0]"
 
 
 @dataclass(frozen=True)
-class RootHashList:
-    first: int  # AMT major versions the list is for, inclusive
+class RootList:
+    """A default root list of some AMT generations, and where it is known from."""
+
+    id: str
+    label: str
+    first: int  # AMT major versions the list is known for, inclusive
     last: int | None  # None: every later version too
-    entries: tuple[RootHash, ...]
+    algorithm: str  # the hash the firmware stores (and announces in its hello)
+    confidence: str  # "seed", "sdk", "device-sample"
+    source: str
+    roots: tuple[KnownRoot, ...]
 
     def covers(self, generation: int) -> bool:
         return self.first <= generation and (self.last is None or generation <= self.last)
 
+    @property
+    def provenance(self) -> str:
+        return f"{self.label}: {self.source}"
+
+    @property
+    def entries(self) -> tuple[RootHash, ...]:
+        """The list as a device holds it: each root's hash in the list's algorithm."""
+        return tuple(RootHash(r.name, self.algorithm, r.hashes[self.algorithm], self.label)
+                     for r in self.roots)
+
+    def find(self, cert: CertificateFacts) -> KnownRoot | None:
+        return next((r for r in self.roots if r.matches(cert)), None)
+
+
+@dataclass(frozen=True)
+class ListChoice:
+    """The list one AMT generation is judged against, and why when it is not its own."""
+
+    generation: int
+    root_list: RootList
+    note: str  # "" when the list is known for this generation
+
+
+@dataclass(frozen=True)
+class ListGap:
+    """Generations with no published list, and the list that stands in for theirs."""
+
+    first: int
+    last: int
+    use: str  # the id of the list that stands in
+    why: str
+
 
 @cache
-def builtin_root_hashes() -> tuple[RootHashList, ...]:
+def _document() -> tuple[dict[str, KnownRoot], tuple[RootList, ...], tuple[ListGap, ...]]:
     document = json.loads(ROOT_HASHES_PATH.read_text(encoding="utf-8"))
-    roots = document["roots"]
-    lists = []
-    for item in document["lists"]:
-        label = f"built-in list for {item['label']} ({item['source']})"
-        algorithm = item["algorithm"]
-        entries = tuple(RootHash(name, algorithm, roots[name][algorithm], label)
-                        for name in item["roots"])
-        lists.append(RootHashList(item["first"], item.get("last"), entries))
-    return tuple(lists)
+    roots = {name: KnownRoot(name, {a: v for a, v in item.items() if a in HASH_ALGORITHMS},
+                             item.get("key", ""), item.get("mozilla", ""))
+             for name, item in document["roots"].items()}
+    lists = tuple(RootList(item["id"], item["label"], item["first"], item.get("last"),
+                           item["algorithm"], item["confidence"], item["source"],
+                           tuple(roots[name] for name in item["roots"]))
+                  for item in document["lists"])
+    gaps = tuple(ListGap(g["first"], g["last"], g["use"], g["why"]) for g in document["gaps"])
+    return roots, lists, gaps
+
+
+def known_roots() -> dict[str, KnownRoot]:
+    return _document()[0]
+
+
+def builtin_root_lists() -> tuple[RootList, ...]:
+    return _document()[1]
+
+
+def list_gaps() -> tuple[ListGap, ...]:
+    return _document()[2]
+
+
+def list_for(generation: int) -> ListChoice:
+    """The built-in list a device of this AMT generation is judged against: its own where one
+    is known; else the nearest older known list (AMT-FACTS.md), never an empty one."""
+    _, lists, gaps = _document()
+    own = next((lst for lst in lists if lst.covers(generation)), None)
+    if own is not None:
+        return ListChoice(generation, own, "")
+    gap = next((g for g in gaps if g.first <= generation <= g.last), None)
+    if gap is not None:
+        stand_in = next(lst for lst in lists if lst.id == gap.use)
+        return ListChoice(generation, stand_in, f"AMT {generation}: {gap.why} "
+                          f"({stand_in.label})")
+    raise ValueError(f"AMT {generation}: remote configuration exists from AMT 2.2 on")
+
+
+def is_builtin_root(cert: CertificateFacts) -> bool:
+    """Whether the certificate is a root of some built-in list (a public CA's root)."""
+    return any(root.matches(cert) for root in known_roots().values())
 
 
 def custom_root_hashes(values: list[str]) -> tuple[RootHash, ...]:

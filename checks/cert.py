@@ -22,11 +22,12 @@ from cryptography.x509.verification import (
     VerificationError,
 )
 
-from amt_preflight import pki
+from amt_preflight import firmware, pki
 from amt_preflight.catalogue import CheckSpec, Need, check
 from amt_preflight.config import SiteConfig
 from amt_preflight.model import Finding, Severity, Status
 from amt_preflight.observations import (
+    AnnouncedHash,
     CertificateBundle,
     CertificateFacts,
     LoadOutcome,
@@ -403,7 +404,7 @@ def chain_complete(site: SiteConfig, obs: SiteView) -> Iterator[Finding]:
     return _each_loaded(site, obs, rule)
 
 
-def _root(bundle: CertificateBundle, now: datetime) -> CertificateFacts | None:
+def root_of(bundle: CertificateBundle, now: datetime) -> CertificateFacts | None:
     """The root the leaf chains to; without a verified path, the file's only root."""
     verdict = verify_chain(bundle, now)
     if verdict.root is not None:
@@ -412,20 +413,43 @@ def _root(bundle: CertificateBundle, now: datetime) -> CertificateFacts | None:
     return roots[0] if len(roots) == 1 else None
 
 
-def _hash_lists(site: SiteConfig, obs: SiteView) -> tuple[dict[str, list[pki.RootHash]], str]:
-    """The trusted hashes of each configured AMT generation (built-in and custom), or those a
-    hello announced when the chain was presented in a handshake; and how they were chosen."""
-    if obs.announced_roots is not None:
-        announced = [pki.RootHash(a.label, a.algorithm, a.value, "announced in the hello")
-                     for a in obs.announced_roots]
-        return {"hello": announced}, "the hash list announced in the hello"
-    builtin = pki.builtin_root_hashes()
-    custom = list(pki.custom_root_hashes(site.amt.custom_root_hashes))
-    if not site.amt.generations:
-        every = [e for listed in builtin for e in listed.entries]
-        return {"any": every + custom}, "no amt.generations configured: every built-in list"
-    return ({f"AMT {g}": [e for listed in builtin if listed.covers(g) for e in listed.entries]
-             + custom for g in site.amt.generations}, "amt.generations")
+def _listed(entries: Iterable[pki.RootHash], root: CertificateFacts) -> pki.RootHash | None:
+    return next((e for e in entries if e.value == pki.fingerprint_of(root, e.algorithm)), None)
+
+
+def _hit(entry: pki.RootHash) -> dict[str, str]:
+    return {"ca": entry.ca, "algorithm": entry.algorithm, "hash": entry.value,
+            "entry": entry.source}
+
+
+def _judge_announced(root: CertificateFacts, announced: tuple[AnnouncedHash, ...]
+                     ) -> tuple[list[str], dict[str, Any], str]:
+    """A chain presented in a handshake: the hashes the hello announced decide."""
+    hit = _listed((pki.RootHash(a.label, a.algorithm, a.value, "announced in the hello")
+                   for a in announced), root)
+    matches = {"hello": _hit(hit) if hit else f"no match among {len(announced)} hashes"}
+    return ([] if hit else ["hello"]), matches, "the hash list announced in the hello"
+
+
+def _judge_lists(site: SiteConfig, root: CertificateFacts
+                 ) -> tuple[list[str], dict[str, Any], str]:
+    """The built-in list of each of the site's generations (every list from AMT 11 on when
+    none is configured), each with amt.custom_root_hashes: the generations whose list lacks
+    the root, and per generation the matching entry or why none."""
+    custom = pki.custom_root_hashes(site.amt.custom_root_hashes)
+    missing, matches = [], {}
+    for label, choice, note in firmware.root_lists(site.amt.generations):
+        listed = choice.root_list
+        hit = _listed((*listed.entries, *custom), root)
+        if hit is None:
+            missing.append(label)
+        matches[label] = {"list": listed.label, "confidence": listed.confidence,
+                          "source": listed.source, **({"note": note} if note else {}),
+                          "match": _hit(hit) if hit else
+                          f"no match among {len(listed.entries) + len(custom)} hashes"}
+    chosen = ("amt.generations" if site.amt.generations else
+              "no amt.generations configured: every built-in list from AMT 11 on")
+    return missing, matches, chosen
 
 
 @check(
@@ -437,41 +461,49 @@ def _hash_lists(site: SiteConfig, obs: SiteView) -> tuple[dict[str, list[pki.Roo
     passes_when=(
         "the root's fingerprint (SHA-1, SHA-256 or SHA-384 as the firmware stores it) is in "
         "the hash list of every AMT generation configured for the site (built-in list, plus "
-        "amt.custom_root_hashes); the evidence names the matching entry"
+        "amt.custom_root_hashes); the evidence names the matching entry and where that list "
+        "comes from. Without amt.generations the root must be in every built-in list from "
+        "AMT 11 on; a generation with no known list is judged against the nearest older "
+        "known list and says so"
     ),
     remediation=(
-        "Use a certificate from a CA whose root is in the devices' default hash list, or "
-        "insert the root's hash into every device (MEBx, USB setup.bin or the management "
-        "console) and list it in amt.custom_root_hashes. Unprovisioning deletes custom hashes."
+        "Use a certificate that chains to a root in the default list of every AMT generation "
+        "deployed (AMT 11 devices lack the DigiCert and GlobalSign roots of newer firmware: "
+        "vendors sell 'hybrid' certificates chaining to an older root such as Go Daddy, "
+        "Starfield or Entrust G2), or insert the root's hash into every device (MEBx, USB "
+        "setup.bin or the management console) and list it in amt.custom_root_hashes; "
+        "unprovisioning deletes inserted hashes. Best: read the devices' real lists "
+        "(rpc amtinfo -cert -json) into amt.devices. `amt-preflight roots` shows the lists."
     ),
-    references=[SDK_VERIFY, "rpc-go: amtinfo -cert lists a device's hashes"],
+    references=[SDK_VERIFY, "rpc-go: amtinfo -cert lists a device's hashes",
+                "Open AMT RPS issue #1108: new certificates fail on AMT 11",
+                "Intel KB 000090051: provisioning AMT 14 and later"],
 )
 def root_trusted(site: SiteConfig, obs: SiteView) -> Iterator[Finding]:
-    lists, chosen = _hash_lists(site, obs)
-
     def rule(domain: str, bundle: CertificateBundle) -> Finding:
-        root = _root(bundle, obs.now)
+        root = root_of(bundle, obs.now)
         if root is None:
             return _finding(domain, bundle, Status.SKIPPED, "no root to match: "
                             "CERT-CHAIN-COMPLETE says why", prerequisite="CERT-CHAIN-COMPLETE")
-        matches: dict[str, Any] = {}
-        for generation, entries in lists.items():
-            hit = next((e for e in entries if e.value == pki.fingerprint_of(root, e.algorithm)),
-                       None)
-            matches[generation] = ({"ca": hit.ca, "algorithm": hit.algorithm,
-                                    "hash": hit.value, "entry": hit.source} if hit else
-                                   f"no match among {len(entries)} hashes")
+        if obs.announced_roots is not None:
+            missing, matches, chosen = _judge_announced(root, obs.announced_roots)
+        else:
+            missing, matches, chosen = _judge_lists(site, root)
         evidence = {"root": root.subject, "sha1": root.sha1, "sha256": root.sha256,
                     "sha384": root.sha384, "lists": chosen, "matches": matches}
-        missing = [g for g, hit in matches.items() if isinstance(hit, str)]
+        if missing and obs.announced_roots is not None:
+            return _finding(domain, bundle, Status.FAIL, f"root {root.label} (SHA-256 "
+                            f"{root.sha256}) is not among the {len(obs.announced_roots)} "
+                            "hashes the hello announced", **evidence)
         if missing:
             return _finding(domain, bundle, Status.FAIL, f"root {root.label} (SHA-256 "
-                            f"{root.sha256}) is not in the hash list of "
-                            f"{', '.join(missing)}", **evidence)
-        named = {f"{hit['ca']} ({hit['entry']})" for hit in matches.values()
-                 if isinstance(hit, dict)}
+                            f"{root.sha256}) is not in the list of {', '.join(missing)}: "
+                            f"{' and '.join(missing)} devices do not carry it by default "
+                            "(and it is not in amt.custom_root_hashes)", **evidence)
+        named = sorted({f"{m['match']['ca']} ({m['match']['entry']})" if "match" in m
+                        else f"{m['ca']} ({m['entry']})" for m in matches.values()})
         return _finding(domain, bundle, Status.PASS, f"root {root.label} is trusted as "
-                        f"{'; '.join(sorted(named))}", **evidence)
+                        f"{'; '.join(named)}", **evidence)
 
     return _each_loaded(site, obs, rule)
 
@@ -548,43 +580,91 @@ def domain_match(site: SiteConfig, obs: SiteView) -> Iterator[Finding]:
 # --- cryptography and length -----------------------------------------------------------
 
 
-def crypto_problems(cert: CertificateFacts) -> list[str]:
+def _ec_curves(generation: int) -> frozenset[str]:
+    """Curves of the EC roots in the generation's list (DigiCert G3, GlobalSign ECC R5 are
+    P-384): where the firmware lists an EC root, it verifies EC keys on that curve."""
+    return frozenset(r.key.removeprefix("EC ") for r in pki.list_for(generation).root_list.roots
+                     if r.key.startswith("EC "))
+
+
+def crypto_problems(cert: CertificateFacts, role: str, generation: int) -> list[str]:
+    """What a device of `generation` refuses in one certificate of the chain; role is
+    "leaf", "intermediate" or "root" (AMT-FACTS.md, "Provisioning certificate rules")."""
     problems = []
-    if cert.key_type != "RSA":
-        problems.append(f"{cert.key_detail} key (RSA only)")
-    elif cert.key_bits < MIN_RSA_BITS:
-        problems.append(f"RSA {cert.key_bits}-bit key (at least {MIN_RSA_BITS})")
-    if cert.signature_hash in WEAK_HASHES:
+    if cert.key_type == "RSA":
+        if cert.key_bits < MIN_RSA_BITS:
+            problems.append(f"RSA {cert.key_bits}-bit key (at least {MIN_RSA_BITS})")
+    elif role == "leaf":
+        problems.append(f"{cert.key_detail} leaf key (the provisioning servers sign with RSA)")
+    elif cert.key_type != "EC" or cert.key_detail.removeprefix("EC ") not in _ec_curves(
+            generation):
+        problems.append(f"{cert.key_detail} key (no root of its kind in the "
+                        f"{pki.list_for(generation).root_list.label} list)")
+    weak = cert.signature_hash in WEAK_HASHES
+    if weak and role != "root":
         problems.append(f"signed with {cert.signature_algorithm}")
+    elif weak and generation >= firmware.WEAK_ROOT_SIGNATURE_FROM:
+        problems.append(f"self-signature {cert.signature_algorithm} (ME 16 refuses SHA-1 and "
+                        "MD5 even in the root)")
     return problems
+
+
+def _role(bundle: CertificateBundle, index: int) -> str:
+    if index == bundle.leaf:
+        return "leaf"
+    return "root" if bundle.certificates[index].self_issued else "intermediate"
 
 
 @check(
     id="CERT-CRYPTO",
-    title="Keys and signatures are strong enough for current firmware",
+    title="Keys and signatures are strong enough for the site's firmware",
     severity="high",
     needs=[Need.CERT_FILES],
     requires=[LOADABLE],
     passes_when=(
-        f"every key in the chain is RSA ≥ {MIN_RSA_BITS} bits and no signature uses SHA-1 or "
-        "MD5 (refused by ME 15 H / ME 16 and later)"
+        f"per the site's generations: the leaf key is RSA ≥ {MIN_RSA_BITS} bits; every other "
+        f"key is RSA ≥ {MIN_RSA_BITS} or an EC key on a curve the firmware lists roots for; "
+        "no signature below the root uses SHA-1 or MD5; and, when a generation ≥ 16 is "
+        "configured (or none is), the root's self-signature is not SHA-1 or MD5 either"
     ),
     remediation=(
         "Re-issue the chain with RSA keys of 2048 bits or more and SHA-256 (or stronger) "
-        "signatures; AMT 6 and later accept 4096-bit keys."
+        "signatures; AMT 6 and later accept 4096-bit keys. For AMT 16 and later, choose a "
+        "chain whose root is self-signed with SHA-256 or better (Go Daddy Root G2 instead of "
+        "Go Daddy Class 2, Starfield G2 instead of Starfield Class 2; Sectigo chains ending "
+        "at Comodo AAA need their newer root)."
     ),
-    references=[SDK_CERT, "Intel: ME 16 refuses SHA-1 and RSA keys under 2048 bits"],
+    references=[SDK_CERT, "rpc-go #413: ME 16 refuses a chain with SHA-1 in it",
+                "Intel: ME 16 refuses SHA-1 and RSA keys under 2048 bits"],
 )
 def crypto(site: SiteConfig, obs: SiteView) -> Iterator[Finding]:
+    generations, open_ended = firmware.site_generations(site.amt.generations)
+    last = generations[-1]
+
+    def label(gens: list[int]) -> str:
+        return firmware.generation_label(gens, open_ended and last in gens)
+
     def rule(domain: str, bundle: CertificateBundle) -> Finding:
-        seen = [{"certificate": c.label, "key": c.key_detail,
-                 "signature": c.signature_algorithm, "problems": crypto_problems(c)}
-                for c in bundle.certificates]
-        bad = [f"{s['certificate']}: {', '.join(s['problems'])}" for s in seen if s["problems"]]
+        seen, bad = [], []
+        for index, cert in enumerate(bundle.certificates):
+            role = _role(bundle, index)
+            refused: dict[str, list[int]] = {}
+            for g in generations:
+                for problem in crypto_problems(cert, role, g):
+                    refused.setdefault(problem, []).append(g)
+            problems = [{"problem": p, "refused_by": label(gs)} for p, gs in refused.items()]
+            seen.append({"certificate": cert.label, "role": role,
+                         "key": cert.key_detail, "signature": cert.signature_algorithm,
+                         "problems": problems})
+            for problem, gs in refused.items():
+                accepting = [g for g in generations if g not in gs]
+                also = f"; {label(accepting)} accepts it" if accepting else ""
+                bad.append(f"{cert.label}: {problem}, refused by {label(gs)}{also}")
+        evidence = {"generations": label(list(generations)), "chain": seen}
         if bad:
-            return _finding(domain, bundle, Status.FAIL, "; ".join(bad), chain=seen)
-        return _finding(domain, bundle, Status.PASS, f"all {len(seen)} certificates: RSA "
-                        f"≥ {MIN_RSA_BITS} bits, SHA-2 signatures", chain=seen)
+            return _finding(domain, bundle, Status.FAIL, "; ".join(bad), **evidence)
+        return _finding(domain, bundle, Status.PASS, f"all {len(seen)} certificates are "
+                        f"strong enough for {label(list(generations))}", **evidence)
 
     return _each_loaded(site, obs, rule)
 

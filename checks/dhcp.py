@@ -302,8 +302,7 @@ def public_ca_certificate(site: SiteConfig, obs: SiteView, domain: str) -> bool 
     roots = [c for c in bundle.certificates if c.self_issued] if bundle else []
     if not roots:
         return None
-    builtin = {e.value for listed in pki.builtin_root_hashes() for e in listed.entries}
-    return any({r.sha1, r.sha256, r.sha384} & builtin for r in roots)
+    return any(pki.is_builtin_root(r) for r in roots)
 
 
 def hygiene(option15: bytes) -> list[str]:

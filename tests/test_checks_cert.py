@@ -13,6 +13,7 @@ from cryptography.hazmat.primitives import hashes
 
 from amt_preflight import pki as facts_pki
 from amt_preflight.checks.cert import domain_rule, domain_to_match
+from amt_preflight.config import SiteConfig
 from amt_preflight.lab import pki
 from amt_preflight.model import Severity, Status
 from amt_preflight.observations import CertificateBundle, LoadOutcome, Option15
@@ -194,7 +195,8 @@ def test_root_trusted_by_custom_hash_names_the_entry() -> None:
     [finding] = run("CERT-ROOT-TRUSTED", profile("good"))
     assert finding.status is Status.PASS
     for generation in ("AMT 11", "AMT 16"):
-        assert finding.evidence["matches"][generation]["entry"] == "amt.custom_root_hashes[0]"
+        match = finding.evidence["matches"][generation]["match"]
+        assert match["entry"] == "amt.custom_root_hashes[0]"
 
 
 @pytest.mark.parametrize("algorithm", [hashes.SHA1(), hashes.SHA384()])
@@ -217,31 +219,80 @@ def test_root_trusted_without_a_root_is_skipped() -> None:
     assert status("CERT-ROOT-TRUSTED", Seen().certificate(found)) is Status.SKIPPED
 
 
-def _real_root(label: str) -> CertificateBundle:
-    """A bundle that is only a real public root (leaf and root at once): enough for
-    CERT-ROOT-TRUSTED, which judges the root."""
+def _real(label: str) -> x509.Certificate:
     path = MOZILLA / f"{label}.crt"
     if not path.exists():
         pytest.skip(f"{path} is not installed (Debian package ca-certificates)")
-    facts = facts_pki.facts(x509.load_pem_x509_certificate(path.read_bytes()))
-    return CertificateBundle(DOMAIN, str(path), LoadOutcome.LOADED, certificates=(facts,),
+    return x509.load_pem_x509_certificate(path.read_bytes())
+
+
+def _real_root(label: str) -> CertificateBundle:
+    """A bundle that is only a real public root (leaf and root at once): enough for
+    CERT-ROOT-TRUSTED, which judges the root."""
+    facts = facts_pki.facts(_real(label))
+    return CertificateBundle(DOMAIN, label, LoadOutcome.LOADED, certificates=(facts,),
                              leaf=0, keys=("RSA 2048",))
 
 
-@pytest.mark.parametrize(("label", "generations", "expected"), [
-    ("Go_Daddy_Class_2_CA", "[8, 11, 16]", Status.PASS),  # SHA-1 list and SHA-256 list
-    ("DigiCert_Global_Root_G2", "[16]", Status.PASS),
-    ("DigiCert_Global_Root_G2", "[8, 16]", Status.FAIL),  # not in the AMT 7-10 SHA-1 list
-    ("DigiCert_Global_Root_G2", "[5]", Status.FAIL),  # no built-in list for AMT 5
+def _ending_at(label: str) -> CertificateBundle:
+    """The lab's leaf and issuing CA with a real public root put at the end, as a chain
+    that ends there looks to CERT-CRYPTO (which judges each certificate, not the path)."""
+    lab = leaf_bundle(pki.BY_NAME["good"], "issuing")
+    root = facts_pki.facts(_real(label))
+    return replace(lab, certificates=(*lab.certificates, root))
+
+
+def _generations(generations: str) -> SiteConfig:
+    amt = f"{{generations: {generations}}}" if generations else "{}"
+    return site(f"sites: [{{name: hq, amt: {amt}, "
+                "domains: [{name: corp.example, certificate: {file: x.pem}}]}]")
+
+
+@pytest.mark.parametrize(("label", "generations", "expected", "lacking"), [
+    ("Go_Daddy_Class_2_CA", "[8, 11, 16]", Status.PASS, []),  # SHA-1 and SHA-256 lists
+    ("DigiCert_Global_Root_G2", "[16]", Status.PASS, []),
+    ("DigiCert_Global_Root_G2", "[14]", Status.PASS, []),  # Intel KB 000090051
+    ("DigiCert_Global_Root_G2", "[11]", Status.FAIL, ["AMT 11"]),  # RPS #1108
+    ("DigiCert_Global_Root_G2", "[12]", Status.FAIL, ["AMT 12"]),  # judged as 11.8
+    ("DigiCert_Global_Root_G2", "[11, 16]", Status.FAIL, ["AMT 11"]),
+    ("DigiCert_Global_Root_G2", "[8, 16]", Status.FAIL, ["AMT 8"]),
+    ("DigiCert_Global_Root_G2", "", Status.FAIL, ["AMT 11-13"]),  # never a union
+    ("DigiCert_Global_Root_G2", "[5]", Status.FAIL, ["AMT 5"]),  # judged as AMT 3.0
+    ("Go_Daddy_Class_2_CA", "[5]", Status.PASS, []),
+    ("Entrust_Root_Certification_Authority_-_G2", "[11, 16]", Status.PASS, []),
+    ("Entrust_Root_Certification_Authority_-_G2", "", Status.PASS, []),
+    ("Baltimore_CyberTrust_Root", "[11]", Status.PASS, []),
+    ("GlobalSign_Root_CA_-_R3", "", Status.FAIL, ["AMT 11-13"]),
+    ("Comodo_AAA_Services_root", "[3]", Status.PASS, []),
+    ("Starfield_Class_2_CA", "[3]", Status.FAIL, ["AMT 3"]),  # AMT 3.0 lost Starfield
 ])
-def test_builtin_lists_by_generation(label: str, generations: str, expected: Status) -> None:
-    config = site(f"sites: [{{name: hq, amt: {{generations: {generations}}}, "
-                  "domains: [{name: corp.example, certificate: {file: x.pem}}]}]")
-    [finding] = run("CERT-ROOT-TRUSTED", Seen().certificate(_real_root(label)), config)
+def test_builtin_lists_by_generation(label: str, generations: str, expected: Status,
+                                     lacking: list[str]) -> None:
+    [finding] = run("CERT-ROOT-TRUSTED", Seen().certificate(_real_root(label)),
+                    _generations(generations))
     assert finding.status is expected
-    if expected is Status.PASS:
-        entry = finding.evidence["matches"]["AMT 16"]
-        assert entry["entry"].startswith("built-in list for AMT 11 and later")
+    missing = [g for g, m in finding.evidence["matches"].items() if "match" not in m
+               or isinstance(m["match"], str)]
+    assert missing == lacking
+    for g in lacking:
+        assert f"{g} devices do not carry it" in finding.message
+
+
+def test_root_trusted_names_the_device_sample_it_rests_on() -> None:
+    [finding] = run("CERT-ROOT-TRUSTED", Seen().certificate(
+        _real_root("DigiCert_Global_Root_G2")), _generations("[16]"))
+    matched = finding.evidence["matches"]["AMT 16"]
+    assert matched["confidence"] == "device-sample"
+    assert matched["match"]["ca"] == "DigiCert Global Root G2"
+    assert "MeshCentral" in matched["source"] and "sample" in finding.message
+
+
+def test_generation_without_a_known_list_says_which_list_stands_in() -> None:
+    [finding] = run("CERT-ROOT-TRUSTED", Seen().certificate(
+        _real_root("Go_Daddy_Class_2_CA")), _generations("[5, 12]"))
+    assert finding.status is Status.PASS
+    assert "none published" in finding.evidence["matches"]["AMT 5"]["note"]
+    assert "AMT 12 and 13" in finding.evidence["matches"]["AMT 12"]["note"]
 
 
 # --- CERT-DOMAIN-MATCH
@@ -313,6 +364,36 @@ def test_domain_match_evidence_says_which_name_by_which_rule() -> None:
 ])
 def test_crypto(name: str, expected: Status) -> None:
     assert status("CERT-CRYPTO", profile(name)) is expected
+
+
+@pytest.mark.parametrize(("root", "generations", "expected", "refused_by"), [
+    # SHA-1 self-signed roots: normal below ME 16, refused from 16 on (and by default)
+    ("Comodo_AAA_Services_root", "[11]", Status.PASS, None),
+    ("Comodo_AAA_Services_root", "[16]", Status.FAIL, "AMT 16"),
+    ("Comodo_AAA_Services_root", "[11, 16]", Status.FAIL, "AMT 16"),
+    ("Go_Daddy_Class_2_CA", "[8, 12]", Status.PASS, None),
+    ("Starfield_Class_2_CA", "", Status.FAIL, "AMT 16 and later"),
+    ("Go_Daddy_Root_Certificate_Authority_-_G2", "[11, 16]", Status.PASS, None),
+    # EC roots pass where the firmware lists EC roots (the newer sample), not on AMT 11
+    ("DigiCert_Global_Root_G3", "[16]", Status.PASS, None),
+    ("GlobalSign_ECC_Root_CA_-_R5", "[14]", Status.PASS, None),
+    ("DigiCert_Global_Root_G3", "[11]", Status.FAIL, "AMT 11"),
+])
+def test_crypto_per_generation_on_real_roots(root: str, generations: str, expected: Status,
+                                             refused_by: str | None) -> None:
+    [finding] = run("CERT-CRYPTO", Seen().certificate(_ending_at(root)),
+                    _generations(generations))
+    assert finding.status is expected, finding.message
+    problems = [p for c in finding.evidence["chain"] for p in c["problems"]]
+    assert [p["refused_by"] for p in problems] == ([refused_by] if refused_by else [])
+    if expected is Status.FAIL and "," in generations:
+        assert "AMT 11 accepts it" in finding.message
+
+
+def test_crypto_refuses_an_ec_leaf_for_every_generation() -> None:
+    [finding] = run("CERT-CRYPTO", profile("ec-key"), _generations("[11, 16]"))
+    leaf = finding.evidence["chain"][0]
+    assert leaf["role"] == "leaf" and leaf["problems"][0]["refused_by"] == "AMT 11, 16"
 
 
 def test_chain_length() -> None:

@@ -32,7 +32,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.x509.oid import NameOID
 from OpenSSL import SSL
 
-from amt_preflight import pki, tlsio
+from amt_preflight import firmware, pki, tlsio
 from amt_preflight.hello import (
     MAX_HASHES,
     Hello,
@@ -74,12 +74,17 @@ def excerpt(data: bytes) -> str:
 
 
 def announced_hashes(site: SiteConfig) -> tuple[AnnouncedHash, ...]:
-    """The root hashes a device of this site holds: the built-in lists of its AMT generations
-    (every list when none is configured) and amt.custom_root_hashes, each once."""
-    generations = site.amt.generations
-    lists = [listed for listed in pki.builtin_root_hashes()
-             if not generations or any(listed.covers(g) for g in generations)]
-    entries = [e for listed in lists for e in listed.entries]
+    """The root hashes the site's hello announces: those of its device profile (its default
+    list in its algorithm) and amt.custom_root_hashes. Where the site's generations make
+    several profiles, the one hello carries the roots every profile's list holds (in the
+    newest profile's algorithm), so that a root the server picks is trusted by them all."""
+    device_profiles = firmware.profiles(site.amt.generations)
+    newest = device_profiles[-1]
+    common = [r for r in newest.roots.root_list.roots
+              if all(r in p.roots.root_list.roots for p in device_profiles)]
+    algorithm = newest.hash_algorithm
+    lists = " + ".join(dict.fromkeys(p.roots.root_list.label for p in device_profiles))
+    entries = [pki.RootHash(r.name, algorithm, r.hashes[algorithm], lists) for r in common]
     entries += pki.custom_root_hashes(site.amt.custom_root_hashes)
     found: dict[tuple[str, str], AnnouncedHash] = {}
     for entry in entries:
