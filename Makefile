@@ -29,6 +29,7 @@ test: setup lint
 
 bench: setup
 	$(PY) bench/dns_survey.py
+	$(PY) bench/devices.py
 
 clean:
 	rm -rf $(VENV) $(REPORT) .pytest_cache .mypy_cache .ruff_cache *.egg-info

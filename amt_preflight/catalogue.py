@@ -50,9 +50,18 @@ class Need(StrEnum):
     # ProvisionServer, and the mutual TLS connect-back at the synthetic AMT endpoint
     HS_PKI = "handshake.pki"
     HS_PSK = "handshake.psk"  # a version 2 hello with the PID, and the TLS-PSK connect-back
+    # The devices' own reports (`rpc amtinfo -cert -json` files named by amt.devices), read
+    # (no network)
+    DEVICE_FILES = "amt.devices"
 
 
 CheckFunction = Callable[["SiteConfig", "SiteView"], Iterable[Finding]]
+
+# The activation flows (amt.flow, AMT-FACTS.md "Two activation flows"): remote configuration
+# by hello and connect-back, or host-based by an agent on the device (no ProvisionServer).
+REMOTE_CONFIG = "remote-config"
+HOST_BASED = "host-based"
+FLOWS = (REMOTE_CONFIG, HOST_BASED)
 
 
 @dataclass(frozen=True)
@@ -69,6 +78,7 @@ class CheckSpec:
     # for every target) makes this one `skipped`, naming the cause.
     requires: tuple[str, ...] = ()
     intrusive: bool = False
+    flows: tuple[str, ...] = FLOWS  # the activation flows the check applies to
 
     @property
     def area(self) -> str:
@@ -86,6 +96,7 @@ def check(
     references: Iterable[str] = (),
     requires: Iterable[str] = (),
     intrusive: bool = False,
+    flows: Iterable[str] = FLOWS,
 ) -> Callable[[CheckFunction], CheckSpec]:
     """Attach metadata to a check function; the result goes into a module's CHECKS list."""
 
@@ -101,6 +112,7 @@ def check(
             function=function,
             requires=tuple(requires),
             intrusive=intrusive,
+            flows=tuple(flows),
         )
 
     return wrap

@@ -136,10 +136,35 @@ class AdConfig(Strict):
 HASH_LENGTHS = {40: "sha1", 64: "sha256", 96: "sha384"}
 
 
+def _device_pattern(value: str) -> str:
+    if not value.strip():
+        raise ValueError("an empty path: give a file or a glob such as inventory/*.json")
+    if "\x00" in value:
+        raise ValueError("a path cannot hold a NUL character")
+    return value
+
+
+DevicePattern = Annotated[str, Field(max_length=4096), AfterValidator(_device_pattern)]
+
+
 class AmtConfig(Strict):
     # AMT major versions; remote configuration exists from AMT 2.2 on (AMT-FACTS.md)
     generations: list[Annotated[int, Field(ge=2, le=99)]] = []
     custom_root_hashes: list[str] = []
+    # Files or globs of `rpc amtinfo -cert -json` output (one device, or a JSON array of
+    # them, per file), relative to the config file: the devices' own hash lists and suffixes
+    devices: list[DevicePattern] = []
+    # How devices are activated (AMT-FACTS.md, "Two activation flows"): remote-config (hello
+    # to ProvisionServer, connect-back) or host-based (an agent on the OS: rpc-go, EMA)
+    flow: Literal["remote-config", "host-based"] = "remote-config"
+    # The PKI DNS suffix set in MEBx (or by USB setup): the firmware takes it instead of
+    # option 15 for the certificate's domain
+    pki_dns_suffix: str | None = None
+
+    @field_validator("pki_dns_suffix")
+    @classmethod
+    def _suffix(cls, value: str | None) -> str | None:
+        return _domain(value) if value is not None else None
 
     @field_validator("custom_root_hashes")
     @classmethod

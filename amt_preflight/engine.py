@@ -16,15 +16,18 @@ import uuid
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime
+from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from amt_preflight.catalogue import CheckSpec, Need
+from amt_preflight.catalogue import REMOTE_CONFIG, CheckSpec, Need
 from amt_preflight.checks import CATALOGUE
 from amt_preflight.config import ChecksConfig, Config, SiteConfig, WaiverConfig
 from amt_preflight.model import (
     NO_TARGET,
     Finding,
+    NotRun,
+    NotRunReason,
     Result,
     RunInfo,
     RunResult,
@@ -36,7 +39,13 @@ from amt_preflight.model import (
     site_verdict,
     status_counts,
 )
-from amt_preflight.observations import Observations, ProbeObserver, ResolverSet, option6_of
+from amt_preflight.observations import (
+    DHCP_OPTION6,
+    Observations,
+    ProbeObserver,
+    ResolverSet,
+    option6_of,
+)
 
 if TYPE_CHECKING:
     from amt_preflight.probes.dhcp import DhcpProbe
@@ -103,7 +112,7 @@ async def _site_resolvers(site: SiteConfig, dhcp: DhcpProbe, resolv_conf: Path) 
         survey = await dhcp.survey(site.interface, site.dhcp.window)
         offered = option6_of(survey, site.dhcp.allowed_servers)
         if offered:
-            return ResolverSet(offered, "dhcp option 6")
+            return ResolverSet(offered, DHCP_OPTION6)
     return host_resolvers(resolv_conf)
 
 
@@ -120,7 +129,6 @@ async def gather(
     gathered = Gathered(obs)
     dns = DnsProbe(obs, asyncio.Semaphore(config.defaults.concurrency),
                    config.defaults.timeout, config.defaults.retries, options.observer)
-    needs = sorted({n for spec in selected if intrusive or not spec.intrusive for n in spec.needs})
     table = gatherers()
     once = OncePerRun()  # run-wide, so no site asks what another already asked
     dhcp = DhcpProbe(options.observer)
@@ -133,6 +141,9 @@ async def gather(
     async def one_site(site: SiteConfig) -> None:
         early = SiteProbes(config, site, obs, dns, ResolverSet((), "not known yet"), intrusive,
                            once, dhcp)
+        # Only what applies here: no hello is sent for a host-based site, say
+        needs = sorted({n for spec in selected if (intrusive or not spec.intrusive)
+                        and site.amt.flow in spec.flows for n in spec.needs})
 
         async def run(need: Need) -> None:
             ctx = early
@@ -169,6 +180,7 @@ def _crash_text(exc: BaseException) -> str:
 # --- evaluating -----------------------------------------------------------------------
 
 
+@lru_cache(maxsize=1024)  # many findings share one moment (a fleet's devices: one read)
 def _iso(moment: datetime) -> str:
     return moment.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
@@ -177,9 +189,17 @@ def _findings(
     spec: CheckSpec, site: SiteConfig, gathered: Gathered, intrusive: bool, now: datetime,
     settings: ChecksConfig,
 ) -> list[Finding]:
+    if site.amt.flow not in spec.flows:
+        message = (f"not applicable: amt.flow is {site.amt.flow} (activation by an agent on "
+                   "the device: no ProvisionServer lookup, no hello, no connect-back)")
+        evidence = {"not_applicable": f"amt.flow: {site.amt.flow}"}
+        return [Finding(d, Status.SKIPPED, message, evidence)
+                for d in site.domain_names] or [Finding(NO_TARGET, Status.SKIPPED, message,
+                                                        evidence)]
     if spec.intrusive and not intrusive:
         return [Finding(NO_TARGET, Status.SKIPPED, "intrusive: runs only with "
-                        "--allow-intrusive or defaults.allow_intrusive: true")]
+                        "--allow-intrusive or defaults.allow_intrusive: true",
+                        {"not_allowed": "intrusive"})]
     for need in spec.needs:
         crash = gathered.crashes.get((site.name, need))
         if crash:
@@ -194,12 +214,17 @@ def _findings(
 def _prerequisite_skip(
     spec: CheckSpec, finding: Finding, earlier: dict[str, Prerequisite]
 ) -> Finding:
-    """One root cause shows once: a finding whose prerequisite did not pass is skipped."""
+    """One root cause shows once: a finding whose prerequisite did not pass is skipped. A
+    finding skipped already keeps its own reason (not configured, not applicable) where the
+    prerequisite was only skipped too."""
     for required in spec.requires:
         prerequisite = earlier.get(required)
         if prerequisite is None:
             continue  # not selected: the check judged on its own
         blocking = prerequisite.blocking(finding.target)
+        if blocking and finding.status is Status.SKIPPED and all(
+                r.status is Status.SKIPPED for r in blocking):
+            return finding
         if blocking:
             said = ", ".join(sorted({f"{r.status.value} for {r.target}" for r in blocking}))
             return Finding(finding.target, Status.SKIPPED,
@@ -268,7 +293,11 @@ def evaluate(
             for finding in findings:
                 finding = _prerequisite_skip(spec, finding, earlier)
                 severity = base
-                if finding.severity is not None and finding.severity.rank > base.rank:
+                # A rule may raise one result's severity; it may lower it only where the
+                # config does not set the check's severity itself
+                if finding.severity is not None and (
+                        finding.severity.rank > base.rank
+                        or spec.id not in config.checks.severity):
                     severity = finding.severity
                 status, evidence, waiver = finding.status, dict(finding.evidence), None
                 if status is Status.FAIL:
@@ -291,9 +320,52 @@ def evaluate(
                 earlier[spec.id] = Prerequisite(made)
             mine.extend(made)
         results.extend(mine)
-        summaries.append(SiteSummary(site.name, site.domain_names, site_verdict(mine),
-                                     status_counts(mine)))
+        gaps, not_run = coverage(config, site, selected, mine)
+        summaries.append(SiteSummary(site.name, site.domain_names, site_verdict(mine, gaps),
+                                     status_counts(mine), gaps, not_run))
     return summaries, results
+
+
+def required_checks(site: SiteConfig) -> tuple[str, ...]:
+    """What activation depends on (CHECKS.md, "Coverage gap"): `ready` means these were
+    looked at."""
+    required = ("CERT-ROOT-TRUSTED", "CERT-DOMAIN-MATCH")
+    return required + (("DNS-PROVSERVER-MATCH",) if site.amt.flow == REMOTE_CONFIG else ())
+
+
+def coverage(config: Config, site: SiteConfig, selected: Sequence[CheckSpec],
+             results: Sequence[Result]) -> tuple[tuple[str, ...], tuple[NotRun, ...]]:
+    """The site's coverage gaps (required checks that ran but only skipped) and every check
+    that judged nothing there, with why: disabled, not selected, not configured, not
+    applicable. A check skipped because a prerequisite failed is a consequence, not listed."""
+    chosen = {spec.id for spec in selected}
+    by_check: dict[str, list[Result]] = {}
+    for r in results:
+        by_check.setdefault(r.check, []).append(r)
+    not_run: list[NotRun] = []
+    for spec in CATALOGUE:
+        if spec.id not in chosen:
+            disabled = any(fnmatch.fnmatchcase(spec.id, p.upper())
+                           for p in config.checks.disable)
+            not_run.append(NotRun(spec.id, NotRunReason.DISABLED if disabled
+                                  else NotRunReason.NOT_SELECTED,
+                                  "checks.disable" if disabled else "--check"))
+            continue
+        own = by_check.get(spec.id, [])
+        if not own or any(r.status is not Status.SKIPPED for r in own):
+            continue
+        if any("prerequisite" in r.evidence for r in own):
+            continue
+        if any("not_applicable" in r.evidence for r in own):
+            reason = NotRunReason.NOT_APPLICABLE
+        elif any("not_allowed" in r.evidence for r in own):
+            reason = NotRunReason.NOT_SELECTED
+        else:
+            reason = NotRunReason.NOT_CONFIGURED
+        not_run.append(NotRun(spec.id, reason, own[0].message))
+    gaps = tuple(c for c in required_checks(site) if c in chosen and by_check.get(c) and all(
+        r.status is Status.SKIPPED for r in by_check[c]))
+    return gaps, tuple(not_run)
 
 
 def run(config: Config, options: RunOptions) -> RunResult:

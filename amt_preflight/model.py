@@ -80,7 +80,8 @@ class Finding:
     status: Status
     message: str
     evidence: Mapping[str, Any] = field(default_factory=dict)
-    # A rule may raise the severity of one result (e.g. a certificate expiring within 7 days).
+    # A rule may raise the severity of one result (a certificate expiring within 7 days), or
+    # lower it where CHECKS.md says so (option 15 while a MEBx suffix is set)
     severity: Severity | None = None
     # When the observations behind this finding were made; None: the check's own run time.
     started_at: datetime | None = None
@@ -164,12 +165,40 @@ class Result:
         )
 
 
+class NotRunReason(StrEnum):
+    """Why a check produced no judgement at a site (CHECKS.md, "Coverage gap")."""
+
+    DISABLED = "disabled"  # checks.disable
+    NOT_SELECTED = "not selected"  # left out by --check, or intrusive and not allowed
+    NOT_CONFIGURED = "not configured"  # it ran, but nothing was configured for it
+    NOT_APPLICABLE = "not applicable"  # not for this site's activation flow (amt.flow)
+
+
+@dataclass(frozen=True)
+class NotRun:
+    """A check that did not judge anything at a site, and why."""
+
+    check: str
+    reason: NotRunReason
+    detail: str = ""
+
+    def to_json(self) -> dict[str, Any]:
+        return {"check": self.check, "reason": self.reason.value, "detail": self.detail}
+
+    @classmethod
+    def from_json(cls, doc: Mapping[str, Any]) -> NotRun:
+        return cls(doc["check"], NotRunReason(doc["reason"]), doc.get("detail", ""))
+
+
 @dataclass(frozen=True)
 class SiteSummary:
     name: str
     domains: Sequence[str]
     verdict: Verdict
     counts: Mapping[str, int]
+    # Required checks that ran here but only skipped: nothing decisive was looked at
+    coverage_gaps: Sequence[str] = ()
+    not_run: Sequence[NotRun] = ()
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -177,20 +206,24 @@ class SiteSummary:
             "domains": list(self.domains),
             "verdict": self.verdict.value,
             "counts": dict(self.counts),
+            "coverage_gaps": list(self.coverage_gaps),
+            "not_run": [n.to_json() for n in self.not_run],
         }
 
     @classmethod
     def from_json(cls, doc: Mapping[str, Any]) -> SiteSummary:
-        return cls(doc["name"], doc["domains"], Verdict(doc["verdict"]), doc["counts"])
+        return cls(doc["name"], doc["domains"], Verdict(doc["verdict"]), doc["counts"],
+                   tuple(doc.get("coverage_gaps", ())),
+                   tuple(NotRun.from_json(n) for n in doc.get("not_run", ())))
 
 
-def site_verdict(results: Sequence[Result]) -> Verdict:
-    """CHECKS.md: not-ready if any critical/high fail; else unknown if any error;
-    else at-risk if any medium/low fail; else ready."""
+def site_verdict(results: Sequence[Result], coverage_gaps: Sequence[str] = ()) -> Verdict:
+    """CHECKS.md: not-ready if any critical/high fail; else unknown if any error or any
+    coverage gap; else at-risk if any medium/low fail; else ready."""
     fails = [r for r in results if r.status is Status.FAIL]
     if any(r.severity.rank >= Severity.HIGH.rank for r in fails):
         return Verdict.NOT_READY
-    if any(r.status is Status.ERROR for r in results):
+    if coverage_gaps or any(r.status is Status.ERROR for r in results):
         return Verdict.UNKNOWN
     if any(r.severity.rank >= Severity.LOW.rank for r in fails):
         return Verdict.AT_RISK

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 if TYPE_CHECKING:
     from amt_preflight.config import ChecksConfig
+    from amt_preflight.device_reports import DeviceInventory
 
 Transport = Literal["udp", "tcp"]
 
@@ -178,10 +179,13 @@ class DnsUpdateAttempt:
         }
 
 
+DHCP_OPTION6 = "dhcp option 6"  # a ResolverSet's source: the option 6 of the site's DHCP
+
+
 @dataclass(frozen=True)
 class ResolverSet:
     addresses: tuple[str, ...]
-    source: str  # "config", "dhcp option 6", "/etc/resolv.conf"
+    source: str  # "config", DHCP_OPTION6, "/etc/resolv.conf"
 
 
 @dataclass
@@ -191,6 +195,9 @@ class Observations:
     dns: dict[DnsQuestion, DnsAnswer] = field(default_factory=dict)
     dns_updates: dict[str, DnsUpdateAttempt] = field(default_factory=dict)  # by domain
     resolvers: dict[str, ResolverSet] = field(default_factory=dict)  # by site name
+    # The resolvers ProvisionServer.<domain> is asked at, by site: the site's, and those DHCP
+    # option 6 hands to devices; each with where it came from
+    provision_resolvers: dict[str, tuple[tuple[str, str], ...]] = field(default_factory=dict)
     # DHCP, by site name (sites on one interface share one survey)
     dhcp: dict[str, DhcpSurvey] = field(default_factory=dict)
     option15: dict[str, Option15] = field(default_factory=dict)
@@ -211,8 +218,11 @@ class Observations:
     snmp_interfaces: dict[tuple[str, str], SnmpInterfaces] = field(default_factory=dict)
     snmp_processes: dict[tuple[str, str], SnmpProcesses] = field(default_factory=dict)
     # Handshakes (hello and connect-back), by (site name, domain, kind)
-    handshakes: dict[tuple[str, str, HandshakeKind], HandshakeAttempt] = field(
+    # one attempt per device profile (PKI) or configured provision_server address (PSK)
+    handshakes: dict[tuple[str, str, HandshakeKind], tuple[HandshakeAttempt, ...]] = field(
         default_factory=dict)
+    # The devices' own reports (amt.devices), by site name
+    devices: dict[str, DeviceInventory] = field(default_factory=dict)
 
     def site(
         self, name: str, now: datetime | None = None, checks: ChecksConfig | None = None
@@ -237,6 +247,16 @@ class SiteView:
     @property
     def resolvers(self) -> ResolverSet:
         return self.observations.resolvers.get(self.site, ResolverSet((), "not observed"))
+
+    @property
+    def provision_resolvers(self) -> tuple[tuple[str, str], ...]:
+        """(address, where it came from) of every resolver ProvisionServer is asked at: the
+        site's resolvers and the devices' (DHCP option 6)."""
+        found = self.observations.provision_resolvers.get(self.site)
+        if found is not None:
+            return found
+        return tuple((a, f"site resolver ({self.resolvers.source})")
+                     for a in self.resolvers.addresses)
 
     def dns(self, resolver: str, name: str, rdtype: str, transport: Transport = "udp") -> DnsAnswer:
         question = DnsQuestion(resolver, name, rdtype, transport)
@@ -304,8 +324,16 @@ class SiteView:
         return self.observations.snmp_processes.get((self.site, host)) or SnmpProcesses(
             snmp_not_observed(host, "WALK hrSWRunName"))
 
-    def handshake(self, domain: str, kind: HandshakeKind) -> HandshakeAttempt | None:
+    def handshakes(self, domain: str, kind: HandshakeKind) -> tuple[HandshakeAttempt, ...] | None:
+        """The attempts of one domain: one per device profile (PKI) or per configured
+        provision_server address (PSK); None when they did not finish."""
         return self.observations.handshakes.get((self.site, normal_name(domain), kind))
+
+    @property
+    def devices(self) -> DeviceInventory | None:
+        """The devices this site's amt.devices names, and the files that gave none; None
+        when they were not read (no amt.devices, or no DEV-* check selected)."""
+        return self.observations.devices.get(self.site)
 
 
 class Timed(Protocol):
@@ -1285,6 +1313,7 @@ class ConnectBack:
     chain_problem: str = ""  # why a presented certificate could not be read
     psk_identity_matched: bool | None = None  # PSK: the server's identity was the PID
     received: str = ""  # NOT_TLS: a hex excerpt of what came instead
+    offered: str = ""  # a failed handshake: the versions and suites the server offered
     detail: str = ""
 
     def to_evidence(self) -> dict[str, Any]:
@@ -1306,6 +1335,8 @@ class ConnectBack:
             doc["psk_identity_was_the_pid"] = self.psk_identity_matched
         if self.received:
             doc["received"] = self.received
+        if self.offered:
+            doc["server_offered"] = clipped(self.offered, 1000)
         if self.detail:
             doc["detail"] = clipped(self.detail, 500)
         return doc
@@ -1317,9 +1348,12 @@ class HandshakeAttempt:
 
     domain: str
     kind: HandshakeKind
-    provision_server: str  # the name resolved
+    provision_server: str  # the name resolved (PSK: the configured address)
     hello_port: int
     listen: str  # the synthetic AMT endpoint, ADDRESS:PORT
+    profile: str = ""  # the device profile the hello stands for: "AMT 11", "AMT 15 and later"
+    tls_versions: tuple[str, ...] = ()  # what the endpoint accepted in the connect-back
+    cipher_suites: tuple[str, ...] = ()
     address: str = ""  # where the hello went
     hello: tuple[tuple[str, Any], ...] = ()  # the hello's fields as evidence (never the PID)
     announced: tuple[AnnouncedHash, ...] = ()  # PKI: the root hashes the hello carried
@@ -1341,6 +1375,10 @@ class HandshakeAttempt:
             "hello_port": self.hello_port,
             "listen": self.listen,
         }
+        if self.profile:
+            doc["profile"] = self.profile
+            doc["endpoint_tls"] = {"versions": list(self.tls_versions),
+                                   "cipher_suites": list(self.cipher_suites)}
         if self.hello:
             doc["hello"] = dict(self.hello)
         if self.announced:

@@ -7,10 +7,10 @@ from __future__ import annotations
 
 from amt_preflight.catalogue import CheckSpec
 
-from . import ad, ca, cert, dhcp, dns, handshake, snmp
+from . import ad, ca, cert, devices, dhcp, dns, handshake, snmp
 
 CATALOGUE: tuple[CheckSpec, ...] = (
     *dhcp.CHECKS, *dns.CHECKS, *ad.CHECKS, *cert.CHECKS, *ca.CHECKS, *handshake.CHECKS,
-    *snmp.CHECKS)
+    *devices.CHECKS, *snmp.CHECKS)
 
 BY_ID: dict[str, CheckSpec] = {spec.id: spec for spec in CATALOGUE}

@@ -7,7 +7,7 @@ The probes keep what the servers sent; the rules here parse it with cryptography
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
@@ -109,8 +109,14 @@ def _unfetched(fetch: HttpFetch) -> Part | None:
     return None
 
 
-def _skipped_urls(urls: tuple[str, ...]) -> list[str]:
-    return [f"{clipped(u)}: {pki.url_problem(u)}" for u in urls if pki.url_problem(u)]
+def _malformed(certs: Iterable[CertificateFacts], urls_of: Callable[[CertificateFacts],
+               tuple[str, ...]], kind: str) -> list[Part]:
+    """A fail for every URL of this kind that is not a well-formed http:// URL: never left
+    out in silence (CHECKS.md)."""
+    return [Part(Status.FAIL, f"{kind} URL {clipped(u, 200)} of {c.label} is not a "
+                 f"well-formed http:// URL: {problem}",
+                 {"url": clipped(u), "certificate": c.label, "problem": problem})
+            for c in certs for u in urls_of(c)[:pki.MAX_URLS] if (problem := pki.url_problem(u))]
 
 
 # --- CRLs ------------------------------------------------------------------------------
@@ -200,12 +206,15 @@ def _crl_parts(bundle: CertificateBundle, obs: SiteView) -> list[Part]:
 @check(
     id="CA-CRL-FRESH",
     title="CRLs download, are signed by their CA and are fresh",
-    severity="high",
+    severity="medium",
     needs=[Need.CERT_FILES, Need.CA_CRL, Need.CA_AIA],
     requires=["CERT-LOADABLE"],
     passes_when=(
         "every CRL distribution point of the leaf and intermediates downloads, parses, is "
-        "signed by the issuer and its nextUpdate is in the future"
+        "signed by the issuer and its nextUpdate is in the future. The firmware does not "
+        "fetch CRLs during setup: this is the CA's health, for the servers and consoles that "
+        "do. A URL that is not a well-formed http:// URL is a fail naming it (the same for "
+        "OCSP and caIssuers URLs)"
     ),
     remediation=(
         "Publish a current CRL at every http:// distribution point named in the certificates "
@@ -215,16 +224,10 @@ def _crl_parts(bundle: CertificateBundle, obs: SiteView) -> list[Part]:
 )
 def crl_fresh(site: SiteConfig, obs: SiteView) -> Iterator[Finding]:
     def rule(bundle: CertificateBundle) -> Finding:
-        parts = _crl_parts(bundle, obs)
-        others = [s for c in bundle.issued for s in _skipped_urls(c.crl_urls)]
-        if others and not parts:
-            return Finding(bundle.domain, Status.ERROR, "only distribution points this tool "
-                           f"does not fetch: {'; '.join(others[:3])}", {"not_fetched": others})
-        finding = _combine(bundle.domain, parts, "no CRL distribution point in the leaf or "
-                           "intermediates", _crl_fetches(bundle, obs))
-        if others:
-            return replace(finding, evidence={**finding.evidence, "not_fetched": others})
-        return finding
+        parts = _crl_parts(bundle, obs) + _malformed(bundle.issued, lambda c: c.crl_urls,
+                                                     "CRL distribution point")
+        return _combine(bundle.domain, parts, "no CRL distribution point in the leaf or "
+                        "intermediates", _crl_fetches(bundle, obs))
 
     return _each_chain(site, obs, rule)
 
@@ -311,7 +314,7 @@ def _ocsp_part(cert: CertificateFacts, url: str, bundle: CertificateBundle,
 @check(
     id="CA-OCSP-ANSWERS",
     title="OCSP responders answer with signed, fresh responses",
-    severity="high",
+    severity="medium",
     needs=[Need.CERT_FILES, Need.CA_OCSP, Need.CA_AIA],
     requires=["CERT-LOADABLE"],
     passes_when="every OCSP URL answers a signed, fresh response (skipped where none is listed)",
@@ -325,6 +328,7 @@ def ocsp_answers(site: SiteConfig, obs: SiteView) -> Iterator[Finding]:
     def rule(bundle: CertificateBundle) -> Finding:
         parts = [_ocsp_part(cert, url, bundle, obs)[0] for cert in bundle.issued
                  for url in pki.fetchable(cert.ocsp_urls)]
+        parts += _malformed(bundle.issued, lambda c: c.ocsp_urls, "OCSP")
         return _combine(bundle.domain, parts, "no OCSP URL in the leaf or intermediates",
                         _ocsp_fetches(bundle, obs))
 
@@ -424,6 +428,7 @@ def aia_reachable(site: SiteConfig, obs: SiteView) -> Iterator[Finding]:
     def rule(bundle: CertificateBundle) -> Finding:
         parts = [_aia_part(cert, url, obs) for cert in bundle.issued
                  for url in pki.fetchable(cert.ca_issuer_urls)]
+        parts += _malformed(bundle.issued, lambda c: c.ca_issuer_urls, "caIssuers")
         return _combine(bundle.domain, parts, "no caIssuers URL in the leaf or intermediates",
                         [obs.http_get(u) for c in bundle.issued
                          for u in pki.fetchable(c.ca_issuer_urls)])

@@ -30,6 +30,9 @@ from amt_preflight.observations import (
     AnnouncedHash,
     CertificateBundle,
     CertificateFacts,
+    ConnectBack,
+    HandshakeAttempt,
+    HandshakeKind,
     LoadOutcome,
     SiteView,
     clipped,
@@ -58,8 +61,12 @@ TLD_DEPTH = {
 
 def domain_to_match(site: SiteConfig, obs: SiteView, domain: str) -> tuple[str, str]:
     """The domain the firmware compares with the certificate, and where it came from: the
-    option 15 the site's DHCP hands out when the probe saw one (and it is meant for this
-    domain: the site's only domain, or the same name), else the configured domain."""
+    PKI DNS suffix set in MEBx (amt.pki_dns_suffix), which the firmware takes instead of
+    option 15; else the option 15 the site's DHCP hands out when the probe saw one (and it
+    is meant for this domain: the site's only domain, or the same name); else the
+    configured domain."""
+    if site.amt.pki_dns_suffix is not None:
+        return site.amt.pki_dns_suffix, "amt.pki_dns_suffix (set in MEBx)"
     seen = obs.option15
     if seen is not None and (len(site.domains) == 1
                              or normal_name(seen.value) == normal_name(domain)):
@@ -74,16 +81,43 @@ def _started(bundle: CertificateBundle) -> datetime:
     return datetime.fromtimestamp(bundle.read_at, UTC)
 
 
+PRESENTED = "TLS"  # the format of a bundle that is a chain presented in a handshake
+
+
+def presented_bundle(attempt: HandshakeAttempt, answer: ConnectBack) -> CertificateBundle:
+    """The chain presented in a connect-back, as the CERT-* rules read a certificate file."""
+    return CertificateBundle(
+        attempt.domain, f"chain presented by {answer.peer} in the connect-back"
+        + (f" ({attempt.profile})" if attempt.profile else ""), LoadOutcome.LOADED,
+        answer.chain_problem, PRESENTED, answer.chain, 0,
+        read_at=attempt.started_at + attempt.elapsed_ms / 1000)
+
+
+def presented_chain(obs: SiteView, domain: str) -> CertificateBundle | None:
+    """The chain a provisioning server presented in a connect-back for this domain (the
+    first profile's; HS-PRESENTED-CHAIN judges each)."""
+    for attempt in obs.handshakes(domain, HandshakeKind.PKI) or ():
+        answer = attempt.connect_back
+        if answer is not None and answer.chain:
+            return presented_bundle(attempt, answer)
+    return None
+
+
 def certificate_bundles(
     site: SiteConfig, obs: SiteView
 ) -> Iterator[tuple[str, CertificateBundle | Finding]]:
-    """(domain, what its certificate file held), or (domain, the finding that says why there
-    is nothing to judge: no certificate configured, or the file was never read)."""
+    """(domain, what its certificate file held; without a file, the chain presented in the
+    handshake), or (domain, the finding that says why there is nothing to judge)."""
     for domain_config in site.domains:
         domain = domain_config.name
         bundle = obs.certificate(domain)
         if domain_config.certificate is None:
-            yield domain, Finding(domain, Status.SKIPPED, f"no certificate configured for {domain}")
+            presented = presented_chain(obs, domain)
+            if presented is not None:
+                yield domain, presented
+                continue
+            yield domain, Finding(domain, Status.SKIPPED, f"no certificate configured for "
+                                  f"{domain}, and no chain presented in a handshake")
         elif bundle is None:
             yield domain, Finding(domain, Status.ERROR,
                                   "the certificate file was not read before the run ended")
@@ -144,7 +178,11 @@ def loadable(site: SiteConfig, obs: SiteView) -> Iterator[Finding]:
             yield bundle
             continue
         leaf = bundle.leaf_certificate
-        if bundle.outcome is LoadOutcome.LOADED and leaf is not None:
+        if bundle.format == PRESENTED:
+            yield _finding(domain, bundle, Status.SKIPPED, f"no certificate file configured "
+                           f"for {domain}: the other CERT-* rules judge the {bundle.source}; "
+                           "the handshake proved the server holds the leaf's key")
+        elif bundle.outcome is LoadOutcome.LOADED and leaf is not None:
             yield _finding(domain, bundle, Status.PASS, f"{bundle.source}: "
                            f"{len(bundle.certificates)} certificates and the {bundle.keys[0]} "
                            f"key of {leaf.label}", **bundle.to_evidence())
@@ -452,11 +490,18 @@ def _judge_lists(site: SiteConfig, root: CertificateFacts
     return missing, matches, chosen
 
 
+def _fleet(site: SiteConfig, obs: SiteView, domain: str) -> tuple[list[str], list[str]] | None:
+    """The devices' own verdict on the domain's root, where amt.devices reports any."""
+    from .devices import devices_holding_root  # devices builds on this module
+
+    return devices_holding_root(site, obs, domain) if obs.devices is not None else None
+
+
 @check(
     id="CERT-ROOT-TRUSTED",
     title="Root is in the firmware's trusted hash list",
     severity="critical",
-    needs=[Need.CERT_FILES],
+    needs=[Need.CERT_FILES, Need.DEVICE_FILES],
     requires=[LOADABLE],
     passes_when=(
         "the root's fingerprint (SHA-1, SHA-256 or SHA-384 as the firmware stores it) is in "
@@ -464,7 +509,8 @@ def _judge_lists(site: SiteConfig, root: CertificateFacts
         "amt.custom_root_hashes); the evidence names the matching entry and where that list "
         "comes from. Without amt.generations the root must be in every built-in list from "
         "AMT 11 on; a generation with no known list is judged against the nearest older "
-        "known list and says so"
+        "known list and says so. With amt.devices, the devices' real lists decide: the root "
+        "must be active on every device that reports (DEV-ROOT-ACTIVE names each)"
     ),
     remediation=(
         "Use a certificate that chains to a root in the default list of every AMT generation "
@@ -489,8 +535,24 @@ def root_trusted(site: SiteConfig, obs: SiteView) -> Iterator[Finding]:
             missing, matches, chosen = _judge_announced(root, obs.announced_roots)
         else:
             missing, matches, chosen = _judge_lists(site, root)
-        evidence = {"root": root.subject, "sha1": root.sha1, "sha256": root.sha256,
-                    "sha384": root.sha384, "lists": chosen, "matches": matches}
+        evidence: dict[str, Any] = {"root": root.subject, "sha1": root.sha1,
+                                    "sha256": root.sha256, "sha384": root.sha384,
+                                    "lists": chosen, "matches": matches}
+        fleet = _fleet(site, obs, domain) if obs.announced_roots is None else None
+        if fleet is not None:  # the devices' own lists decide; the hint lists are context
+            holding, lacking = fleet
+            evidence.update(lists="the devices' own lists (amt.devices)",
+                            hint_lists=chosen, devices_holding=len(holding),
+                            devices_lacking=lacking[:50])
+            if lacking:
+                return _finding(domain, bundle, Status.FAIL, f"root {root.label} is not "
+                                f"active on {len(lacking)} of {len(holding) + len(lacking)} "
+                                f"devices that report their lists (amt.devices): "
+                                f"{', '.join(lacking[:5])}{' …' if len(lacking) > 5 else ''};"
+                                " DEV-ROOT-ACTIVE names each", **evidence)
+            return _finding(domain, bundle, Status.PASS, f"root {root.label} is active on "
+                            f"all {len(holding)} devices that report their lists "
+                            "(amt.devices)", **evidence)
         if missing and obs.announced_roots is not None:
             return _finding(domain, bundle, Status.FAIL, f"root {root.label} (SHA-256 "
                             f"{root.sha256}) is not among the {len(obs.announced_roots)} "
@@ -521,6 +583,8 @@ def domain_rule(domain: str, certificate_name: str) -> str | None:
     """Which rule of CERT-DOMAIN-MATCH lets `domain` (option 15) match one certificate name
     (CN or SAN dNSName), or None. (a) suffix, (b) wildcard, (c) TLD depth."""
     domain, name = _normal(domain), _normal(certificate_name)
+    if "." not in domain:
+        return None  # one label (com, local): a suffix of everything, so it matches nothing
     wildcard = name.startswith("*.")
     if wildcard:
         name = name[2:]
@@ -548,7 +612,9 @@ def domain_rule(domain: str, certificate_name: str) -> str | None:
         "'*.' stripped from the certificate name (remembering it was a wildcard); it matches "
         "when (a) the domain equals the name or the name ends with '.' + domain, or (b) the "
         "name was a wildcard and the domain ends with '.' + name, or (c) the last label of "
-        "both is in the TLD-depth table with depth N and their last N labels are equal"
+        "both is in the TLD-depth table with depth N and their last N labels are equal. A "
+        "domain of one label matches nothing. The domain comes from amt.pki_dns_suffix when "
+        "set, else option 15 seen by the DHCP probe, else the configured one"
     ),
     remediation=(
         "Issue the certificate for a name inside the domain the devices get as DHCP option "

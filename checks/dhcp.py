@@ -9,13 +9,14 @@ per-server result carries that server's answers, options decoded and in hex, as 
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
+from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
 from amt_preflight import pki
 from amt_preflight.catalogue import CheckSpec, Need, check
 from amt_preflight.config import SiteConfig
-from amt_preflight.model import NO_TARGET, Finding, Status
+from amt_preflight.model import NO_TARGET, Finding, Severity, Status
 from amt_preflight.observations import (
     PRIVATE_SUFFIXES,
     DhcpAnswer,
@@ -81,6 +82,18 @@ def _finding(
              "answers": [a.to_evidence() for a in answers]}
     return Finding(server, status, message, evidence={**evidence, "dhcp_server": shown},
                    started_at=started, duration_ms=duration)
+
+
+def _mebx_lowered(site: SiteConfig, finding: Finding) -> Finding:
+    """With amt.pki_dns_suffix the firmware takes its domain from MEBx, not option 15
+    (AMT-FACTS.md, "Where the firmware takes its domain from"): an option 15 finding is low."""
+    suffix = site.amt.pki_dns_suffix
+    if suffix is None or finding.status is not Status.FAIL:
+        return finding
+    return replace(finding, severity=Severity.LOW,
+                   message=f"{finding.message} (low: amt.pki_dns_suffix {suffix} is set, and "
+                           "the firmware takes it instead of option 15)",
+                   evidence={**finding.evidence, "pki_dns_suffix": suffix})
 
 
 def _what(answer: DhcpAnswer) -> str:
@@ -249,7 +262,8 @@ def option15_present(site: SiteConfig, obs: SiteView) -> Iterator[Finding]:
     needs=[Need.DHCP_SURVEY],
     passes_when=(
         "option 15 equals one of the site's domains (case-insensitive, one trailing dot "
-        "dropped) and every server gives the same"
+        "dropped) and every server gives the same. With amt.pki_dns_suffix set the firmware "
+        "does not use option 15 for the certificate: a fail then carries severity low"
     ),
     remediation=(
         "Set option 15 to the domain the provisioning certificate is issued for, on every "
@@ -281,8 +295,8 @@ def option15_match(site: SiteConfig, obs: SiteView) -> Iterator[Finding]:
                              for s, vs in given.items() if vs)
             problems.append(f"servers disagree: {said}")
         if problems:
-            yield _finding(obs, server, answers, Status.FAIL, f"{server}: "
-                           f"{'; '.join(problems)}", **evidence)
+            yield _mebx_lowered(site, _finding(obs, server, answers, Status.FAIL, f"{server}: "
+                                               f"{'; '.join(problems)}", **evidence))
         else:
             agree = f", as {len(others)} other servers" if others else ""
             what = f"the site's domain {quoted(values[0])}" if domains else (
@@ -347,7 +361,8 @@ def _private_suffix(site: SiteConfig, obs: SiteView, option15: bytes
         "option 15 has no trailing dot, white space, NUL or non-printable byte (shown as hex "
         "in the evidence) and is not a private-only suffix (.local, .corp, .lan, .internal, "
         ".home, .localdomain) while the site's provisioning certificate comes from a public "
-        "CA (its root's hash is in a built-in AMT list)"
+        "CA (its root's hash is in a built-in AMT list). With amt.pki_dns_suffix set a fail "
+        "carries severity low"
     ),
     remediation=(
         "Write option 15 as the bare domain: no trailing dot, no spaces, no NUL terminator "
@@ -379,8 +394,9 @@ def option15_clean(site: SiteConfig, obs: SiteView) -> Iterator[Finding]:
         note = next((r["private_suffix"]["why"] for r in judged
                      if r.get("private_suffix", {}).get("judged") is False), "")
         if problems:
-            yield _finding(obs, server, answers, Status.FAIL,
-                           f"{server}: {'; '.join(problems)}", option15=judged)
+            yield _mebx_lowered(site, _finding(obs, server, answers, Status.FAIL,
+                                               f"{server}: {'; '.join(problems)}",
+                                               option15=judged))
         else:
             yield _finding(obs, server, answers, Status.PASS,
                            f"{server}: option 15 {', '.join(quoted(v) for v in values)} "

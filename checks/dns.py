@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
 
-from amt_preflight.catalogue import CheckSpec, Need, check
+from amt_preflight.catalogue import REMOTE_CONFIG, CheckSpec, Need, check
 from amt_preflight.config import SiteConfig
 from amt_preflight.model import NO_TARGET, Finding, Status
 from amt_preflight.observations import (
@@ -92,7 +92,22 @@ def resolver_answers(site: SiteConfig, obs: SiteView) -> Iterator[Finding]:
 
 
 def _provision_answers(site: SiteConfig, obs: SiteView, domain: str) -> list[DnsAnswer]:
-    return obs.dns_at_all(provision_server_name(domain), "A")
+    """ProvisionServer.<domain> at the site's resolvers and at those DHCP hands to devices."""
+    return [obs.dns(r, provision_server_name(domain), "A") for r, _ in obs.provision_resolvers]
+
+
+def _sources(obs: SiteView) -> dict[str, str]:
+    """Where each resolver asked about ProvisionServer came from, for the evidence."""
+    return dict(obs.provision_resolvers)
+
+
+def _provision_finding(obs: SiteView, target: str, status: Status, message: str,
+                       answers: Iterable[DnsAnswer], **evidence: object) -> Finding:
+    return _finding(target, status, message, answers, resolver_sources=_sources(obs), **evidence)
+
+
+def _from(resolver: str, sources: dict[str, str]) -> str:
+    return f"{resolver}, {sources[resolver]}" if resolver in sources else resolver
 
 
 def _judge_answered(
@@ -109,6 +124,7 @@ def _judge_answered(
 
 @check(
     id="DNS-PROVSERVER-A",
+    flows=[REMOTE_CONFIG],
     title="ProvisionServer record resolves",
     severity="critical",
     needs=[Need.DNS_PROVSERVER],
@@ -131,14 +147,15 @@ def provserver_a(site: SiteConfig, obs: SiteView) -> Iterator[Finding]:
         name = provision_server_name(domain)
         if empty:
             said = "; ".join(a.describe() for a in empty)
-            yield _finding(domain, Status.FAIL, f"{name}: {said}", answers)
+            yield _provision_finding(obs, domain, Status.FAIL, f"{name}: {said}", answers)
         else:
-            yield _finding(domain, Status.PASS,
+            yield _provision_finding(obs, domain, Status.PASS,
                            f"{name}: {'; '.join(a.describe() for a in answered)}", answers)
 
 
 @check(
     id="DNS-PROVSERVER-MATCH",
+    flows=[REMOTE_CONFIG],
     title="ProvisionServer resolves to the provisioning server",
     severity="high",
     needs=[Need.DNS_PROVSERVER],
@@ -171,15 +188,18 @@ def provserver_match(site: SiteConfig, obs: SiteView) -> Iterator[Finding]:
         evidence = {"expected": expected}
         name = provision_server_name(domain)
         if stray:
-            said = "; ".join(f"{', '.join(v)} (at {', '.join(rs)})" for v, rs in _grouped(stray))
-            yield _finding(domain, Status.FAIL,
-                           f"{name} resolves to {said}; expected {', '.join(expected)}",
-                           answers, unexpected=stray, **evidence)
+            sources = _sources(obs)
+            said = "; ".join(f"{', '.join(v)} (at {'; '.join(_from(r, sources) for r in rs)})"
+                             for v, rs in _grouped(stray))
+            yield _provision_finding(obs, domain, Status.FAIL,
+                                     f"{name} resolves to {said}; expected {', '.join(expected)}",
+                                     answers, unexpected=stray, **evidence)
         elif not any(a.records for a in answered):
-            yield _finding(domain, Status.FAIL, f"{name} has no address", answers, **evidence)
+            yield _provision_finding(obs, domain, Status.FAIL, f"{name} has no address",
+                                     answers, **evidence)
         else:
-            yield _finding(domain, Status.PASS, f"{name} resolves to {', '.join(expected)} "
-                           "only", answers, **evidence)
+            yield _provision_finding(obs, domain, Status.PASS, f"{name} resolves to "
+                                     f"{', '.join(expected)} only", answers, **evidence)
 
 
 def _grouped(by_resolver: dict[str, list[str]]) -> list[tuple[list[str], list[str]]]:
@@ -192,6 +212,7 @@ def _grouped(by_resolver: dict[str, list[str]]) -> list[tuple[list[str], list[st
 
 @check(
     id="DNS-PROVSERVER-CONSISTENT",
+    flows=[REMOTE_CONFIG],
     title="Every resolver gives the same ProvisionServer answer",
     severity="medium",
     needs=[Need.DNS_PROVSERVER],
@@ -213,22 +234,23 @@ def provserver_consistent(site: SiteConfig, obs: SiteView) -> Iterator[Finding]:
                           "only one resolver: nothing to compare it with")
             continue
         if len(answered) < 2:
-            yield _finding(domain, Status.SKIPPED,
+            yield _provision_finding(obs, domain, Status.SKIPPED,
                            f"fewer than two resolvers answered: {_unanswered(answers)}", answers)
             continue
         views = {a.question.resolver: (a.rcode, tuple(sorted(a.values))) for a in answered}
         name = provision_server_name(domain)
         if len(set(views.values())) == 1:
-            yield _finding(domain, Status.PASS,
+            yield _provision_finding(obs, domain, Status.PASS,
                            f"{len(views)} resolvers agree on {name}", answers)
         else:
             said = "; ".join(a.describe() for a in answered)
-            yield _finding(domain, Status.FAIL, f"resolvers disagree on {name}: {said}",
-                           answers)
+            yield _provision_finding(obs, domain, Status.FAIL,
+                                     f"resolvers disagree on {name}: {said}", answers)
 
 
 @check(
     id="DNS-PROVSERVER-PTR",
+    flows=[REMOTE_CONFIG],
     title="ProvisionServer address reverse-resolves inside the domain",
     severity="low",
     needs=[Need.DNS_PROVSERVER, Need.DNS_PROVSERVER_PTR],
@@ -249,20 +271,20 @@ def provserver_ptr(site: SiteConfig, obs: SiteView) -> Iterator[Finding]:
             continue
         addresses = sorted({v for a in answered for v in a.values})
         ptrs = [obs.dns(r, reverse_name(ip), "PTR") for ip in addresses
-                for r in obs.resolvers.addresses]
+                for r, _ in obs.provision_resolvers]
         replied = [p for p in ptrs if p.outcome.answered]
         bad = [p for p in replied if not p.records
                or not all(in_domain(v, domain) for v in p.values)]
         covered = {reverse_name(ip) for ip in addresses} <= {p.question.name for p in replied}
         if bad:
             said = "; ".join(f"{p.question.name}: {p.describe()}" for p in bad)
-            yield _finding(domain, Status.FAIL, f"not inside {domain}: {said}", ptrs)
+            yield _provision_finding(obs, domain, Status.FAIL, f"not inside {domain}: {said}", ptrs)
         elif not covered:
-            yield _finding(domain, Status.ERROR,
+            yield _provision_finding(obs, domain, Status.ERROR,
                            f"no resolver answered the PTR query: {_unanswered(ptrs)}", ptrs)
         else:
             names = sorted({v.rstrip(".") for p in replied for v in p.values})
-            yield _finding(domain, Status.PASS,
+            yield _provision_finding(obs, domain, Status.PASS,
                            f"{', '.join(addresses)} reverse to {', '.join(names)}", ptrs)
 
 

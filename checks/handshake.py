@@ -14,7 +14,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from amt_preflight.catalogue import CheckSpec, Need, check
+from amt_preflight import firmware
+from amt_preflight.catalogue import REMOTE_CONFIG, CheckSpec, Need, check
 from amt_preflight.config import CertificateRef, SiteConfig
 from amt_preflight.model import Finding, Status
 from amt_preflight.observations import (
@@ -24,8 +25,6 @@ from amt_preflight.observations import (
     ConnectBackOutcome,
     HandshakeAttempt,
     HandshakeKind,
-    HelloClose,
-    LoadOutcome,
     Observations,
     Outcome,
     SiteView,
@@ -46,32 +45,52 @@ CONNECT_BACK = "HS-CONNECT-BACK"
 NOT_FOR_PRESENTED = frozenset({cert.LOADABLE})
 
 
-def _timed(attempt: HandshakeAttempt, target: str, status: Status, message: str,
-           evidence: dict[str, Any]) -> Finding:
+def _timed(attempts: HandshakeAttempt | tuple[HandshakeAttempt, ...], target: str,
+           status: Status, message: str, evidence: dict[str, Any]) -> Finding:
+    """A finding timed by its attempts: from the first start to the last end."""
+    group = attempts if isinstance(attempts, tuple) else (attempts,)
+    start = min(a.started_at for a in group)
+    end = max(a.started_at + a.elapsed_ms / 1000 for a in group)
     return Finding(target, status, message, evidence,
-                   started_at=datetime.fromtimestamp(attempt.started_at, UTC),
-                   duration_ms=round(attempt.elapsed_ms))
+                   started_at=datetime.fromtimestamp(start, UTC),
+                   duration_ms=round((end - start) * 1000))
 
 
 def _duration(ms: float) -> str:
     return f"{ms:.0f} ms" if ms < 1000 else f"{ms / 1000:.1f} s"
 
 
-def _attempted(obs: SiteView, domain: str, kind: HandshakeKind) -> HandshakeAttempt | Finding:
-    """The attempt that sent a hello to this domain's server, or why none was sent."""
-    attempt = obs.handshake(domain, kind)
-    if attempt is None:
-        return Finding(domain, Status.ERROR, f"the {kind.value.upper()} hello did not finish "
+def _attempts(obs: SiteView, domain: str, kind: HandshakeKind
+              ) -> tuple[HandshakeAttempt, ...] | Finding:
+    """The attempts of one domain (one per device profile), or why there are none."""
+    attempts = obs.handshakes(domain, kind)
+    if attempts is None:
+        return Finding(domain, Status.ERROR, f"the {kind.value.upper()} hellos did not finish "
                        "before the run's deadline")
+    return attempts
+
+
+def _not_sent(obs: SiteView, attempt: HandshakeAttempt) -> tuple[Status, str] | None:
+    """Why a hello did not go out (skipped: the port is unreachable; error: anything else),
+    or None when it did."""
     if attempt.delivered is not Outcome.NOT_OBSERVED:
-        return attempt
+        return None
     port = obs.tcp(attempt.provision_server, attempt.hello_port).outcome
     if port is not Outcome.NOT_OBSERVED and not port.answered:
-        return Finding(domain, Status.SKIPPED, f"no hello sent: {attempt.provision_server} port "
-                       f"{attempt.hello_port} is not reachable: {TCP} says why",
-                       evidence={"prerequisite": TCP})
-    return _timed(attempt, domain, Status.ERROR, attempt.error or "no hello was sent",
-                  attempt.to_evidence())
+        return Status.SKIPPED, (f"no hello sent: {attempt.provision_server} port "
+                                f"{attempt.hello_port} is not reachable: {TCP} says why")
+    return Status.ERROR, attempt.error or "no hello was sent"
+
+
+def _per_profile(attempts: tuple[HandshakeAttempt, ...]) -> dict[str, Any]:
+    return {"attempts": [{"profile": a.profile, **a.to_evidence()} for a in attempts]}
+
+
+def _worst(statuses: list[Status]) -> Status:
+    for status in (Status.FAIL, Status.ERROR, Status.PASS):
+        if status in statuses:
+            return status
+    return Status.SKIPPED
 
 
 # --- HS-PROVSERVER-TCP -----------------------------------------------------------------
@@ -79,6 +98,7 @@ def _attempted(obs: SiteView, domain: str, kind: HandshakeKind) -> HandshakeAtte
 
 @check(
     id=TCP,
+    flows=[REMOTE_CONFIG],
     title="Provisioning server accepts TCP on the hello port",
     severity="critical",
     needs=[Need.HS_HELLO_PORT],
@@ -117,14 +137,17 @@ def provserver_tcp(site: SiteConfig, obs: SiteView) -> Iterator[Finding]:
 
 @check(
     id=HELLO_SENT,
+    flows=[REMOTE_CONFIG],
     title="Provisioning server takes a PKI hello",
     severity="high",
     needs=[Need.HS_PKI],
     requires=[TCP],
     intrusive=True,
     passes_when=(
-        "a PKI hello (version 3, a synthetic UUID, the site's active root hashes) is "
-        "delivered and the server closes cleanly"
+        "a PKI hello (version 3, a synthetic UUID, the hashes a device of the site's "
+        "generations announces, in the algorithm it uses; one per device profile) is written "
+        "in one piece and the connection was accepted; how the server closed (FIN, RST, held "
+        "open, bytes sent back) is evidence, not a failure: a device never reads"
     ),
     remediation=(
         "The hello port answers but does not take a hello as a device sends it: check that "
@@ -135,22 +158,32 @@ def provserver_tcp(site: SiteConfig, obs: SiteView) -> Iterator[Finding]:
 )
 def hello_sent(site: SiteConfig, obs: SiteView) -> Iterator[Finding]:
     for domain in site.domain_names:
-        attempt = _attempted(obs, domain, HandshakeKind.PKI)
-        if isinstance(attempt, Finding):
-            yield attempt
+        attempts = _attempts(obs, domain, HandshakeKind.PKI)
+        if isinstance(attempts, Finding):
+            yield attempts
             continue
-        evidence = {k: v for k, v in attempt.to_evidence().items() if k != "connect_back"}
-        where = f"{attempt.provision_server} ({attempt.address}:{attempt.hello_port})"
-        hashes = len(attempt.announced)
-        if attempt.delivered is Outcome.ANSWER and attempt.close is HelloClose.CLEAN:
-            yield _timed(attempt, domain, Status.PASS, f"{where} took a version 3 hello with "
-                         f"{hashes} root hashes and closed cleanly", evidence)
-        elif attempt.delivered is Outcome.ANSWER:
-            yield _timed(attempt, domain, Status.FAIL, f"{where}: the hello was written, but "
-                         f"{attempt.detail}", evidence)
-        else:
-            yield _timed(attempt, domain, Status.FAIL, f"{where}: the hello was not delivered: "
-                         f"{attempt.delivered.value} ({attempt.detail})", evidence)
+        judged: list[tuple[Status, str]] = []
+        for attempt in attempts:
+            where = f"{attempt.provision_server} ({attempt.address}:{attempt.hello_port})"
+            close = attempt.close.value if attempt.close else "?"
+            not_sent = _not_sent(obs, attempt)
+            if not_sent is not None:
+                judged.append(not_sent)
+            elif attempt.delivered is Outcome.ANSWER:
+                judged.append((Status.PASS, f"{attempt.profile}: {where} took a version 3 "
+                               f"hello with {len(attempt.announced)} root hashes (server "
+                               f"close: {close})"))
+            else:
+                judged.append((Status.FAIL, f"{attempt.profile}: {where}: the hello was not "
+                               f"delivered: {attempt.delivered.value} ({attempt.detail})"))
+        evidence = _per_profile(attempts)
+        for item in evidence["attempts"]:
+            item.pop("connect_back", None)
+        status = _worst([s for s, _ in judged])
+        shown = [m for s, m in judged if s is status] or [m for _, m in judged]
+        if status is Status.SKIPPED and any(s is Status.SKIPPED for s, _ in judged):
+            evidence["prerequisite"] = TCP
+        yield _timed(attempts, domain, status, "; ".join(dict.fromkeys(shown)), evidence)
 
 
 # --- HS-CONNECT-BACK -------------------------------------------------------------------
@@ -179,10 +212,24 @@ def _causes(attempt: HandshakeAttempt) -> tuple[str, list[str]]:
     return sentence, [f"{cause}: {hint}" for cause, hint in causes]
 
 
+def _tls_refused(attempt: HandshakeAttempt, answer: ConnectBack) -> str:
+    """Why a TLS handshake a server began failed, as the firmware would see it."""
+    speaks = f"{'/'.join(attempt.tls_versions)} with {', '.join(attempt.cipher_suites)}"
+    if not answer.offered:
+        return f"{answer.detail}; {attempt.profile} devices speak {speaks}"
+    offered = answer.offered
+    if offered.startswith("TLSv1.3 with") or offered.startswith("SSLv3/TLSv1.3"):
+        return (f"the server offered only TLS 1.3 ({offered}); no AMT release speaks TLS 1.3 "
+                f"({attempt.profile} devices speak {speaks})")
+    return f"the server offered {offered}; {attempt.profile} devices speak {speaks}"
+
+
 def _connect_back_failure(attempt: HandshakeAttempt, answer: ConnectBack) -> str:
     if answer.outcome is ConnectBackOutcome.NO_CONNECTION:
         return (f"nothing connected back to {attempt.listen} within {attempt.waited_s:g} s of "
                 f"the hello to {attempt.address}")
+    if answer.outcome is ConnectBackOutcome.TLS_FAILED and attempt.kind is HandshakeKind.PKI:
+        return f"{answer.peer} connected back, but TLS failed: {_tls_refused(attempt, answer)}"
     said = {
         ConnectBackOutcome.NOT_TLS: "connected back but did not speak TLS",
         ConnectBackOutcome.TLS_FAILED: "connected back, but the TLS handshake failed",
@@ -194,7 +241,8 @@ def _connect_back_failure(attempt: HandshakeAttempt, answer: ConnectBack) -> str
 
 @check(
     id=CONNECT_BACK,
-    title="Provisioning server connects back with mutual TLS",
+    flows=[REMOTE_CONFIG],
+    title="Provisioning server connects back with mutual TLS, as the firmware speaks it",
     severity="high",
     needs=[Need.HS_PKI],
     requires=[HELLO_SENT],
@@ -202,50 +250,60 @@ def _connect_back_failure(attempt: HandshakeAttempt, answer: ConnectBack) -> str
     passes_when=(
         "within handshake.connect_back_timeout the provisioning server opens mutual TLS to "
         "this host's synthetic AMT endpoint (default port 16993) and presents a client "
-        "certificate chain; the time from hello to handshake is reported"
+        "certificate chain, speaking TLS as the firmware does: for each distinct TLS profile "
+        "among the site's generations (AMT ≤ 11: TLS 1.0-1.1; 12-14: TLS 1.1-1.2; ≥ 15: TLS "
+        "1.2 only; never TLS 1.3; their cipher suites; without amt.generations every profile "
+        "from AMT 11 on) one hello and one connect-back, each of which must complete. Only a "
+        "connect-back from the address the hello went to, or from an address listed in "
+        "domains[].provision_server, counts"
     ),
     remediation=(
         "Give the provisioning server a provisioning certificate for this domain whose root "
-        "is active in the devices (see the announced hashes), and let it reach the AMT "
-        "VLAN on TCP 16993."
+        "is active in the devices (see the announced hashes), let it reach the AMT VLAN on "
+        "TCP 16993, and let its TLS client speak what the devices speak: TLS 1.0/1.1 for "
+        "AMT 11 and earlier, TLS 1.2 for AMT 12 and later, RSA key exchange, never TLS 1.3 "
+        "only (a server that offers only TLS 1.3 provisions no AMT device)."
     ),
-    references=[SDK_FLOW, MESHCENTRAL],
+    references=[SDK_FLOW, MESHCENTRAL, "Intel AMT SDK, TLS: Detailed Description"],
 )
 def connect_back(site: SiteConfig, obs: SiteView) -> Iterator[Finding]:
     for domain in site.domain_names:
-        attempt = _attempted(obs, domain, HandshakeKind.PKI)
-        if isinstance(attempt, Finding):
-            yield attempt
+        attempts = _attempts(obs, domain, HandshakeKind.PKI)
+        if isinstance(attempts, Finding):
+            yield attempts
             continue
-        answer = attempt.connect_back
-        evidence = attempt.to_evidence()
-        if answer is None:
-            yield _timed(attempt, domain, Status.SKIPPED, f"the hello was not delivered: "
-                         f"{HELLO_SENT} says why", {"prerequisite": HELLO_SENT, **evidence})
-        elif answer.outcome is ConnectBackOutcome.HANDSHAKE and answer.chain_length:
-            assert answer.after_ms is not None  # set with every handshake
-            yield _timed(attempt, domain, Status.PASS, f"{answer.peer} connected back "
-                         f"{_duration(answer.after_ms)} after the hello: {answer.protocol}, "
-                         f"{answer.chain_length} certificates presented", evidence)
-        else:
-            if answer.outcome is ConnectBackOutcome.NO_CONNECTION:
-                sentence, evidence["likely_causes"] = _causes(attempt)
-                message = (f"{_connect_back_failure(attempt, answer)}. Likely causes, the "
-                           f"likeliest first: {sentence}")
+        evidence = _per_profile(attempts)
+        judged: list[tuple[Status, str]] = []
+        for attempt, item in zip(attempts, evidence["attempts"], strict=True):
+            answer = attempt.connect_back
+            if answer is None:
+                judged.append((Status.SKIPPED, f"{attempt.profile}: the hello was not "
+                               f"delivered: {HELLO_SENT} says why"))
+            elif answer.outcome is ConnectBackOutcome.HANDSHAKE and answer.chain_length:
+                assert answer.after_ms is not None  # set with every handshake
+                judged.append((Status.PASS, f"{attempt.profile}: {answer.peer} connected back "
+                               f"{_duration(answer.after_ms)} after the hello: "
+                               f"{answer.protocol} {answer.cipher}, {answer.chain_length} "
+                               "certificates presented"))
+            elif answer.outcome is ConnectBackOutcome.NO_CONNECTION:
+                sentence, item["likely_causes"] = _causes(attempt)
+                judged.append((Status.FAIL, f"{attempt.profile}: "
+                               f"{_connect_back_failure(attempt, answer)}. Likely causes, the "
+                               f"likeliest first: {sentence}"))
             else:
-                message = _connect_back_failure(attempt, answer)
-            yield _timed(attempt, domain, Status.FAIL, message, evidence)
+                judged.append((Status.FAIL, f"{attempt.profile}: "
+                               f"{_connect_back_failure(attempt, answer)}"))
+        status = _worst([s for s, _ in judged])
+        if status is Status.FAIL and any(s is Status.PASS for s, _ in judged):
+            shown = [m for s, m in judged if s is not Status.SKIPPED]
+        else:
+            shown = [m for s, m in judged if s is status]
+        if status is Status.SKIPPED:
+            evidence["prerequisite"] = HELLO_SENT
+        yield _timed(attempts, domain, status, "; ".join(shown), evidence)
 
 
 # --- HS-PRESENTED-CHAIN ----------------------------------------------------------------
-
-
-def presented_bundle(attempt: HandshakeAttempt, answer: ConnectBack) -> CertificateBundle:
-    """The chain presented in a connect-back, as the CERT-* rules read a certificate file."""
-    return CertificateBundle(
-        attempt.domain, f"chain presented by {answer.peer} in the connect-back",
-        LoadOutcome.LOADED, answer.chain_problem, "TLS", answer.chain, 0,
-        read_at=attempt.started_at + attempt.elapsed_ms / 1000)
 
 
 def judge_presented(site: SiteConfig, obs: SiteView, bundle: CertificateBundle,
@@ -272,6 +330,7 @@ def judge_presented(site: SiteConfig, obs: SiteView, bundle: CertificateBundle,
 
 @check(
     id="HS-PRESENTED-CHAIN",
+    flows=[REMOTE_CONFIG],
     title="Chain presented in the connect-back passes every certificate rule",
     severity="critical",
     needs=[Need.HS_PKI, Need.DHCP_SURVEY],
@@ -290,39 +349,50 @@ def judge_presented(site: SiteConfig, obs: SiteView, bundle: CertificateBundle,
 )
 def presented_chain(site: SiteConfig, obs: SiteView) -> Iterator[Finding]:
     for domain in site.domain_names:
-        attempt = obs.handshake(domain, HandshakeKind.PKI)
-        answer = attempt.connect_back if attempt is not None else None
-        if attempt is None or answer is None or not answer.chain:
+        attempts = obs.handshakes(domain, HandshakeKind.PKI) or ()
+        presented = [(a, a.connect_back) for a in attempts
+                     if a.connect_back is not None and a.connect_back.chain]
+        if not presented:
             yield Finding(domain, Status.SKIPPED, f"no chain was presented: {CONNECT_BACK} "
                           "says why", {"prerequisite": CONNECT_BACK})
             continue
-        judged = judge_presented(site, obs, presented_bundle(attempt, answer), attempt.announced)
-        rules = [{"check": spec.id, "status": f.status.value, "message": f.message,
-                  "severity": (f.severity or spec.severity).value} for spec, f in judged]
+        profiles, failed, errors = [], [], []
+        for attempt, answer in presented:
+            assert answer is not None  # filtered above
+            judged = judge_presented(site, obs, cert.presented_bundle(attempt, answer),
+                                     attempt.announced)
+            rules = [{"check": spec.id, "status": f.status.value, "message": f.message,
+                      "severity": (f.severity or spec.severity).value} for spec, f in judged]
+            profiles.append({
+                "profile": attempt.profile,
+                "peer": answer.peer,
+                "presented_chain": [c.to_evidence() for c in answer.chain],
+                "chain_length": answer.chain_length,
+                "rules": rules,
+                "announced_hashes": [h.to_evidence() for h in attempt.announced],
+            })
+            leaf = answer.chain[0].label
+            failed += [f"{attempt.profile}: {answer.peer} presented {leaf}: {r['check']}: "
+                       f"{r['message']}" for r in rules if r["status"] == Status.FAIL.value]
+            errors += [f"{attempt.profile}: {r['check']}: {r['message']}"
+                       for r in rules if r["status"] == Status.ERROR.value]
         evidence: dict[str, Any] = {
-            "peer": answer.peer,
-            "presented_chain": [c.to_evidence() for c in answer.chain],
-            "chain_length": answer.chain_length,
-            "rules": rules,
+            "profiles": profiles,
             "not_judged": {cert.LOADABLE: "a file's property: the handshake proved the "
                                           "server holds the leaf's private key"},
-            "announced_hashes": [h.to_evidence() for h in attempt.announced],
-            "timeline": [e.to_evidence() for e in attempt.timeline],
         }
-        failed = [r for r in rules if r["status"] == Status.FAIL.value]
-        errors = [r for r in rules if r["status"] == Status.ERROR.value]
-        leaf = answer.chain[0].label
+        timed = tuple(a for a, _ in presented)
         if failed:
-            said = "; ".join(f"{r['check']}: {r['message']}" for r in failed)
-            yield _timed(attempt, domain, Status.FAIL, f"{answer.peer} presented {leaf}, which "
-                         f"fails {len(failed)} rules: {said}", evidence)
+            yield _timed(timed, domain, Status.FAIL, f"{len(failed)} rules fail on the "
+                         f"presented chains: {'; '.join(failed)}", evidence)
         elif errors:
-            said = "; ".join(f"{r['check']}: {r['message']}" for r in errors)
-            yield _timed(attempt, domain, Status.ERROR, f"rules could not judge the chain: "
-                         f"{said}", evidence)
+            yield _timed(timed, domain, Status.ERROR, f"rules could not judge the chain: "
+                         f"{'; '.join(errors)}", evidence)
         else:
-            yield _timed(attempt, domain, Status.PASS, f"{answer.peer} presented {leaf} "
-                         f"({answer.chain_length} certificates): every rule passes", evidence)
+            said = "; ".join(f"{a.profile}: {c.chain[0].label} ({c.chain_length} certificates)"
+                             for a, c in presented if c is not None)
+            yield _timed(timed, domain, Status.PASS, f"every rule passes on the chain "
+                         f"presented to each profile: {said}", evidence)
 
 
 # --- HS-TLS-PSK ------------------------------------------------------------------------
@@ -330,6 +400,7 @@ def presented_chain(site: SiteConfig, obs: SiteView) -> Iterator[Finding]:
 
 @check(
     id="HS-TLS-PSK",
+    flows=[REMOTE_CONFIG],
     title="Legacy one-touch TLS-PSK setup works",
     severity="medium",
     needs=[Need.HS_PSK],
@@ -348,43 +419,65 @@ def presented_chain(site: SiteConfig, obs: SiteView) -> Iterator[Finding]:
     references=[SDK_PSK, SDK_HELLO],
 )
 def tls_psk(site: SiteConfig, obs: SiteView) -> Iterator[Finding]:
-    for domain in site.domain_names:
+    legacy = any(p.psk for p in firmware.profiles(site.amt.generations))
+    for domain_config in site.domains:
+        domain = domain_config.name
         if site.handshake.psk is None:
             yield Finding(domain, Status.SKIPPED, "handshake.psk is not configured (legacy "
-                          "one-touch setup, AMT before 11)")
+                          "one-touch setup, AMT 10 and earlier)")
             continue
-        attempt = _attempted(obs, domain, HandshakeKind.PSK)
-        if isinstance(attempt, Finding):
-            yield attempt
+        if not legacy:
+            yield Finding(domain, Status.SKIPPED, "not applicable: no AMT generation of the "
+                          "site has TLS-PSK (amt.generations holds none up to 10)")
             continue
-        answer = attempt.connect_back
-        evidence = attempt.to_evidence()
-        where = f"{attempt.provision_server} ({attempt.address})"
-        if answer is None:
-            yield _timed(attempt, domain, Status.FAIL, f"{where}: the version 2 hello was not "
-                         f"delivered: {attempt.delivered.value} ({attempt.detail})", evidence)
-        elif answer.outcome is ConnectBackOutcome.HANDSHAKE:
-            assert answer.after_ms is not None  # set with every handshake
-            yield _timed(attempt, domain, Status.PASS, f"{answer.peer} connected back "
-                         f"{_duration(answer.after_ms)} after the hello; TLS-PSK handshake "
-                         f"({answer.protocol}, {answer.cipher}) with the configured PID/PPS",
-                         evidence)
-        elif answer.outcome is ConnectBackOutcome.NO_CONNECTION:
-            evidence["likely_causes"] = [
-                "the server does not know this PID (its PSK database lacks the pair)",
-                "the server does no TLS-PSK setup (removed from AMT 11 on, and from some "
-                "servers)",
-                _causes(attempt)[1][2],
-            ]
-            yield _timed(attempt, domain, Status.FAIL,
-                         f"{_connect_back_failure(attempt, answer)}", evidence)
-        else:
-            message = _connect_back_failure(attempt, answer)
-            if answer.psk_identity_matched is False:
-                message += ": the server offered another identity than the PID"
-            elif answer.outcome is ConnectBackOutcome.TLS_FAILED:
-                message += " (a wrong PPS for the PID, or no common PSK cipher suite)"
-            yield _timed(attempt, domain, Status.FAIL, message, evidence)
+        if not domain_config.provision_server:
+            yield Finding(domain, Status.SKIPPED, "no provision_server configured for "
+                          f"{domain}: the PSK hello carries the PID and goes only to "
+                          "configured addresses")
+            continue
+        attempts = _attempts(obs, domain, HandshakeKind.PSK)
+        if isinstance(attempts, Finding):
+            yield attempts
+            continue
+        evidence = _per_profile(attempts)
+        judged = [_psk_judged(obs, attempt, item)
+                  for attempt, item in zip(attempts, evidence["attempts"], strict=True)]
+        status = _worst([s for s, _ in judged])
+        yield _timed(attempts, domain, status,
+                     "; ".join(m for s, m in judged if s is status), evidence)
+
+
+def _psk_judged(obs: SiteView, attempt: HandshakeAttempt, item: dict[str, Any]
+                ) -> tuple[Status, str]:
+    answer = attempt.connect_back
+    where = attempt.address or attempt.provision_server
+    not_sent = _not_sent(obs, attempt)
+    if not_sent is not None:
+        return Status.FAIL if not_sent[0] is Status.SKIPPED else not_sent[0], (
+            f"{where}: {not_sent[1] if not_sent[0] is Status.ERROR else 'port not reachable'}")
+    if answer is None:
+        return Status.FAIL, (f"{where}: the version 2 hello was not delivered: "
+                             f"{attempt.delivered.value} ({attempt.detail})")
+    if answer.outcome is ConnectBackOutcome.HANDSHAKE:
+        assert answer.after_ms is not None  # set with every handshake
+        return Status.PASS, (f"{answer.peer} connected back {_duration(answer.after_ms)} "
+                             f"after the hello; TLS-PSK handshake ({answer.protocol}, "
+                             f"{answer.cipher}) with the configured PID/PPS")
+    message = f"{where}: {_connect_back_failure(attempt, answer)}"
+    if answer.outcome is ConnectBackOutcome.NO_CONNECTION:
+        item["likely_causes"] = [
+            "the server does not know this PID (its PSK database lacks the pair)",
+            "the server does no TLS-PSK setup (removed from AMT 11 on, and from some servers)",
+            _causes(attempt)[1][2],
+        ]
+    elif answer.psk_identity_matched is False:
+        message += ": the server offered another identity than the PID"
+    elif answer.outcome is ConnectBackOutcome.TLS_FAILED:
+        message += (" (a wrong PPS for the PID, or no common PSK cipher suite: the devices "
+                    "speak TLS 1.0 PSK suites)")
+        if answer.offered:
+            message += f"; the server offered {answer.offered}"
+    return Status.FAIL, message
 
 
 CHECKS: tuple[CheckSpec, ...] = (

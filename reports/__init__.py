@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 
-from amt_preflight.model import RunResult, Verdict
+from amt_preflight.model import NotRunReason, RunResult, SiteSummary, Verdict
 
 FORMATS: tuple[str, ...] = (
     "console", "json", "html", "junit", "markdown", "nagios", "prometheus")
@@ -31,6 +31,17 @@ VERDICT_MEANINGS: dict[Verdict, str] = {
     Verdict.NOT_READY: "a critical or high check failed",
     Verdict.UNKNOWN: "some checks could not decide",
 }
+
+# What a coverage gap means (CHECKS.md, "Coverage gap"): one wording for every renderer.
+COVERAGE_GAP = ("required for activation, but nothing was configured for it here, so it was "
+                "not looked at: the site cannot be called ready")
+
+
+def not_run_summary(site: SiteSummary) -> str:
+    """"2 not configured, 1 disabled": how many checks did not run here, by reason."""
+    counts = {reason: sum(n.reason is reason for n in site.not_run) for reason in NotRunReason}
+    return ", ".join(f"{n} {reason.value}" for reason, n in counts.items() if n)
+
 
 # Control characters, bidi overrides and lone surrogates can arrive from the network (a DHCP
 # option, a certificate subject). Shown raw they corrupt a terminal or reorder text; shown

@@ -12,7 +12,7 @@ from rich.text import Text
 
 from amt_preflight.model import Result, RunResult, SiteSummary, Status, Verdict
 
-from . import VERDICT_MEANINGS, visible
+from . import COVERAGE_GAP, VERDICT_MEANINGS, not_run_summary, visible
 
 VERDICT_STYLES: dict[Verdict, str] = {
     Verdict.READY: "bold green",
@@ -86,7 +86,23 @@ def _print_site(
     if shown:
         console.print(_results_table(shown))
     _print_remediations([r for r in results if r.status in FAILURES], console)
+    _print_coverage(site, console, verbose=verbose)
     console.print()
+
+
+def _print_coverage(site: SiteSummary, console: Console, *, verbose: bool) -> None:
+    """What was not looked at: coverage gaps always, each check that did not run with -v."""
+    for check in site.coverage_gaps:
+        console.print(Text.assemble(("  not checked ", "bold magenta"), (check, "bold"),
+                                    f": {COVERAGE_GAP}"))
+    if not site.not_run:
+        return
+    console.print(Text(f"  did not run: {not_run_summary(site)}"
+                       + ("" if verbose else " (-v lists them)"), "dim"))
+    if verbose:
+        for n in site.not_run:
+            console.print(Text(f"    {n.check}: {n.reason.value}"
+                               + (f" ({visible(n.detail)})" if n.detail else ""), "dim"))
 
 
 def _results_table(results: Sequence[Result]) -> Table:

@@ -10,7 +10,7 @@ import xml.etree.ElementTree as ET
 
 from amt_preflight.model import Result, RunResult, Status
 
-from . import visible
+from . import COVERAGE_GAP, visible
 
 
 def _case(result: Result) -> ET.Element:
@@ -55,5 +55,21 @@ def render(run: RunResult) -> str:
             "hostname": visible(run.run.host),
         })
         suite.extend(_case(r) for r in results)
+        # What did not run: a coverage gap is an error (the site cannot be called ready),
+        # every other check that did not run a skipped case saying why
+        for check in site.coverage_gaps:
+            case = ET.SubElement(suite, "testcase", {
+                "classname": f"amt-preflight.{visible(site.name)}",
+                "name": f"[COVERAGE][{check}] required check not looked at", "time": "0"})
+            ET.SubElement(case, "error", {"message": f"{check}: {COVERAGE_GAP}",
+                                          "type": "coverage-gap"})
+        for n in site.not_run:
+            case = ET.SubElement(suite, "testcase", {
+                "classname": f"amt-preflight.{visible(site.name)}",
+                "name": f"[NOT RUN][{n.check}] {n.reason.value}", "time": "0"})
+            ET.SubElement(case, "skipped", {"message": f"{n.reason.value}: {visible(n.detail)}"})
+        suite.set("tests", str(len(results) + len(site.coverage_gaps) + len(site.not_run)))
+        suite.set("errors", str(int(suite.get("errors", "0")) + len(site.coverage_gaps)))
+        suite.set("skipped", str(int(suite.get("skipped", "0")) + len(site.not_run)))
     ET.indent(suites)
     return '<?xml version="1.0" encoding="UTF-8"?>\n' + ET.tostring(suites, "unicode") + "\n"

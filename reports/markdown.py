@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from amt_preflight.model import Result, RunResult, Status
 
-from . import VERDICT_MEANINGS, visible
+from . import COVERAGE_GAP, VERDICT_MEANINGS, visible
 
 FAILING = (Status.FAIL, Status.ERROR)
 
@@ -62,6 +62,16 @@ def render(run: RunResult, previous: RunResult | None = None) -> str:
     if fixes:
         lines += ["", "### How to fix them", ""]
         lines += [f"- **{check}**: {_cell(fix)}" for check, fix in fixes.items()]
+    not_checked = [(s, n) for s in run.sites for n in s.not_run]
+    gaps = [(s, c) for s in run.sites for c in s.coverage_gaps]
+    if gaps or not_checked:
+        lines += ["", "## What was not checked", ""]
+        lines += [f"- **coverage gap** at {_cell(s.name)}: `{c}` is {COVERAGE_GAP}"
+                  for s, c in gaps]
+        if not_checked:
+            lines += ["", _row(["Site", "Check", "Why", "Detail"]), _row(["---"] * 4)]
+            lines += [_row([_cell(s.name), n.check, n.reason.value, _cell(n.detail)])
+                      for s, n in not_checked]
     waived = [r for r in run.results if r.status is Status.WAIVED]
     if waived:
         lines += ["", "## Waivers", "", _row(["Check", "Site", "Target", "Reason", "Owner",

@@ -11,7 +11,7 @@ from datetime import datetime
 
 from amt_preflight.model import RunResult, Status, Verdict, status_counts
 
-from . import visible
+from . import not_run_summary, visible
 
 STATE = {Verdict.READY: "OK", Verdict.AT_RISK: "WARNING", Verdict.NOT_READY: "CRITICAL",
          Verdict.UNKNOWN: "UNKNOWN"}
@@ -56,6 +56,11 @@ def render(run: RunResult) -> str:
         f"{visible(r.target)}: {visible(r.message)}"
         for r in sorted(run.results, key=lambda r: -r.severity.rank) if r.status in FAILING
     ]
+    for site in run.sites:
+        details += [f"NOT CHECKED {check} {visible(site.name)}: required, nothing configured "
+                    "for it (coverage gap)" for check in site.coverage_gaps]
+        if site.not_run:
+            details.append(f"DID NOT RUN at {visible(site.name)}: {not_run_summary(site)}")
     main_perf, more_perf = perf[:len(counts) + 1], perf[len(counts) + 1:]
     if not details:  # no long text: everything on the status line
         return f"{head} | {' '.join(perf)}\n"

@@ -51,6 +51,14 @@ def render(run: RunResult) -> str:
                   "The site's verdict as a Nagios code: 0 ready, 1 at-risk, 2 not-ready, "
                   "3 unknown.")
     out += [f"{name}{_labels(site=s.name)} {s.verdict.exit_code}" for s in run.sites]
+    name = family("site_coverage_gap", "gauge",
+                  "1 for a required check that nothing was configured for at a site.")
+    out += [f"{name}{_labels(site=s.name, check=c)} 1" for s in run.sites
+            for c in s.coverage_gaps]
+    name = family("check_not_run", "gauge",
+                  "1 for a check that judged nothing at a site; reason says why.")
+    out += [f"{name}{_labels(site=s.name, check=n.check, reason=n.reason.value)} 1"
+            for s in run.sites for n in s.not_run]
     name = family("run_timestamp_seconds", "gauge", "When the run finished, Unix time.")
     out.append(f"{name} {_epoch(run.run.finished_at):.3f}")
     name = family("run_duration_seconds", "gauge", "How long the run took.")

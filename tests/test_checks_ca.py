@@ -83,7 +83,7 @@ def test_crl_signature_needs_the_issuer_from_aia_when_the_file_lacks_it() -> Non
     assert status("CA-CRL-FRESH", seen) is Status.PASS
 
 
-def test_crl_without_distribution_points_is_skipped_and_ldap_only_is_an_error() -> None:
+def test_crl_without_distribution_points_is_skipped_and_ldap_only_fails() -> None:
     none = pki.Leaf("no-cdp", crl="x")
     found = leaf_bundle(none)
     leaf = found.leaf_certificate
@@ -91,7 +91,30 @@ def test_crl_without_distribution_points_is_skipped_and_ldap_only_is_an_error() 
     bare = replace(found, certificates=(replace(leaf, crl_urls=()),))
     assert status("CA-CRL-FRESH", Seen().certificate(bare)) is Status.SKIPPED
     ldap = replace(found, certificates=(replace(leaf, crl_urls=("ldap:///CN=CA,CN=CDP",)),))
-    assert status("CA-CRL-FRESH", Seen().certificate(ldap)) is Status.ERROR
+    [finding] = run("CA-CRL-FRESH", Seen().certificate(ldap))
+    assert finding.status is Status.FAIL and "ldap:///CN=CA,CN=CDP" in finding.message
+
+
+@pytest.mark.parametrize(("field", "check"), [
+    ("crl_urls", "CA-CRL-FRESH"), ("ocsp_urls", "CA-OCSP-ANSWERS"),
+    ("ca_issuer_urls", "CA-AIA-REACHABLE")])
+@pytest.mark.parametrize("url", ["http://ca 01/x.crl", "http://ca01:99999/x", "http:///x",
+                                 "ca01.corp.example/x.crt"])
+def test_a_url_that_is_not_well_formed_http_is_a_fail_naming_it(field: str, check: str,
+                                                                 url: str) -> None:
+    found = leaf_bundle(pki.Leaf("odd-urls", crl="x"))
+    leaf = found.leaf_certificate
+    assert leaf is not None
+    odd = replace(found, certificates=(replace(leaf, **{field: (url,)}),))
+    [finding] = run(check, Seen().certificate(odd))
+    assert finding.status is Status.FAIL
+    assert finding.evidence["checked"][-1]["url"] == url
+
+
+def test_crl_and_ocsp_are_hygiene_not_blockers() -> None:
+    from amt_preflight.checks import BY_ID
+
+    assert {BY_ID[c].severity.value for c in ("CA-CRL-FRESH", "CA-OCSP-ANSWERS")} == {"medium"}
 
 
 # --- CA-NOT-REVOKED

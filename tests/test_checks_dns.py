@@ -116,6 +116,20 @@ def test_match_wrong_address_fails() -> None:
     assert statuses(run("DNS-PROVSERVER-MATCH", o)) == {"corp.example": Status.FAIL}
 
 
+def test_a_stale_record_at_a_resolver_dhcp_hands_to_devices_fails_match() -> None:
+    """The configured resolvers are right; the one devices get from option 6 is not."""
+    o = healthy().answer("10.250.18.7", PS, "A", ["10.250.0.66"])
+    o.obs.provision_resolvers["hq"] = (
+        (R1, "site resolver (config)"), (R2, "site resolver (config)"),
+        ("10.250.18.7", "DHCP option 6 from 10.250.18.1"))
+    [finding] = run("DNS-PROVSERVER-MATCH", o)
+    assert finding.status is Status.FAIL
+    assert finding.evidence["unexpected"] == {"10.250.18.7": ["10.250.0.66"]}
+    assert finding.evidence["resolver_sources"]["10.250.18.7"].startswith("DHCP option 6")
+    assert "DHCP option 6 from 10.250.18.1" in finding.message
+    assert run("DNS-PROVSERVER-CONSISTENT", o)[0].status is Status.FAIL
+
+
 def test_match_without_configured_server_is_skipped() -> None:
     bare = site("sites: [{name: hq, resolvers: [10.250.0.1], domains: [{name: corp.example}]}]")
     assert statuses(run("DNS-PROVSERVER-MATCH", healthy(), bare)) == {

@@ -44,8 +44,9 @@ sites:
     resolvers: [10.250.0.1]
     amt: {{generations: [16], custom_root_hashes: [{LAB_ROOT}]}}
     handshake: {{connect_back_timeout: 5, psk: {{pid_env: AMT_PID, pps_env: AMT_PPS}}}}
-    domains: [{{name: corp.example}}]
+    domains: [{{name: corp.example, provision_server: [{SERVER}]}}]
 """
+PSK_SITE = SITE.replace("generations: [16]", "generations: [10, 16]")
 
 
 @cache
@@ -60,11 +61,16 @@ def announced() -> tuple[AnnouncedHash, ...]:
 
 def handshake_of(connect_back: ConnectBack | None, *, kind: HandshakeKind = HandshakeKind.PKI,
                  delivered: Outcome = Outcome.ANSWER, close: HelloClose | None = HelloClose.CLEAN,
-                 error: str = "", detail: str = "the server closed cleanly") -> HandshakeAttempt:
+                 error: str = "", detail: str = "the server closed cleanly",
+                 profile: str = "AMT 16") -> HandshakeAttempt:
     hello = (Hello.pki(synthetic_uuid("hq"), []) if kind is HandshakeKind.PKI
              else Hello.psk(synthetic_uuid("hq"), "LABP-1D01"))
+    pki_kind = kind is HandshakeKind.PKI
     return HandshakeAttempt(
-        "corp.example", kind, "ProvisionServer.corp.example", 9971, "0.0.0.0:16993",
+        "corp.example", kind, "ProvisionServer.corp.example" if pki_kind else SERVER, 9971,
+        "0.0.0.0:16993", profile=profile if pki_kind else "TLS-PSK",
+        tls_versions=("TLSv1.2",) if pki_kind else ("TLSv1",),
+        cipher_suites=("AES128-GCM-SHA256",) if pki_kind else ("PSK",),
         address=SERVER, hello=tuple(hello.to_evidence().items()),
         announced=announced() if kind is HandshakeKind.PKI else (), delivered=delivered,
         close=close if delivered is Outcome.ANSWER else None, connect_back=connect_back,
@@ -74,18 +80,20 @@ def handshake_of(connect_back: ConnectBack | None, *, kind: HandshakeKind = Hand
 
 def shook(bundle: str = "good", **more: Any) -> ConnectBack:
     presented = chain(bundle)
-    return ConnectBack(ConnectBackOutcome.HANDSHAKE, f"{SERVER}:40000", 12.0, "TLSv1.3",
-                       "TLS_AES_256_GCM_SHA384", presented, len(presented), **more)
+    return ConnectBack(ConnectBackOutcome.HANDSHAKE, f"{SERVER}:40000", 12.0, "TLSv1.2",
+                       "AES128-GCM-SHA256", presented, len(presented), **more)
 
 
 def observed(*attempts: HandshakeAttempt, tcp: Outcome = Outcome.ANSWER, address: str = SERVER,
              option15: str | None = None) -> Observations:
     obs = Observations()
     name = "ProvisionServer.corp.example"
-    obs.tcp[("hq", name, 9971)] = TcpConnect(name, 9971, tcp, address, 1, NOW.timestamp(), 1.0,
-                                             "connection accepted")
+    for host in (name, SERVER):
+        obs.tcp[("hq", host, 9971)] = TcpConnect(host, 9971, tcp, address, 1, NOW.timestamp(),
+                                                 1.0, "connection accepted")
     for attempt in attempts:
-        obs.handshakes[("hq", attempt.domain, attempt.kind)] = attempt
+        key = ("hq", attempt.domain, attempt.kind)
+        obs.handshakes[key] = (*obs.handshakes.get(key, ()), attempt)
     if option15 is not None:
         obs.option15["hq"] = Option15(option15, "10.250.0.1", "lab0")
     return obs
@@ -128,13 +136,19 @@ def test_tcp_is_skipped_when_the_name_does_not_resolve_and_errs_when_never_tried
 def test_hello_sent_passes_on_a_clean_close() -> None:
     (finding,) = judge("HS-HELLO-SENT", observed(handshake_of(shook())))
     assert finding.status is Status.PASS
-    assert "connect_back" not in finding.evidence and finding.evidence["hello"]["version"] == 3
+    [attempt] = finding.evidence["attempts"]
+    assert "connect_back" not in attempt and attempt["hello"]["version"] == 3
+    assert attempt["profile"] == "AMT 16"
 
 
 @pytest.mark.parametrize("close", [HelloClose.RESET, HelloClose.ANSWERED, HelloClose.HELD_OPEN])
-def test_hello_sent_fails_when_the_server_does_not_close_cleanly(close: HelloClose) -> None:
-    obs = observed(handshake_of(None, close=close, detail="the server reset the connection"))
-    assert status("HS-HELLO-SENT", obs) is Status.FAIL
+def test_how_the_server_closed_is_evidence_not_a_failure(close: HelloClose) -> None:
+    """A device never reads: a hello written whole on an accepted connection was sent."""
+    obs = observed(handshake_of(shook(), close=close, detail="the server reset the connection"))
+    (finding,) = judge("HS-HELLO-SENT", obs)
+    assert finding.status is Status.PASS
+    assert finding.evidence["attempts"][0]["hello_delivery"]["server_close"] == close.value
+    assert status("HS-CONNECT-BACK", obs) is Status.PASS  # never hidden behind it
 
 
 def test_hello_sent_fails_when_the_hello_cannot_be_delivered() -> None:
@@ -157,16 +171,40 @@ def test_no_hello_without_the_hello_port_or_an_endpoint() -> None:
 def test_connect_back_passes_with_a_presented_chain_and_reports_the_time() -> None:
     (finding,) = judge("HS-CONNECT-BACK", observed(handshake_of(shook())))
     assert finding.status is Status.PASS
-    assert finding.evidence["connect_back"]["hello_to_handshake_ms"] == 12.0
-    assert len(finding.evidence["connect_back"]["presented_chain"]) == 3
-    assert finding.evidence["timeline"] == [{"at_ms": 0.0, "event": "hello sent"}]
+    [attempt] = finding.evidence["attempts"]
+    assert attempt["connect_back"]["hello_to_handshake_ms"] == 12.0
+    assert len(attempt["connect_back"]["presented_chain"]) == 3
+    assert attempt["timeline"] == [{"at_ms": 0.0, "event": "hello sent"}]
+    assert attempt["endpoint_tls"]["versions"] == ["TLSv1.2"]
+    assert "AMT 16" in finding.message and "TLSv1.2" in finding.message
+
+
+def test_every_profile_must_get_its_connect_back() -> None:
+    two = site(SITE.replace("generations: [16]", "generations: [11, 16]"))
+    refused = ConnectBack(ConnectBackOutcome.TLS_FAILED, f"{SERVER}:40000", 9.0,
+                          offered="TLSv1.2 with TLS_RSA_WITH_AES_128_GCM_SHA256",
+                          detail="unsupported protocol")
+    obs = observed(handshake_of(refused, profile="AMT 11"), handshake_of(shook()))
+    (finding,) = judge("HS-CONNECT-BACK", obs, two)
+    assert finding.status is Status.FAIL
+    assert [a["profile"] for a in finding.evidence["attempts"]] == ["AMT 11", "AMT 16"]
+    assert "the server offered TLSv1.2" in finding.message and "AMT 16:" in finding.message
+
+
+def test_a_tls13_only_server_is_told_no_amt_speaks_it() -> None:
+    refused = ConnectBack(ConnectBackOutcome.TLS_FAILED, f"{SERVER}:40000", 9.0,
+                          offered="TLSv1.3 with TLS_AES_256_GCM_SHA384",
+                          detail="unsupported protocol")
+    (finding,) = judge("HS-CONNECT-BACK", observed(handshake_of(refused)))
+    assert finding.status is Status.FAIL and "no AMT release speaks TLS 1.3" in finding.message
+    assert finding.evidence["attempts"][0]["connect_back"]["server_offered"].startswith("TLSv1.3")
 
 
 def test_silence_after_the_hello_fails_with_the_likely_causes_in_order() -> None:
     silent = ConnectBack(ConnectBackOutcome.NO_CONNECTION, detail="nothing connected")
     (finding,) = judge("HS-CONNECT-BACK", observed(handshake_of(silent)))
     assert finding.status is Status.FAIL
-    causes = finding.evidence["likely_causes"]
+    causes = finding.evidence["attempts"][0]["likely_causes"]
     assert causes[0].startswith("no certificate whose root is among the 1 announced hashes")
     assert causes[1].startswith("no certificate for corp.example")
     assert causes[2].startswith("the server cannot reach this host on port 16993")
@@ -193,10 +231,11 @@ def test_connect_back_is_skipped_when_the_hello_did_not_go_out() -> None:
 def test_the_good_chain_passes_every_cert_rule() -> None:
     (finding,) = judge("HS-PRESENTED-CHAIN", observed(handshake_of(shook("good"))))
     assert finding.status is Status.PASS, finding.message
-    judged = {r["check"] for r in finding.evidence["rules"]}
+    [presented] = finding.evidence["profiles"]
+    judged = {r["check"] for r in presented["rules"]}
     expected = {spec.id for spec in BY_ID.values() if spec.id.startswith("CERT-")}
     assert judged == expected - {"CERT-LOADABLE"}
-    assert all(r["status"] == "pass" for r in finding.evidence["rules"])
+    assert all(r["status"] == "pass" for r in presented["rules"])
 
 
 @pytest.mark.parametrize(("bundle", "failing"), [
@@ -209,7 +248,8 @@ def test_the_good_chain_passes_every_cert_rule() -> None:
 def test_a_presented_chain_fails_the_rule_it_breaks(bundle: str, failing: str) -> None:
     (finding,) = judge("HS-PRESENTED-CHAIN", observed(handshake_of(shook(bundle))))
     assert finding.status is Status.FAIL
-    assert failing in {r["check"] for r in finding.evidence["rules"] if r["status"] == "fail"}
+    [presented] = finding.evidence["profiles"]
+    assert failing in {r["check"] for r in presented["rules"] if r["status"] == "fail"}
 
 
 def test_a_root_the_hello_did_not_announce_fails_the_presented_chain() -> None:
@@ -218,7 +258,8 @@ def test_a_root_the_hello_did_not_announce_fails_the_presented_chain() -> None:
         AnnouncedHash("sha256", "ab" * 32, "Some CA (built-in list)"),))
     (finding,) = judge("HS-PRESENTED-CHAIN", observed(attempt))
     assert finding.status is Status.FAIL
-    (trusted,) = [r for r in finding.evidence["rules"] if r["check"] == "CERT-ROOT-TRUSTED"]
+    (trusted,) = [r for r in finding.evidence["profiles"][0]["rules"]
+                  if r["check"] == "CERT-ROOT-TRUSTED"]
     assert trusted["status"] == "fail"
 
 
@@ -236,14 +277,25 @@ def psk(answer: ConnectBack | None, **more: Any) -> HandshakeAttempt:
 
 
 def test_tls_psk_is_skipped_where_no_pair_is_configured() -> None:
-    plain = site(SITE.replace(", psk: {pid_env: AMT_PID, pps_env: AMT_PPS}", ""))
+    plain = site(PSK_SITE.replace(", psk: {pid_env: AMT_PID, pps_env: AMT_PPS}", ""))
     assert status("HS-TLS-PSK", observed(), plain) is Status.SKIPPED
+
+
+def test_tls_psk_is_not_applicable_without_a_generation_that_has_it() -> None:
+    (finding,) = judge("HS-TLS-PSK", observed(), site(SITE))
+    assert finding.status is Status.SKIPPED and "not applicable" in finding.message
+
+
+def test_tls_psk_goes_only_to_configured_addresses() -> None:
+    unconfigured = site(PSK_SITE.replace(f", provision_server: [{SERVER}]", ""))
+    (finding,) = judge("HS-TLS-PSK", observed(), unconfigured)
+    assert finding.status is Status.SKIPPED and "configured addresses" in finding.message
 
 
 def test_tls_psk_passes_when_the_psk_handshake_completes() -> None:
     answer = ConnectBack(ConnectBackOutcome.HANDSHAKE, f"{SERVER}:40001", 8.0, "TLSv1.2",
                          "PSK-AES128-CBC-SHA", psk_identity_matched=True)
-    (finding,) = judge("HS-TLS-PSK", observed(psk(answer)))
+    (finding,) = judge("HS-TLS-PSK", observed(psk(answer)), site(PSK_SITE))
     assert finding.status is Status.PASS
     assert "LABP1D01" not in json.dumps(finding.evidence) + finding.message
 
@@ -256,13 +308,13 @@ def test_tls_psk_passes_when_the_psk_handshake_completes() -> None:
                 detail="unknown psk identity", psk_identity_matched=False),
 ])
 def test_tls_psk_fails_without_a_psk_handshake(answer: ConnectBack) -> None:
-    assert status("HS-TLS-PSK", observed(psk(answer))) is Status.FAIL
+    assert status("HS-TLS-PSK", observed(psk(answer)), site(PSK_SITE)) is Status.FAIL
 
 
 def test_tls_psk_errs_when_the_pair_cannot_be_read() -> None:
     unread = psk(None, delivered=Outcome.NOT_OBSERVED,
                  error="no hello sent: handshake.psk: pid_env: AMT_PID is not set")
-    assert status("HS-TLS-PSK", observed(unread)) is Status.ERROR
+    assert status("HS-TLS-PSK", observed(unread), site(PSK_SITE)) is Status.ERROR
 
 
 def test_every_handshake_check_but_tcp_is_intrusive() -> None:

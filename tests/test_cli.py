@@ -70,8 +70,24 @@ def test_demo_config_gives_the_expected_verdicts(
                             env={**os.environ, **snmp.ENVIRONMENT, **ad_lab.environment(),
                                  **provisioning_server.ENVIRONMENT})
     verdicts = {s["name"]: s["verdict"] for s in document["sites"]}
-    assert verdicts == {"hq": "ready", "branch": "not-ready"} and code == 2
+    # hq's network is healthy; a few of its devices are not (amt.devices, lab/devices.py)
+    assert verdicts == {"hq": "not-ready", "branch": "not-ready"} and code == 2
     hq = statuses(document, "hq")
+    # The devices decide whether the root is trusted (amt.devices): four lack it active
+    assert not [(c, t) for (c, t), s in hq.items() if not c.startswith("DEV-")
+                and c != "CERT-ROOT-TRUSTED" and s not in ("pass", "skipped", "waived")]
+    [trusted] = [r for r in document["results"] if r["site"] == "hq"
+                 and r["check"] == "CERT-ROOT-TRUSTED"]
+    assert trusted["status"] == "fail" and len(trusted["evidence"]["devices_lacking"]) == 4
+    for check in ("DEV-ROOT-ACTIVE", "DEV-SUFFIX-MATCH", "DEV-CONTROL-MODE"):
+        assert hq[(check, "hq-ws001")] == "pass", check
+        assert hq[(check, "hq-ws040.json")] == "error", check  # the file cut short
+    assert hq[("DEV-ROOT-ACTIVE", "hq-ws032")] == "fail"  # the lab root's hash wiped
+    assert hq[("DEV-ROOT-ACTIVE", "hq-ws034")] == "fail"  # inactive
+    assert hq[("DEV-SUFFIX-MATCH", "hq-ws030")] == "pass"  # dnsSuffixOS stands in
+    assert hq[("DEV-SUFFIX-MATCH", "hq-ws036")] == "fail"  # corp.local
+    assert hq[("DEV-CONTROL-MODE", "hq-ws038")] == "fail"  # client control mode
+    assert hq[("DEV-CONTROL-MODE", "hq-ws039")] == "skipped"  # already admin
     for check in ("DNS-PROVSERVER-A", "DNS-PROVSERVER-MATCH", "DNS-PROVSERVER-CONSISTENT",
                   "DNS-PROVSERVER-PTR", "DNS-DYNUPDATE-OPEN"):
         assert hq[(check, "corp.example")] == "pass", check
@@ -88,7 +104,8 @@ def test_demo_config_gives_the_expected_verdicts(
     assert hq[("SNMP-IF-UP", "10.250.0.40/lab0")] == "pass"
     assert hq[("SNMP-SERVICE-RUNNING", "10.250.0.41")] == "pass"
     for check in CERT_AND_CA:  # the lab PKI's PFX, its CRLs, OCSP responder and AIA
-        assert hq[(check, "corp.example")] == "pass", check
+        if check != "CERT-ROOT-TRUSTED":
+            assert hq[(check, "corp.example")] == "pass", check
     assert hq[("CA-ENTERPRISE-REACHABLE", "ca01.corp.example")] == "pass"
     for check in ("HS-PROVSERVER-TCP", "HS-HELLO-SENT", "HS-CONNECT-BACK", "HS-PRESENTED-CHAIN",
                   "HS-TLS-PSK"):  # the lab's reference provisioning server

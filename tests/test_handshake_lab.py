@@ -21,13 +21,16 @@ pytestmark = pytest.mark.lab
 
 REPO = Path(__file__).resolve().parents[1]
 SCENARIOS = ("second", "silent", "slow", "garbage", "idle", "wrong-cert", "long-chain",
-             "no-cert", "reset", "wrong-psk", "closed")
+             "no-cert", "reset", "wrong-psk", "closed", "tls13-only", "tls12-only")
+# Three device profiles: AMT 10 (SHA-1 list, TLS 1.0-1.1, TLS-PSK), AMT 11 (TLS 1.0-1.1)
+# and AMT 16 (TLS 1.2 only): one hello and one connect-back each.
+PROFILES = ["AMT 10", "AMT 11", "AMT 16"]
 SITE = """
 defaults: {{timeout: 1, retries: 0, deadline: 120}}
 sites:
   - name: lab
     resolvers: [10.250.0.1]
-    amt: {{generations: [16], custom_root_hashes: [{root}]}}
+    amt: {{generations: [10, 11, 16], custom_root_hashes: [{root}]}}
     handshake:
       connect_back_timeout: 2
       hello_spacing: {spacing}
@@ -41,7 +44,8 @@ def survey(lab: Lab, tmp_path: Path, domains: list[str], *checks: str, spacing: 
                                              str]:
     config = tmp_path / "site.yaml"
     config.write_text(SITE.format(root=root or lab_pki.root_sha256(), spacing=spacing,
-                                  domains=", ".join(f"{{name: {d}}}" for d in domains)))
+                                  domains=", ".join(f"{{name: {d}, provision_server: "
+                                                    f"[{address(d)}]}}" for d in domains)))
     argv = [sys.executable, "-m", "amt_preflight.cli", "run", "-c", str(config),
             "--allow-intrusive", "--format", "console,json", "-o", str(tmp_path)]
     for check in checks or ("HS-*",):
@@ -62,6 +66,19 @@ def every_scenario(lab: Lab, tmp_path_factory: pytest.TempPathFactory
     return survey(lab, tmp_path_factory.mktemp("handshake"), domains)
 
 
+def address(domain: str) -> str:
+    way = domain.removesuffix(f".{network.HANDSHAKE_ZONE}")
+    return network.ADDRESSES["provision_server"] if way == domain else \
+        network.handshake_address(way)
+
+
+def attempts(results: list[dict[str, Any]], check: str, scenario: str) -> list[dict[str, Any]]:
+    domain = "corp.example" if scenario == "corp" else network.handshake_domain(scenario)
+    (result,) = [r for r in results if r["check"] == check and r["target"] == domain]
+    found: list[dict[str, Any]] = result["evidence"]["attempts"]
+    return found
+
+
 def expect(statuses: dict[tuple[str, str], str], scenario: str, **checks: str) -> None:
     domain = "corp.example" if scenario == "corp" else network.handshake_domain(scenario)
     got = {check: statuses[(check, domain)] for check in checks}
@@ -73,15 +90,21 @@ def test_the_healthy_server_passes_every_check(every_scenario: Any) -> None:
     expect(statuses, "corp", **{"HS-PROVSERVER-TCP": "pass", "HS-HELLO-SENT": "pass",
                                 "HS-CONNECT-BACK": "pass", "HS-PRESENTED-CHAIN": "pass",
                                 "HS-TLS-PSK": "pass"})
-    back = next(r for r in results
-                if r["check"] == "HS-CONNECT-BACK" and r["target"] == "corp.example")
-    assert back["evidence"]["connect_back"]["peer"].startswith("10.250.0.10:")
-    assert back["evidence"]["connect_back"]["chain_length"] == 3
-    assert back["evidence"]["connect_back"]["hello_to_handshake_ms"] >= 0
-    assert back["evidence"]["hello"]["device_uuid"].endswith("414d5450464c")
-    events = [e["event"] for e in back["evidence"]["timeline"]]
-    assert any(e.startswith("PKI hello sent") for e in events)
-    assert any("handshake with 10.250.0.10" in e for e in events)
+    backs = attempts(results, "HS-CONNECT-BACK", "corp")
+    assert [b["profile"] for b in backs] == PROFILES
+    # A server speaking TLS 1.0-1.2 with RSA key exchange (as MeshCentral) suits them all
+    assert [b["connect_back"]["protocol"] for b in backs] == ["TLSv1.1", "TLSv1.1", "TLSv1.2"]
+    for back in backs:
+        assert back["connect_back"]["peer"].startswith("10.250.0.10:")
+        assert back["connect_back"]["chain_length"] == 3
+        assert back["connect_back"]["hello_to_handshake_ms"] >= 0
+        assert back["hello"]["device_uuid"].endswith("414d5450464c")
+        events = [e["event"] for e in back["timeline"]]
+        assert any(e.startswith("PKI hello sent") for e in events)
+        assert any("handshake with 10.250.0.10" in e for e in events)
+    announced = [len(b["announced_hashes"]) for b in backs]
+    assert announced == [8 + 1, 19 + 1, 23 + 1]  # each profile's list and the custom root
+    assert {h["type"] for h in backs[0]["announced_hashes"][:-1]} == {"sha1"}
 
 
 def test_two_domains_on_one_server_are_spaced_and_told_apart(every_scenario: Any) -> None:
@@ -94,17 +117,18 @@ def test_two_domains_on_one_server_are_spaced_and_told_apart(every_scenario: Any
 
 def test_without_spacing_the_server_ignores_the_second_hello(lab: Lab, tmp_path: Path) -> None:
     domains = ["corp.example", network.handshake_domain("second")]
-    statuses, _, _ = survey(lab, tmp_path, domains, "HS-CONNECT-BACK", spacing=0)
-    assert sorted(statuses[("HS-CONNECT-BACK", d)] for d in domains) == ["fail", "pass"]
+    statuses, results, _ = survey(lab, tmp_path, domains, "HS-CONNECT-BACK", spacing=0)
+    assert "fail" in {statuses[("HS-CONNECT-BACK", d)] for d in domains}
+    outcomes = [a["connect_back"]["outcome"] for r in results for a in r["evidence"]["attempts"]]
+    assert outcomes[0] == "handshake" and "no-connection" in outcomes
 
 
 def test_a_silent_server_fails_the_connect_back_with_the_causes(every_scenario: Any) -> None:
     statuses, results, _ = every_scenario
     expect(statuses, "silent", **{"HS-HELLO-SENT": "pass", "HS-CONNECT-BACK": "fail",
                                   "HS-PRESENTED-CHAIN": "skipped", "HS-TLS-PSK": "fail"})
-    silent = next(r for r in results if r["check"] == "HS-CONNECT-BACK"
-                  and r["target"] == network.handshake_domain("silent"))
-    assert len(silent["evidence"]["likely_causes"]) == 3
+    for silent in attempts(results, "HS-CONNECT-BACK", "silent"):
+        assert len(silent["likely_causes"]) == 3
 
 
 def test_an_unannounced_root_gets_no_connect_back(lab: Lab, tmp_path: Path) -> None:
@@ -113,7 +137,8 @@ def test_an_unannounced_root_gets_no_connect_back(lab: Lab, tmp_path: Path) -> N
     assert statuses[("HS-HELLO-SENT", "corp.example")] == "pass"
     assert statuses[("HS-CONNECT-BACK", "corp.example")] == "fail"
     (result,) = [r for r in results if r["check"] == "HS-CONNECT-BACK"]
-    assert result["evidence"]["likely_causes"][0].startswith("no certificate whose root")
+    for attempt in result["evidence"]["attempts"]:
+        assert attempt["likely_causes"][0].startswith("no certificate whose root")
 
 
 def test_a_late_connect_back_is_not_credited_to_another_hello(every_scenario: Any) -> None:
@@ -129,11 +154,11 @@ def test_hostile_connect_backs_end_in_a_bounded_fail(every_scenario: Any) -> Non
     expect(statuses, "garbage", **{"HS-CONNECT-BACK": "fail", "HS-TLS-PSK": "fail"})
     expect(statuses, "idle", **{"HS-CONNECT-BACK": "fail", "HS-TLS-PSK": "fail"})
     expect(statuses, "no-cert", **{"HS-CONNECT-BACK": "fail", "HS-PRESENTED-CHAIN": "skipped"})
-    outcomes = {r["target"]: r["evidence"]["connect_back"]["outcome"] for r in results
-                if r["check"] == "HS-CONNECT-BACK" and "connect_back" in r["evidence"]}
-    assert outcomes[network.handshake_domain("garbage")] == "not-tls"
-    assert outcomes[network.handshake_domain("idle")] == "stalled"
-    assert outcomes[network.handshake_domain("no-cert")] == "tls-failed"
+    for scenario, outcome in (("garbage", "not-tls"), ("idle", "stalled"),
+                              ("no-cert", "tls-failed")):
+        found = {a["connect_back"]["outcome"]
+                 for a in attempts(results, "HS-CONNECT-BACK", scenario)}
+        assert found == {outcome}, scenario
 
 
 def test_a_fifty_certificate_chain_is_captured_and_fails_the_rules(every_scenario: Any) -> None:
@@ -141,9 +166,10 @@ def test_a_fifty_certificate_chain_is_captured_and_fails_the_rules(every_scenari
     expect(statuses, "long-chain", **{"HS-CONNECT-BACK": "pass", "HS-PRESENTED-CHAIN": "fail"})
     chain = next(r for r in results if r["check"] == "HS-PRESENTED-CHAIN"
                  and r["target"] == network.handshake_domain("long-chain"))
-    assert chain["evidence"]["chain_length"] == 50
-    failed = {rule["check"] for rule in chain["evidence"]["rules"] if rule["status"] == "fail"}
-    assert failed == {"CERT-CHAIN-LENGTH"}
+    for presented in chain["evidence"]["profiles"]:
+        assert presented["chain_length"] == 50
+        failed = {rule["check"] for rule in presented["rules"] if rule["status"] == "fail"}
+        assert failed == {"CERT-CHAIN-LENGTH"}
 
 
 def test_a_certificate_not_marked_for_amt_fails_the_presented_chain(every_scenario: Any
@@ -152,14 +178,16 @@ def test_a_certificate_not_marked_for_amt_fails_the_presented_chain(every_scenar
     expect(statuses, "wrong-cert", **{"HS-CONNECT-BACK": "pass", "HS-PRESENTED-CHAIN": "fail"})
     chain = next(r for r in results if r["check"] == "HS-PRESENTED-CHAIN"
                  and r["target"] == network.handshake_domain("wrong-cert"))
-    failed = {rule["check"] for rule in chain["evidence"]["rules"] if rule["status"] == "fail"}
+    failed = {rule["check"] for p in chain["evidence"]["profiles"] for rule in p["rules"]
+              if rule["status"] == "fail"}
     assert "CERT-AMT-USAGE" in failed
 
 
 def test_a_reset_hello_and_a_closed_port(every_scenario: Any) -> None:
     statuses, _, _ = every_scenario
-    expect(statuses, "reset", **{"HS-PROVSERVER-TCP": "pass", "HS-HELLO-SENT": "fail",
-                                 "HS-CONNECT-BACK": "skipped"})
+    # The hello went out whole: how the server closed (here a reset) is evidence only
+    expect(statuses, "reset", **{"HS-PROVSERVER-TCP": "pass", "HS-HELLO-SENT": "pass",
+                                 "HS-CONNECT-BACK": "fail"})
     expect(statuses, "closed", **{"HS-PROVSERVER-TCP": "fail", "HS-HELLO-SENT": "skipped",
                                   "HS-TLS-PSK": "skipped"})
 
@@ -183,3 +211,33 @@ def test_the_reference_server_logged_the_hellos(lab: Lab, every_scenario: Any) -
     assert "PKI hello, device" in log and "PSK hello, device" in log
     assert "handshake complete" in log
 
+
+
+def test_a_tls13_only_server_fails_every_generation(every_scenario: Any) -> None:
+    statuses, results, _ = every_scenario
+    expect(statuses, "tls13-only", **{"HS-HELLO-SENT": "pass", "HS-CONNECT-BACK": "fail",
+                                      "HS-PRESENTED-CHAIN": "skipped"})
+    found = attempts(results, "HS-CONNECT-BACK", "tls13-only")
+    assert [a["connect_back"]["outcome"] for a in found] == ["tls-failed"] * 3
+    assert all(a["connect_back"]["server_offered"].startswith("TLSv1.3 with") for a in found)
+    (result,) = [r for r in results if r["check"] == "HS-CONNECT-BACK"
+                 and r["target"] == network.handshake_domain("tls13-only")]
+    assert result["message"].count("no AMT release speaks TLS 1.3") == 3
+
+
+def test_a_tls12_only_server_passes_16_and_fails_10_and_11(every_scenario: Any) -> None:
+    statuses, results, _ = every_scenario
+    expect(statuses, "tls12-only", **{"HS-CONNECT-BACK": "fail"})
+    found = {a["profile"]: a["connect_back"]
+             for a in attempts(results, "HS-CONNECT-BACK", "tls12-only")}
+    assert found["AMT 16"]["outcome"] == "handshake" and found["AMT 16"]["protocol"] == "TLSv1.2"
+    for old in ("AMT 10", "AMT 11"):
+        assert found[old]["outcome"] == "tls-failed"
+        assert found[old]["server_offered"].startswith("up to TLSv1.2")
+
+
+def test_the_psk_endpoint_took_tls_1_0(every_scenario: Any) -> None:
+    _, results, _ = every_scenario
+    [psk] = attempts(results, "HS-TLS-PSK", "corp")
+    assert psk["connect_back"]["protocol"] == "TLSv1"
+    assert psk["address"] == network.ADDRESSES["provision_server"]

@@ -134,6 +134,8 @@ def test_hostile_servers_end_as_errors_at_the_deadline(lab: Lab, tmp_path: Path)
 def test_demo_certificates_are_published_where_the_config_names_them(lab: Lab) -> None:
     for name in pki.DEMO_FILES:
         assert (pki.PUBLISHED / name).is_file(), name
+    # and the lab fleet's device reports (config.yaml: amt.devices)
+    assert len(list((pki.PUBLISHED / "devices").glob("hq-ws*.json"))) == 40
     config_text = (pki.REPOSITORY / "config.yaml").read_text()
     assert pki.root_sha256() in config_text  # the demo trusts the lab root by its hash
 

@@ -125,6 +125,22 @@ def test_a_rogue_dnsmasq_beside_kea_is_reported_on_its_own(surveyed: RunResult) 
     assert got[(ALLOWED, DNSMASQ_ROGUE)] == "fail" and got[(ALLOWED, KEA_ROGUE)] == "pass"
 
 
+def test_a_stale_resolver_handed_to_devices_makes_the_site_not_ready(dhcp_lab: Lab) -> None:
+    """The configured resolver is right; DHCP hands devices a second one whose
+    ProvisionServer record is stale: the devices would send their hellos there."""
+    run = survey(dhcp_lab, site("stale", "dm-stale", "10.250.18.1"),
+                 ["DNS-PROVSERVER-*", "DHCP-OPT6-DNS"])
+    got = statuses(run, "stale")
+    assert got[("DNS-PROVSERVER-MATCH", "corp.example")] == "fail"
+    assert got[("DNS-PROVSERVER-CONSISTENT", "corp.example")] == "fail"
+    [match] = [r for r in run.results if r.check == "DNS-PROVSERVER-MATCH"]
+    assert match.evidence["unexpected"] == {"10.250.0.7": ["10.250.0.66"]}
+    assert match.evidence["resolver_sources"] == {
+        "10.250.0.1": "site resolver (config); DHCP option 6 from 10.250.18.1",
+        "10.250.0.7": "DHCP option 6 from 10.250.18.1"}
+    assert [s.verdict.value for s in run.sites] == ["not-ready"]
+
+
 def test_no_server_at_all(surveyed: RunResult) -> None:
     got = statuses(surveyed, "none")
     assert got[(ANSWERS, "dhcp-none")] == "fail"

@@ -13,10 +13,22 @@ from collections.abc import Awaitable, Callable
 import pytest
 from OpenSSL import SSL
 
-from amt_preflight import tlsio
+from amt_preflight import firmware, tlsio
 from amt_preflight.hello import Hello
-from amt_preflight.observations import ConnectBackOutcome, HandshakeKind, HelloClose, Outcome
-from amt_preflight.probes.handshake import HelloPlan, HelloQueue, Timeline, send_hello
+from amt_preflight.observations import (
+    ConnectBack,
+    ConnectBackOutcome,
+    HandshakeKind,
+    HelloClose,
+    Outcome,
+)
+from amt_preflight.probes.handshake import (
+    HelloPlan,
+    HelloQueue,
+    Timeline,
+    endpoint_identity,
+    send_hello,
+)
 
 HOST = "127.0.0.1"
 HELLO = Hello.pki(uuid.UUID(int=1), [])
@@ -112,7 +124,8 @@ def test_what_connects_back_ends_bounded(send: bytes, hold: float,
         hello_server, port = await serving(server)
         async with hello_server:
             queue = HelloQueue(f"{HOST}:{listen}", timeout=0.5)
-            plan = HelloPlan("corp.example", HandshakeKind.PKI, HOST, port, HELLO, 5.0, 0.0)
+            plan = HelloPlan("corp.example", HandshakeKind.PKI, HOST, port, HELLO, 5.0, 0.0,
+                             frozenset({HOST}), tls=firmware.TLS_FROM_15)
             delivery, answer, error = await queue.exchange(plan, Timeline(),
                                                            asyncio.Semaphore(4))
         assert error == "" and delivery is not None and answer is not None
@@ -141,7 +154,7 @@ def test_a_psk_connect_back_with_another_identity_fails_and_says_so() -> None:
             queue = HelloQueue(f"{HOST}:{listen}", timeout=1.0)
             plan = HelloPlan("corp.example", HandshakeKind.PSK, HOST, port,
                              Hello.psk(uuid.UUID(int=1), "ABCD1234"), 5.0, 0.0,
-                             tlsio.PskServer(b"ABCD1234", b"K" * 32))
+                             frozenset({HOST}), tlsio.PskServer(b"ABCD1234", b"K" * 32))
             _, answer, _ = await queue.exchange(plan, Timeline(), asyncio.Semaphore(4))
         assert answer is not None
         return answer.outcome, answer.psk_identity_matched
@@ -163,7 +176,8 @@ def test_an_endpoint_that_cannot_listen_sends_no_hello() -> None:
         hello_server, port = await serving(server)
         async with hello_server:
             queue = HelloQueue(f"{HOST}:{taken.getsockname()[1]}", timeout=0.5)
-            plan = HelloPlan("corp.example", HandshakeKind.PKI, HOST, port, HELLO, 5.0, 0.0)
+            plan = HelloPlan("corp.example", HandshakeKind.PKI, HOST, port, HELLO, 5.0, 0.0,
+                             frozenset({HOST}), tls=firmware.TLS_FROM_15)
             delivery, _, error = await queue.exchange(plan, Timeline(), asyncio.Semaphore(4))
         assert delivery is None
         return error
@@ -177,3 +191,109 @@ def test_the_pre_shared_pair_is_in_no_repr() -> None:
     for holder in (tlsio.PskServer(b"ABCD1234", b"K" * 32), tlsio.PskClient(b"ABCD1234",
                                                                              b"K" * 32)):
         assert "ABCD1234" not in repr(holder) and "KKKK" not in repr(holder)
+
+
+# --- TLS as each device profile speaks it ----------------------------------------------
+
+MESHCENTRAL_LIKE = (("TLSv1", "TLSv1.1", "TLSv1.2"), ("AES128-GCM-SHA256", "AES128-SHA"))
+
+
+def _tls_connect_back(listen: int, versions: tuple[str, ...], ciphers: tuple[str, ...],
+                      source: str = HOST) -> Handler:
+    """A provisioning server that connects back (from `source`) with mutual TLS, speaking
+    only these versions and suites."""
+    key, certificate = endpoint_identity()
+    context = SSL.Context(SSL.TLS_METHOD)
+    context.use_privatekey(key)
+    context.use_certificate(certificate)
+    tlsio.limit(context, versions, ciphers)
+
+    async def server(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await reader.read()
+        writer.close()
+        back_reader, back_writer = await asyncio.open_connection(
+            HOST, listen, local_addr=(source, 0))
+        connection = SSL.Connection(context, None)
+        connection.set_connect_state()
+        with contextlib.suppress(SSL.Error, OSError):  # the endpoint may refuse it
+            await tlsio.handshake(connection, back_reader, back_writer)
+        back_writer.close()
+
+    return server
+
+
+def _exchange(server: Handler, listen: int, tls: firmware.TlsProfile,
+              timeout: float = 5.0) -> ConnectBack:
+    async def scenario() -> ConnectBack:
+        hello_server, port = await serving(server)
+        async with hello_server:
+            queue = HelloQueue(f"{HOST}:{listen}", timeout=1.0)
+            plan = HelloPlan("corp.example", HandshakeKind.PKI, HOST, port, HELLO, timeout,
+                             0.0, frozenset({HOST}), tls=tls)
+            _, answer, _ = await queue.exchange(plan, Timeline(), asyncio.Semaphore(4))
+        assert answer is not None
+        return answer
+
+    return asyncio.run(scenario())
+
+
+@pytest.mark.parametrize(("tls", "protocol"), [
+    (firmware.TLS_UP_TO_11, "TLSv1.1"), (firmware.TLS_12_TO_14, "TLSv1.2"),
+    (firmware.TLS_FROM_15, "TLSv1.2")])
+def test_a_server_speaking_tls_1_0_to_1_2_with_rsa_key_exchange_suits_every_profile(
+        tls: firmware.TlsProfile, protocol: str) -> None:
+    listen = free_port()
+    answer = _exchange(_tls_connect_back(listen, *MESHCENTRAL_LIKE), listen, tls)
+    assert answer.outcome is ConnectBackOutcome.HANDSHAKE and answer.protocol == protocol
+    assert answer.chain_length == 1
+
+
+@pytest.mark.parametrize(("versions", "tls", "offered"), [
+    (("TLSv1.3",), firmware.TLS_FROM_15, "TLSv1.3 with"),
+    (("TLSv1.3",), firmware.TLS_UP_TO_11, "TLSv1.3 with"),
+    (("TLSv1.2",), firmware.TLS_UP_TO_11, "up to TLSv1.2 with"),
+    (("TLSv1",), firmware.TLS_FROM_15, "up to TLSv1 with"),
+])
+def test_a_server_whose_tls_the_profile_lacks_fails_and_what_it_offered_is_kept(
+        versions: tuple[str, ...], tls: firmware.TlsProfile, offered: str) -> None:
+    listen = free_port()
+    answer = _exchange(_tls_connect_back(listen, versions, ("DEFAULT",)), listen, tls)
+    assert answer.outcome is ConnectBackOutcome.TLS_FAILED
+    assert answer.offered.startswith(offered)
+
+
+def test_a_connect_back_from_another_address_does_not_count() -> None:
+    listen = free_port()
+    stranger = _tls_connect_back(listen, *MESHCENTRAL_LIKE, source="127.0.0.2")
+    answer = _exchange(stranger, listen, firmware.TLS_FROM_15, timeout=2.0)
+    assert answer.outcome is ConnectBackOutcome.NO_CONNECTION
+
+
+def test_the_psk_endpoint_speaks_tls_1_0() -> None:
+    listen = free_port()
+    client = tlsio.PskClient(b"ABCD1234", b"K" * 32)
+
+    async def server(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await reader.read()
+        writer.close()
+        back_reader, back_writer = await asyncio.open_connection(HOST, listen)
+        connection = SSL.Connection(client.context, None)
+        connection.set_connect_state()
+        with contextlib.suppress(SSL.Error, OSError):
+            await tlsio.handshake(connection, back_reader, back_writer)
+        back_writer.close()
+
+    async def scenario() -> ConnectBack:
+        hello_server, port = await serving(server)
+        async with hello_server:
+            queue = HelloQueue(f"{HOST}:{listen}", timeout=1.0)
+            plan = HelloPlan("corp.example", HandshakeKind.PSK, HOST, port,
+                             Hello.psk(uuid.UUID(int=1), "ABCD1234"), 5.0, 0.0,
+                             frozenset({HOST}), tlsio.PskServer(b"ABCD1234", b"K" * 32))
+            _, answer, _ = await queue.exchange(plan, Timeline(), asyncio.Semaphore(4))
+        assert answer is not None
+        return answer
+
+    answer = asyncio.run(scenario())
+    assert answer.outcome is ConnectBackOutcome.HANDSHAKE and answer.protocol == "TLSv1"
+    assert answer.cipher == "PSK-AES128-CBC-SHA"

@@ -470,7 +470,7 @@ def test_html_matrix_cell_order(statuses: list[Status], shown: Status) -> None:
         [result("DNS-PROVSERVER-A", "hq", f"d{i}.example", s) for i, s in enumerate(statuses)]
     )
     (row,) = matrix_rows(run, list(AREAS))
-    assert row.cells == [None, shown, None, None, None, None, None]
+    assert row.cells == [None, shown] + [None] * (len(AREAS) - 2)
 
 
 def test_html_matrix_gives_an_unknown_area_its_own_column() -> None:

@@ -108,6 +108,8 @@ SEGMENTS: tuple[Segment, ...] = (
     Segment("dm-rogue", 16, (_dnsmasq(b"branch.example", ("10.250.16.1", BIND)),
                              _kea(b"rogue.example", host=2))),
     Segment("dm-slow", 17, (DhcpServer(SLOW_DNSMASQ, 1, CORP, (MAIN_DNS,)),)),
+    # Option 6 names the main resolver and one whose ProvisionServer record is stale
+    Segment("dm-stale", 18, (_dnsmasq(CORP, (MAIN_DNS, network.ADDRESSES["stale_dns"])),)),
     Segment("kea-ok", 21, (_kea(CORP),)),
     Segment("kea-no15", 22, (_kea(None, updates_dns=False),)),
     Segment("kea-wrong", 23, (_kea(b"wrong.example"),)),

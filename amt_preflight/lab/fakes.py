@@ -1,8 +1,9 @@
 """Misbehaving DNS servers for the lab: one that never answers, one that answers garbage,
-and a relay that answers late.
+one with a stale ProvisionServer record, and a relay that answers late.
 
     python -m amt_preflight.lab.fakes silent --listen 10.250.0.3:53
     python -m amt_preflight.lab.fakes garbage --listen 10.250.0.4:53
+    python -m amt_preflight.lab.fakes stale --listen 10.250.0.7:53
     python -m amt_preflight.lab.fakes delay --listen 10.250.0.6:53 --to 10.250.0.5:53 --delay-ms 25
 
 All serve UDP and TCP on the same address and run until SIGTERM. `delay` relays every query
@@ -18,11 +19,19 @@ import struct
 from collections.abc import Awaitable, Callable
 from typing import Any, cast
 
+import dns.exception
+import dns.message
+import dns.rcode
+import dns.rdatatype
+import dns.rrset
+
 HOLD_SECONDS = 120.0  # a TCP connection is closed after this, so none is held forever
 RELAY_FLOW_SECONDS = 5.0  # delay: a relayed UDP query's upstream socket lives at most this long
 RELAY_IDLE_SECONDS = 10.0  # delay: a TCP connection idle this long (either way) is closed
 # Shorter than the 12-byte DNS header, so no parser can accept it; see garbage_reply.
 JUNK = b"\xde\xad\xbe\xef\x00"
+# stale: a resolver whose zone copy still sends the devices' hellos to a retired server
+STALE_RECORDS = {("provisionserver.corp.example.", "A"): "10.250.0.66"}
 
 TcpHandler = Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]
 
@@ -30,6 +39,48 @@ TcpHandler = Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[No
 def garbage_reply(query: bytes) -> bytes:
     """The query's ID (so a client takes this as the reply to its query) and then junk."""
     return query[:2] + JUNK
+
+
+def stale_reply(query: bytes) -> bytes:
+    """The stale record for its one question, REFUSED for any other; nothing for junk."""
+    try:
+        message = dns.message.from_wire(query)
+    except dns.exception.DNSException:  # junk: no answer, as a real server drops it
+        return b""
+    reply = dns.message.make_response(message)
+    question = message.question[0] if message.question else None
+    found = STALE_RECORDS.get((question.name.to_text().lower(), dns.rdatatype.to_text(
+        question.rdtype))) if question is not None else None
+    if question is None or found is None:
+        reply.set_rcode(dns.rcode.REFUSED)
+    else:
+        reply.answer.append(dns.rrset.from_text(question.name, 300, "IN", "A", found))
+    wire: bytes = reply.to_wire()
+    return wire
+
+
+class _StaleUdp(asyncio.DatagramProtocol):
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = cast(asyncio.DatagramTransport, transport)
+
+    def datagram_received(self, data: bytes, addr: tuple[str | Any, int]) -> None:
+        if reply := stale_reply(data):
+            self.transport.sendto(reply, addr)
+
+
+async def _stale_tcp(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    try:
+        async with asyncio.timeout(HOLD_SECONDS):
+            while header := await reader.readexactly(2):
+                reply = stale_reply(await reader.readexactly(struct.unpack("!H", header)[0]))
+                if not reply:
+                    break
+                writer.write(struct.pack("!H", len(reply)) + reply)
+                await writer.drain()
+    except (TimeoutError, ConnectionError, asyncio.IncompleteReadError):
+        pass
+    finally:
+        writer.close()
 
 
 class _GarbageUdp(asyncio.DatagramProtocol):
@@ -187,6 +238,8 @@ async def serve(
     tcp: TcpHandler
     if kind == "silent":
         udp, tcp = asyncio.DatagramProtocol, _silent_tcp  # the base protocol ignores datagrams
+    elif kind == "stale":
+        udp, tcp = _StaleUdp, _stale_tcp
     elif kind == "delay":
         if upstream is None:
             raise ValueError("the delay relay needs an upstream server")
@@ -206,7 +259,7 @@ async def serve(
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m amt_preflight.lab.fakes")
-    parser.add_argument("kind", choices=["silent", "garbage", "delay"])
+    parser.add_argument("kind", choices=["silent", "garbage", "stale", "delay"])
     parser.add_argument("--listen", required=True, metavar="ADDR:PORT")
     parser.add_argument("--to", metavar="ADDR:PORT", help="delay: the server to relay to")
     parser.add_argument(

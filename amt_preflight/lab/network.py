@@ -13,7 +13,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from types import MappingProxyType
 
-from amt_preflight.lab import pki, programs
+from amt_preflight.lab import devices, pki, programs
 from amt_preflight.lab.servers import DnsAnswers, Listening, Server, own_module_env
 
 INTERFACE = "lab0"
@@ -27,6 +27,7 @@ ADDRESSES = MappingProxyType(
         "bind": "10.250.0.2",
         "silent_dns": "10.250.0.3",
         "garbage_dns": "10.250.0.4",
+        "stale_dns": "10.250.0.7",  # its ProvisionServer.corp.example is a retired address
         "provision_server": "10.250.0.10",
         "provision_server_split": "10.250.0.11",  # what BIND says for split.example
         "dc": "10.250.0.20",
@@ -66,6 +67,8 @@ ADDRESSES = MappingProxyType(
         "provision_reset": "10.250.0.57",  # resets the hello connection, never connects back
         "provision_wrong_psk": "10.250.0.58",  # TLS-PSK with the wrong key
         "provision_closed": "10.250.0.59",  # nothing listens on the hello port
+        "provision_tls13_only": "10.250.0.60",  # connects back speaking TLS 1.3 only
+        "provision_tls12_only": "10.250.0.61",  # connects back speaking TLS 1.2 only
     }
 )
 CLIENT_CIDRS = (f"{ADDRESSES['client']}/{PREFIXLEN}",)
@@ -132,13 +135,18 @@ _HANDSHAKE_SERVERS = {
     "second": _PS,  # a second domain on the healthy server
     **{way: ADDRESSES[f"provision_{way.replace('-', '_')}"]
        for way in ("silent", "slow", "garbage", "idle", "wrong-cert", "long-chain", "no-cert",
-                   "reset", "wrong-psk", "closed")},
+                   "reset", "wrong-psk", "closed", "tls13-only", "tls12-only")},
 }
 
 
 def handshake_domain(way: str) -> str:
     """The domain of one handshake scenario: silent -> silent.hs.corp.example."""
     return f"{way}.{HANDSHAKE_ZONE}"
+
+
+def handshake_address(way: str) -> str:
+    """The address of one handshake scenario's provisioning server."""
+    return _HANDSHAKE_SERVERS[way]
 
 
 ZONES: tuple[Zone, ...] = (
@@ -440,15 +448,17 @@ def ocsp_responder(workdir: Path, namespace: str) -> Server:
 
 def servers(workdir: Path, infra_ns: str) -> list[Server]:
     """Every server of the lab, all in the infra namespace. The lab PKI is made first, into
-    the lab folder, and the demo's certificate files are published where config.yaml
-    names them."""
+    the lab folder, and the demo's certificate files and its fleet's device reports are
+    published where config.yaml names them."""
     made = pki.write(workdir / PKI_DIR, datetime.now(UTC))
     pki.publish(pki.PUBLISHED, made)
+    devices.publish(devices.FOLDER)
     return [
         dnsmasq(workdir, infra_ns),
         bind(workdir, infra_ns),
         fake_dns("silent", "silent_dns", infra_ns),
         fake_dns("garbage", "garbage_dns", infra_ns),
+        fake_dns("stale", "stale_dns", infra_ns),
         ca_web(workdir, infra_ns),
         ocsp_responder(workdir, infra_ns),
     ]

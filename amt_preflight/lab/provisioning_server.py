@@ -59,6 +59,9 @@ PPS = "LABP-PSK1-2345-6789-ABCD-EFGH-JKLM-NPQR"
 WRONG_PPS = "WRNG-PSK1-2345-6789-ABCD-EFGH-JKLM-NPQR"
 ENVIRONMENT = MappingProxyType({"AMT_PID": PID, "AMT_PPS": PPS})
 
+RSA_KEY_EXCHANGE = ("AES128-GCM-SHA256", "AES256-GCM-SHA384", "AES128-SHA256", "AES256-SHA256",
+                    "AES128-SHA", "AES256-SHA")
+
 MODES = {
     "normal": "connects back as it should",
     "silent": "never connects back",
@@ -84,6 +87,10 @@ class Endpoint:
     delay: float = 0.0  # slow: seconds from the hello to the connect-back
     quiet: float = 2.0  # seconds a device's further hellos are ignored after a connect-back
     port: int = HELLO_PORT
+    # The TLS its connect-back speaks (OpenSSL names): by default as MeshCentral's, TLS 1.0
+    # to 1.2 with RSA key exchange, which every AMT generation can take.
+    tls_versions: tuple[str, ...] = ("TLSv1", "TLSv1.1", "TLSv1.2")
+    ciphers: tuple[str, ...] = RSA_KEY_EXCHANGE
 
 
 # The lab's endpoints: the healthy server of corp.example (also the ProvisionServer of
@@ -108,6 +115,10 @@ ENDPOINTS: tuple[Endpoint, ...] = (
              "reset"),
     Endpoint(ADDRESSES["provision_wrong_psk"], (handshake_domain("wrong-psk"),),
              ("wildcard",), "wrong-psk"),
+    Endpoint(ADDRESSES["provision_tls13_only"], (handshake_domain("tls13-only"),),
+             ("wildcard",), tls_versions=("TLSv1.3",), ciphers=("DEFAULT",)),
+    Endpoint(ADDRESSES["provision_tls12_only"], (handshake_domain("tls12-only"),),
+             ("wildcard",), tls_versions=("TLSv1.2",), ciphers=("DEFAULT",)),
 )
 
 
@@ -183,10 +194,12 @@ def load_bundles(folder: Path, names: Iterable[str]) -> dict[str, Bundle]:
     return bundles
 
 
-def client_context(bundle: Bundle | None, extra: Iterable[x509.Certificate] = ()
-                   ) -> SSL.Context:
-    """The TLS client side of a connect-back: the bundle's chain and key, or none at all."""
+def client_context(endpoint: Endpoint, bundle: Bundle | None,
+                   extra: Iterable[x509.Certificate] = ()) -> SSL.Context:
+    """The TLS client side of a connect-back, speaking the endpoint's TLS: the bundle's chain
+    and key, or none at all."""
     context = SSL.Context(SSL.TLS_METHOD)
+    tlsio.limit(context, endpoint.tls_versions, endpoint.ciphers)
     if bundle is not None:
         context.use_certificate(bundle.chain[0])
         context.use_privatekey(bundle.key)
@@ -216,7 +229,8 @@ class ProvisioningServer:
                    for e in self.endpoints.values()]
         for endpoint in self.endpoints.values():
             log(f"listening on {endpoint.address}:{endpoint.port} for "
-                f"{', '.join(endpoint.domains)}: {endpoint.mode} ({MODES[endpoint.mode]})")
+                f"{', '.join(endpoint.domains)}: {endpoint.mode} ({MODES[endpoint.mode]}), "
+                f"connect-back over {'/'.join(endpoint.tls_versions)}")
         await asyncio.gather(*(s.serve_forever() for s in servers))
 
     async def take_hello(self, reader: asyncio.StreamReader,
@@ -270,7 +284,7 @@ class ProvisioningServer:
             key = WRONG_PPS if endpoint.mode == "wrong-psk" else PPS
             return tlsio.PskClient(hello.pid.encode(), normal_pps(key).encode()).context
         if endpoint.mode == "no-client-cert":
-            return client_context(None)
+            return client_context(endpoint, None)
         announced = {h.hex for h in hello.root_hashes}
         for name in endpoint.bundles:
             bundle = self.bundles[name]
@@ -281,7 +295,7 @@ class ProvisioningServer:
                 continue
             log(f"  chose certificate {name} ({bundle.chain[0].subject.rfc4514_string()})")
             padding = self.padding if endpoint.mode == "long-chain" else []
-            return client_context(bundle, padding)
+            return client_context(endpoint, bundle, padding)
         log("  no certificate of this domain has its root among the announced hashes: "
             "no connect-back")
         return None
@@ -321,7 +335,9 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     document = json.loads(args.config.read_text())
     endpoints = [Endpoint(**{**item, "domains": tuple(item["domains"]),
-                             "bundles": tuple(item["bundles"])})
+                             "bundles": tuple(item["bundles"]),
+                             "tls_versions": tuple(item["tls_versions"]),
+                             "ciphers": tuple(item["ciphers"])})
                  for item in document["endpoints"]]
     unknown = {e.mode for e in endpoints} - MODES.keys()
     if unknown:

@@ -66,12 +66,14 @@ Gatherer = Callable[[SiteProbes], Awaitable[None]]
 # for the site's resolvers, which (none configured) come from the DHCP survey's option 6.
 # SNMP devices are addressed as configured (a name resolves at the host's resolver).
 RESOLVER_FREE = frozenset({Need.DHCP_SURVEY, Need.DHCP_OPT6_DNS, Need.CERT_FILES,
-                           Need.SNMP_SYSTEM, Need.SNMP_INTERFACES, Need.SNMP_PROCESSES})
+                           Need.SNMP_SYSTEM, Need.SNMP_INTERFACES, Need.SNMP_PROCESSES,
+                           Need.DEVICE_FILES})
 
 
 def gatherers() -> dict[Need, Gatherer]:
     from amt_preflight.probes import (
         certificate,
+        devices,
         dhcp,
         dns,
         handshake,
@@ -105,4 +107,5 @@ def gatherers() -> dict[Need, Gatherer]:
         Need.HS_HELLO_PORT: handshake.gather_hello_port,
         Need.HS_PKI: handshake.gather_pki,
         Need.HS_PSK: handshake.gather_psk,
+        Need.DEVICE_FILES: devices.gather_devices,
     }

@@ -27,6 +27,7 @@ import dns.update
 
 from amt_preflight.observations import (
     AD_SRV_PREFIXES,
+    DHCP_OPTION6,
     DnsAnswer,
     DnsQuestion,
     DnsRecord,
@@ -41,6 +42,7 @@ from amt_preflight.observations import (
     resolver_probe_question,
     reverse_name,
     srv_target,
+    trusted_answers,
 )
 
 if TYPE_CHECKING:
@@ -300,8 +302,28 @@ async def gather_provision_server_ptrs(ctx: SiteProbes) -> None:
     await _provision_servers(ctx, with_ptr=True)  # the A queries are shared, not repeated
 
 
+async def devices_resolvers(ctx: SiteProbes) -> tuple[tuple[str, str], ...]:
+    """The site's resolvers and every resolver DHCP option 6 hands to devices (from the
+    allowed servers when any answered), each with where it came from: the devices ask
+    ProvisionServer there, whatever this host is configured to ask."""
+    found: dict[str, list[str]] = {
+        a: [f"site resolver ({ctx.resolvers.source})"] for a in ctx.resolvers.addresses}
+    site = ctx.site
+    if site.interface is not None and ctx.resolvers.source != DHCP_OPTION6:
+        survey = await ctx.dhcp.survey(site.interface, site.dhcp.window)
+        for answer in trusted_answers(survey, site.dhcp.allowed_servers):
+            for resolver in answer.dns_servers:
+                source = f"DHCP option 6 from {answer.server}"
+                if source not in found.setdefault(resolver, []):
+                    found[resolver].append(source)
+    resolvers = tuple((a, "; ".join(sources)) for a, sources in found.items())
+    ctx.observations.provision_resolvers[site.name] = resolvers
+    return resolvers
+
+
 async def _provision_servers(ctx: SiteProbes, with_ptr: bool) -> None:
-    addresses = ctx.resolvers.addresses
+    addresses = [a for a, _ in await ctx.once.run(
+        ("devices' resolvers", ctx.site.name), lambda: devices_resolvers(ctx))]
 
     async def one(resolver: str, domain: str) -> None:
         answer = await ctx.dns.ask(DnsQuestion(resolver, provision_server_name(domain), "A"))

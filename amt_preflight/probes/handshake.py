@@ -21,7 +21,6 @@ import asyncio
 import contextlib
 import socket
 import time
-from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
@@ -33,6 +32,7 @@ from cryptography.x509.oid import NameOID
 from OpenSSL import SSL
 
 from amt_preflight import firmware, pki, tlsio
+from amt_preflight.firmware import DeviceProfile, TlsProfile
 from amt_preflight.hello import (
     MAX_HASHES,
     Hello,
@@ -59,7 +59,7 @@ from amt_preflight.probes import tcp
 from amt_preflight.secrets import SecretError, read_secret
 
 if TYPE_CHECKING:
-    from amt_preflight.config import SiteConfig
+    from amt_preflight.config import DomainConfig
     from amt_preflight.probes import SiteProbes
 
 EXCERPT = 48  # bytes of an unexpected answer kept, as hex
@@ -73,25 +73,11 @@ def excerpt(data: bytes) -> str:
     return f"{len(data)} bytes {data[:EXCERPT].hex()}{more}"
 
 
-def announced_hashes(site: SiteConfig) -> tuple[AnnouncedHash, ...]:
-    """The root hashes the site's hello announces: those of its device profile (its default
-    list in its algorithm) and amt.custom_root_hashes. Where the site's generations make
-    several profiles, the one hello carries the roots every profile's list holds (in the
-    newest profile's algorithm), so that a root the server picks is trusted by them all."""
-    device_profiles = firmware.profiles(site.amt.generations)
-    newest = device_profiles[-1]
-    common = [r for r in newest.roots.root_list.roots
-              if all(r in p.roots.root_list.roots for p in device_profiles)]
-    algorithm = newest.hash_algorithm
-    lists = " + ".join(dict.fromkeys(p.roots.root_list.label for p in device_profiles))
-    entries = [pki.RootHash(r.name, algorithm, r.hashes[algorithm], lists) for r in common]
-    entries += pki.custom_root_hashes(site.amt.custom_root_hashes)
-    found: dict[tuple[str, str], AnnouncedHash] = {}
-    for entry in entries:
-        label = f"{entry.ca} ({entry.source})"
-        found.setdefault((entry.algorithm, entry.value),
-                         AnnouncedHash(entry.algorithm, entry.value, label))
-    return tuple(found.values())[:MAX_HASHES]
+def announced_hashes(profile: DeviceProfile, custom: list[str]) -> tuple[AnnouncedHash, ...]:
+    """The root hashes a device of this profile announces in its hello: its default list in
+    its algorithm, then amt.custom_root_hashes (firmware.DeviceProfile.announced)."""
+    return tuple(AnnouncedHash(e.algorithm, e.value, f"{e.ca} ({e.source})")
+                 for e in profile.announced(custom))[:MAX_HASHES]
 
 
 def endpoint_identity() -> tuple[rsa.RSAPrivateKey, x509.Certificate]:
@@ -127,7 +113,9 @@ class _Awaited:
 
     kind: HandshakeKind
     server: str  # where the hello went
+    allowed: frozenset[str]  # addresses whose connect-back counts: it, and provision_server
     psk: tlsio.PskServer | None
+    tls: TlsProfile | None  # PKI: the versions and suites the endpoint accepts
     result: asyncio.Future[ConnectBack]
     notes: list[tuple[float, str]]  # the attempt's timeline: (monotonic, what was seen)
     hello_sent: float = 0.0  # monotonic
@@ -143,7 +131,8 @@ class SyntheticEndpoint:
         self.awaited: _Awaited | None = None
         self.servers_asked: set[str] = set()  # addresses hellos went to through this endpoint
         self._server: asyncio.Server | None = None
-        self._pki: SSL.Context | None = None
+        self._identity: tuple[rsa.RSAPrivateKey, x509.Certificate] | None = None
+        self._contexts: dict[str, SSL.Context] = {}  # by TLS profile name
         self._handlers: set[asyncio.Task[None]] = set()
 
     @property
@@ -152,16 +141,26 @@ class SyntheticEndpoint:
 
     async def open(self) -> None:
         """Listen; OSError when the address cannot be bound."""
-        key, certificate = await asyncio.to_thread(endpoint_identity)
-        context = SSL.Context(SSL.TLS_METHOD)
-        context.use_privatekey(key)
-        context.use_certificate(certificate)
-        # Every chain is accepted: it is captured and judged by the CERT-* rules, not here.
-        context.set_verify(SSL.VERIFY_PEER | SSL.VERIFY_FAIL_IF_NO_PEER_CERT,
-                           lambda *_: True)
-        self._pki = context
+        self._identity = await asyncio.to_thread(endpoint_identity)
         self._server = await asyncio.start_server(self._accept, self.host, self.port,
                                                   reuse_address=True)
+
+    def _pki_context(self, tls: TlsProfile) -> SSL.Context:
+        """A mutual-TLS server context that speaks only the profile's versions and suites
+        (never TLS 1.3), as a device of that profile does."""
+        context = self._contexts.get(tls.name)
+        if context is None:
+            assert self._identity is not None  # open() made it before listening
+            key, certificate = self._identity
+            context = SSL.Context(SSL.TLS_METHOD)
+            context.use_privatekey(key)
+            context.use_certificate(certificate)
+            tlsio.limit(context, tls.versions, tls.cipher_suites)
+            # Every chain is accepted: it is captured and judged by the CERT-* rules.
+            context.set_verify(SSL.VERIFY_PEER | SSL.VERIFY_FAIL_IF_NO_PEER_CERT,
+                               lambda *_: True)
+            self._contexts[tls.name] = context
+        return context
 
     async def close(self) -> None:
         if self._server is not None:
@@ -194,6 +193,11 @@ class SyntheticEndpoint:
             awaited.notes.append((time.monotonic(), f"ignored a connection from {peer}: a late "
                                   f"answer to an earlier hello to {peer_host}"))
             return
+        if peer_host not in awaited.allowed:
+            awaited.notes.append((time.monotonic(), f"ignored a connection from {peer}: "
+                                  f"neither the address the hello went to ({awaited.server}) "
+                                  "nor a configured provision_server address"))
+            return
         awaited.notes.append((time.monotonic(), f"connection from {peer}"))
         awaited.connected = True
         answer = await self._handshake(awaited, reader, writer, peer)
@@ -202,8 +206,11 @@ class SyntheticEndpoint:
 
     async def _handshake(self, awaited: _Awaited, reader: asyncio.StreamReader,
                          writer: asyncio.StreamWriter, peer: str) -> ConnectBack:
-        context = awaited.psk.context if awaited.psk is not None else self._pki
-        assert context is not None  # open() made it before listening
+        if awaited.psk is not None:
+            context = awaited.psk.context
+        else:
+            assert awaited.tls is not None  # a PKI hello names its device's TLS
+            context = self._pki_context(awaited.tls)
         connection = SSL.Connection(context, None)
         connection.set_accept_state()
         received = bytearray()
@@ -211,8 +218,10 @@ class SyntheticEndpoint:
         def failed(outcome: ConnectBackOutcome, detail: str) -> ConnectBack:
             if received and received[0] != TLS_HANDSHAKE_RECORD:
                 outcome, detail = ConnectBackOutcome.NOT_TLS, "the first bytes are not TLS"
+            offer = tlsio.client_hello_offer(bytes(received))
             return ConnectBack(outcome, peer, self._after(awaited),
                                received=excerpt(bytes(received)) if received else "",
+                               offered=offer.describe() if offer else "",
                                detail=detail, psk_identity_matched=self._psk_matched(awaited))
 
         try:
@@ -340,7 +349,9 @@ class HelloPlan:
     hello: Hello
     connect_back_timeout: float
     spacing: float
+    allowed: frozenset[str]  # where a connect-back may come from
     psk: tlsio.PskServer | None = None
+    tls: TlsProfile | None = None
 
 
 @dataclass
@@ -421,8 +432,8 @@ class HelloQueue:
                                     "no hello was sent")
             timeline.add(f"synthetic AMT endpoint listening on {endpoint.host}:{endpoint.port}")
         loop = asyncio.get_running_loop()
-        awaited = _Awaited(plan.kind, plan.address, plan.psk, loop.create_future(),
-                           timeline.events)
+        awaited = _Awaited(plan.kind, plan.address, plan.allowed, plan.psk, plan.tls,
+                           loop.create_future(), timeline.events)
         endpoint.awaited = awaited
         try:
             payload = plan.hello.encode()
@@ -488,37 +499,51 @@ async def gather_hello_port(ctx: SiteProbes) -> None:
 
 
 async def gather_pki(ctx: SiteProbes) -> None:
-    hashes = announced_hashes(ctx.site)
-    hello = Hello.pki(synthetic_uuid(ctx.site.name),
-                      [RootHash.from_hex(h.algorithm, h.value) for h in hashes])
-    await _gather(ctx, HandshakeKind.PKI, lambda: _ready(hello, None), hashes)
+    """For each domain, one hello and connect-back per device profile of the site: the
+    profile's root hashes announced, the connect-back taken only with its TLS."""
+    custom = ctx.site.amt.custom_root_hashes
+    plans = []
+    for profile in firmware.profiles(ctx.site.amt.generations):
+        hashes = announced_hashes(profile, custom)
+        hello = Hello.pki(synthetic_uuid(f"{ctx.site.name}/{profile.label}"),
+                          [RootHash.from_hex(h.algorithm, h.value) for h in hashes])
+        plans.append(_Planned(profile.label, hello, None, hashes, profile.tls))
+    await _gather(ctx, HandshakeKind.PKI, plans)
 
 
 async def gather_psk(ctx: SiteProbes) -> None:
+    """A version 2 hello with the PID to each configured provision_server address of each
+    domain (never to an address DNS alone names: it carries the PID), where a generation
+    that has TLS-PSK (AMT 10 and earlier) is configured."""
     psk = ctx.site.handshake.psk
-    if psk is None or psk.pid is None or psk.pps is None:
-        return  # HS-TLS-PSK: skipped where no PID/PPS pair is configured
-    pid_ref, pps_ref = psk.pid, psk.pps
-
-    async def prepare() -> tuple[Hello, tlsio.PskServer]:
-        pid = normal_pid(read_secret(pid_ref, ctx.config, "pid").value)
-        pps = normal_pps(read_secret(pps_ref, ctx.config, "pps").value)
-        hello = Hello.psk(synthetic_uuid(ctx.site.name), pid)
-        return hello, tlsio.PskServer(pid.encode(), pps.encode())
-
-    await _gather(ctx, HandshakeKind.PSK, prepare, ())
-
-
-async def _ready(hello: Hello, psk: tlsio.PskServer | None) -> tuple[Hello,
-                                                                     tlsio.PskServer | None]:
-    return hello, psk
+    if psk is None or psk.pid is None or psk.pps is None or not any(
+            p.psk for p in firmware.profiles(ctx.site.amt.generations)):
+        return  # HS-TLS-PSK: skipped, and it says why
+    try:
+        pid = normal_pid(read_secret(psk.pid, ctx.config, "pid").value)
+        pps = normal_pps(read_secret(psk.pps, ctx.config, "pps").value)
+        hello: Hello | None = Hello.psk(synthetic_uuid(ctx.site.name), pid)
+        problem = ""
+    except (SecretError, HelloError) as exc:
+        hello, problem, pid, pps = None, f"no hello sent: handshake.psk: {exc}", "", ""
+    plans = [_Planned("TLS-PSK (AMT 10 and earlier)", hello, tlsio.PskServer(
+        pid.encode(), pps.encode()) if hello else None, (), None, problem)]
+    await _gather(ctx, HandshakeKind.PSK, plans)
 
 
-Prepare = Callable[[], Awaitable[tuple[Hello, tlsio.PskServer | None]]]
+@dataclass(frozen=True)
+class _Planned:
+    """One hello of a domain: the device profile it stands for and what it carries."""
+
+    profile: str
+    hello: Hello | None  # None: it could not be made (problem says why)
+    psk: tlsio.PskServer | None
+    hashes: tuple[AnnouncedHash, ...]
+    tls: TlsProfile | None
+    problem: str = ""
 
 
-async def _gather(ctx: SiteProbes, kind: HandshakeKind, prepare: Prepare,
-                  hashes: tuple[AnnouncedHash, ...]) -> None:
+async def _gather(ctx: SiteProbes, kind: HandshakeKind, plans: list[_Planned]) -> None:
     if not ctx.intrusive:
         return  # a hello makes a provisioning server act
     handshake = ctx.site.handshake
@@ -528,42 +553,54 @@ async def _gather(ctx: SiteProbes, kind: HandshakeKind, prepare: Prepare,
         return HelloQueue(handshake.listen, timeout)
 
     queue = await ctx.once.run(("handshake endpoint", handshake.listen), new_queue)
-    attempts = await asyncio.gather(
-        *(_attempt(ctx, queue, domain, kind, prepare, hashes)
-          for domain in ctx.site.domain_names))
-    for attempt in attempts:
-        ctx.observations.handshakes[(ctx.site.name, attempt.domain, kind)] = attempt
+
+    async def domain_attempts(domain: DomainConfig) -> tuple[HandshakeAttempt, ...]:
+        configured = tuple(domain.provision_server)
+        if kind is HandshakeKind.PSK:  # the PID goes only where the config says
+            targets = [(a, p) for a in configured for p in plans]
+        else:
+            targets = [(provision_server_name(domain.name), p) for p in plans]
+        return tuple(await asyncio.gather(
+            *(_attempt(ctx, queue, domain.name, kind, target, plan, configured)
+              for target, plan in targets)))
+
+    found = await asyncio.gather(*(domain_attempts(d) for d in ctx.site.domains))
+    for domain, attempts in zip(ctx.site.domains, found, strict=True):
+        ctx.observations.handshakes[(ctx.site.name, domain.name, kind)] = attempts
 
 
 async def _attempt(ctx: SiteProbes, queue: HelloQueue, domain: str, kind: HandshakeKind,
-                   prepare: Prepare, hashes: tuple[AnnouncedHash, ...]) -> HandshakeAttempt:
+                   target: str, plan: _Planned, configured: tuple[str, ...]
+                   ) -> HandshakeAttempt:
     handshake = ctx.site.handshake
     started, timeline = time.time(), Timeline()
-    name = provision_server_name(domain)
-
-    base = HandshakeAttempt(domain, kind, name, handshake.hello_port, handshake.listen,
-                            announced=hashes, waited_s=handshake.connect_back_timeout,
+    tls = plan.tls
+    base = HandshakeAttempt(domain, kind, target, handshake.hello_port, handshake.listen,
+                            profile=plan.profile,
+                            tls_versions=tls.versions if tls else ("TLSv1",),
+                            cipher_suites=tls.cipher_suites if tls else
+                            tlsio.DEVICE_PSK_SUITES,
+                            announced=plan.hashes, waited_s=handshake.connect_back_timeout,
                             started_at=started)
 
     def attempt(**found: Any) -> HandshakeAttempt:
         return replace(base, timeline=timeline.done(),
                        elapsed_ms=(time.monotonic() - timeline.started) * 1000, **found)
 
-    try:
-        hello, psk = await prepare()
-    except (SecretError, HelloError) as exc:
-        return attempt(error=f"no hello sent: handshake.psk: {exc}")
-    hello_fields = tuple(hello.to_evidence().items())
-    connected = await tcp.connect(ctx, name, handshake.hello_port)
-    ctx.observations.tcp[(ctx.site.name, name, handshake.hello_port)] = connected
+    if plan.hello is None:
+        return attempt(error=plan.problem)
+    hello_fields = tuple(plan.hello.to_evidence().items())
+    connected = await tcp.connect(ctx, target, handshake.hello_port)
+    ctx.observations.tcp[(ctx.site.name, target, handshake.hello_port)] = connected
     timeline.add(connected.detail)
     if not connected.outcome.answered:
         return attempt(address=connected.address, hello=hello_fields,
-                       error=f"no hello sent: {name} port {handshake.hello_port} "
+                       error=f"no hello sent: {target} port {handshake.hello_port} "
                              f"is not reachable ({connected.outcome.value})")
-    plan = HelloPlan(domain, kind, connected.address, handshake.hello_port, hello,
-                     handshake.connect_back_timeout, handshake.hello_spacing, psk)
-    delivery, answer, error = await queue.exchange(plan, timeline, ctx.dns.limiter)
+    hello_plan = HelloPlan(domain, kind, connected.address, handshake.hello_port, plan.hello,
+                           handshake.connect_back_timeout, handshake.hello_spacing,
+                           frozenset((connected.address, *configured)), plan.psk, tls)
+    delivery, answer, error = await queue.exchange(hello_plan, timeline, ctx.dns.limiter)
     if delivery is None:
         return attempt(address=connected.address, hello=hello_fields, error=error)
     return attempt(address=connected.address, hello=hello_fields, delivered=delivery.outcome,
