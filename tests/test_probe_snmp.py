@@ -46,6 +46,26 @@ def bad_walk_agent(lab: Lab) -> Iterator[str]:
     yield BAD_WALK
 
 
+@pytest.fixture(scope="session")
+def other_keys_agent(lab: Lab) -> Iterator[str]:
+    """A second snmpd: the same SNMPv3 user name, other keys."""
+    lab.add(snmp.other_keys_agent(lab.workdir, lab.infra_ns))
+    yield network.ADDRESSES["snmp_other_keys"]
+
+
+def test_one_user_name_with_other_keys_per_device(lab: Lab, other_keys_agent: str,
+                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    """One user name at every site, keys per site, is common: each device is asked with its
+    own keys (the engine's user table would otherwise keep one device's keys for both)."""
+    monkeypatch.setenv("OTHER_AUTH", snmp.OTHER_AUTH_KEY)
+    monkeypatch.setenv("OTHER_PRIV", snmp.OTHER_PRIV_KEY)
+    other = V3.replace("SNMP_AUTH", "OTHER_AUTH").replace("SNMP_PRIV", "OTHER_PRIV")
+    got = survey(lab, f"        - {{host: {SERVER}, {V3}}}\n"
+                      f"        - {{host: {other_keys_agent}, {other}}}\n")
+    assert got[("SNMP-DEVICE-ANSWERS", SERVER)] is Status.PASS
+    assert got[("SNMP-DEVICE-ANSWERS", other_keys_agent)] is Status.PASS
+
+
 def lab_config(devices: str, timeout: float = 1.0, retries: int = 0) -> Config:
     return config(f"defaults: {{timeout: {timeout}, retries: {retries}, deadline: 120}}\n"
                   f"sites:\n  - name: lab\n    snmp:\n      devices:\n{devices}")

@@ -54,6 +54,8 @@ ADDRESSES = MappingProxyType(
         "snmptrapd": "10.250.0.42",
         "snmp_bad_walk": "10.250.0.43",  # fake_snmp.py agent, started with Lab.add()
         "snmp_absent": "10.250.0.44",  # nothing listens: an agent that is not there
+        # A second snmpd whose SNMPv3 user has the first's name and other keys (on demand)
+        "snmp_other_keys": "10.250.0.45",
         # Handshake (lab/provisioning_server.py): "provision_server" above is the healthy
         # provisioning server; each of these misbehaves in one way, as the ProvisionServer of
         # <way>.hs.corp.example (handshake_domain).

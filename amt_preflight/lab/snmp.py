@@ -28,6 +28,9 @@ COMMUNITY = "lab-community-5e1f"
 V3_USER = "amtmon"  # SHA-256 / AES-128 (authPriv)
 AUTH_KEY = "lab-auth-key-93c0"
 PRIV_KEY = "lab-priv-key-2b7d"
+# The other site's agent (other_keys_agent): the same user name, its own keys
+OTHER_AUTH_KEY = "other-auth-key-77a1"
+OTHER_PRIV_KEY = "other-priv-key-c3e9"
 TRAP_COMMUNITY = "lab-trap-community-a4e8"
 TRAP_USER = "amttrap"  # SHA-256 / AES-128, bound to amt_preflight.notify.ENGINE_ID
 TRAP_AUTH_KEY = "lab-trap-auth-61f2"
@@ -80,23 +83,24 @@ def _net_snmp_env(folder: Path) -> dict[str, str]:
     return {"SNMP_PERSISTENT_DIR": str(folder / "persist"), "MIBS": "", "MIBDIRS": ""}
 
 
-def snmpd(workdir: Path, namespace: str) -> Server:
+def snmpd(workdir: Path, namespace: str, name: str = "snmpd",
+          addresses: tuple[str, ...] = (ADDRESSES["snmp_switch"], ADDRESSES["snmp_server"]),
+          keys: tuple[str, str] = (AUTH_KEY, PRIV_KEY)) -> Server:
     """net-snmp's agent on snmp_switch (SNMPv2c) and snmp_server (SNMPv3 authPriv); both
     addresses answer both, with the same data."""
-    folder = workdir / "snmpd"
+    folder = workdir / name
     conf = folder / "snmpd.conf"
-    addresses = (ADDRESSES["snmp_switch"], ADDRESSES["snmp_server"])
     lines = [
         f"agentAddress {','.join(f'udp:{a}:161' for a in addresses)}",
         "sysName amtp-lab-agent",
         "sysLocation amt-preflight lab",
         f"rocommunity {COMMUNITY} default",
         # With -C, snmpd reads no createUser from its persistent file: it must be here.
-        f"createUser {V3_USER} SHA-256 {AUTH_KEY} AES {PRIV_KEY}",
+        f"createUser {V3_USER} SHA-256 {keys[0]} AES {keys[1]}",
         f"rouser {V3_USER} priv",
     ]
     return Server(
-        name="snmpd",
+        name=name,
         namespace=namespace,
         # -f: foreground; -C: no config but ours; -Le: log to stderr (the server log)
         argv=("snmpd", "-f", "-C", "-c", str(conf), "-Le", "-p", str(folder / "snmpd.pid")),
@@ -171,6 +175,13 @@ def bad_walk_agent(namespace: str) -> Server:
     argv, env = _python_fake("agent", "--listen", f"{address}:161")
     return Server(name="snmp-bad-walk", namespace=namespace, argv=argv, env=env,
                   ready=Listening(address, 161, tcp=False))
+
+
+def other_keys_agent(workdir: Path, namespace: str) -> Server:
+    """A second snmpd on snmp_other_keys whose SNMPv3 user has the same name as the first's
+    (V3_USER) and other keys, as one user name with keys per site. Started with Lab.add()."""
+    return snmpd(workdir, namespace, "snmpd-other-keys", (ADDRESSES["snmp_other_keys"],),
+                 (OTHER_AUTH_KEY, OTHER_PRIV_KEY))
 
 
 def servers(workdir: Path, namespace: str) -> list[Server]:

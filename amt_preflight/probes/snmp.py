@@ -3,7 +3,7 @@ that amt_preflight.notify sends.
 
 pysnmp is imported on first use: its import costs 0.15 s and an SnmpEngine 0.1 s of CPU, so
 a run whose checks need no SNMP never loads it, and a run that does makes one engine for all
-its devices.
+its devices (and one more for each SNMPv3 user name that comes with other keys).
 
 Walks are ours, not pysnmp's walk_cmd (which follows an agent wherever it leads): GETBULK
 steps that stop at the end of the column, at an OID that does not increase (an agent that
@@ -16,7 +16,7 @@ import asyncio
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from amt_preflight.config import Config, SecretRef, SnmpCredentials, SnmpDevice, SnmpTrapConfig
@@ -120,6 +120,10 @@ class Credentials:
     auth: Any  # pysnmp CommunityData or UsmUserData
     security: str  # how we speak to the agent, for the evidence: never a secret
     v3: bool
+    # Which engine may carry these credentials: pysnmp keeps one USM entry per user name in
+    # an engine, so one user name with other keys (common: one name, keys per site) needs an
+    # engine of its own, or one device's keys overwrite another's. In memory only.
+    engine_key: tuple[str, ...] = field(default=(), repr=False)
 
 
 def _key(ref: SecretRef | None, config: Config, key: str) -> tuple[str, str]:
@@ -151,7 +155,8 @@ def credentials(spec: SnmpCredentials, config: Config) -> Credentials:
     protocols = "/".join(p for p in (spec.auth_protocol, spec.priv_protocol) if p)
     return Credentials(
         h.UsmUserData(spec.user, auth_key, priv_key, authProtocol=auth, privProtocol=priv),
-        f"v3 {level}, user {spec.user}, {protocols}, keys from {' and '.join(sources)}", True)
+        f"v3 {level}, user {spec.user}, {protocols}, keys from {' and '.join(sources)}", True,
+        (spec.user or "", protocols, auth_key, priv_key or ""))
 
 
 def _failure(error: Any, v3: bool, timeout: float, retries: int) -> tuple[SnmpOutcome, str]:
@@ -185,7 +190,7 @@ class SnmpProbe:
         self.timeout = timeout
         self.retries = retries
         self.observer = observer
-        self._engine: Any = None
+        self._engines: dict[tuple[str, ...], Any] = {}  # by Credentials.engine_key
         self._users = 0
 
     @asynccontextmanager
@@ -196,17 +201,19 @@ class SnmpProbe:
             yield
         finally:
             self._users -= 1
-            if self._users == 0 and self._engine is not None:
-                self._engine.close_dispatcher()
-                self._engine = None
+            if self._users == 0:
+                for engine in self._engines.values():
+                    engine.close_dispatcher()
+                self._engines.clear()
 
     def agent(self, device: SnmpDevice, config: Config) -> Agent:
         """One device to talk to, inside in_use(); SecretError when its credentials cannot
         be read."""
         creds = credentials(device, config)
-        if self._engine is None:
-            self._engine = _hlapi().SnmpEngine()
-        return Agent(self, self._engine, device.host, device.port, creds)
+        engine = self._engines.get(creds.engine_key)
+        if engine is None:
+            engine = self._engines[creds.engine_key] = _hlapi().SnmpEngine()
+        return Agent(self, engine, device.host, device.port, creds)
 
 
 class Agent:
