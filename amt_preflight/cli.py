@@ -2,15 +2,19 @@
 
 Start-up is kept small: only argparse is imported until a subcommand needs more.
 Exit codes follow CHECKS.md: 0 ready, 1 at-risk, 2 not-ready, 3 unknown (worst site wins),
-64 usage error, 78 config error.
+64 usage error, 78 config error, 70 anything unexpected inside the tool (one line saying what
+failed; the traceback with --debug). Never 1 for a crash: 1 means at-risk. With --format
+nagios each of 64, 70 and 78 is one `AMT-PREFLIGHT UNKNOWN - …` line on stdout and exit 3.
 """
 
 from __future__ import annotations
 
 import argparse
 import gc
+import itertools
 import os
 import sys
+import traceback
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, NoReturn
@@ -20,19 +24,42 @@ if TYPE_CHECKING:
 
     from amt_preflight.config import Config
     from amt_preflight.engine import RunOptions
+    from amt_preflight.interruption import Interruption
     from amt_preflight.model import RunResult
     from amt_preflight.observations import ProbeObserver
 
 EX_USAGE = 64
+EX_SOFTWARE = 70
 EX_CONFIG = 78
+NAGIOS_UNKNOWN = 3  # the plugin state of every error of the tool itself
 # As reports.FORMATS; kept here so that --help imports nothing.
 FORMATS = ("console", "json", "html", "junit", "markdown", "nagios", "prometheus")
+# Formats whose files hold the evidence: readable by their owner only (CHECKS.md)
+PRIVATE_FORMATS = frozenset({"json", "html"})
+
+
+class CliError(Exception):
+    """Ends a command: an exit code and one line saying what went wrong."""
+
+    def __init__(self, code: int, message: str, label: str = "", prog: str = "amt-preflight"
+                 ) -> None:
+        super().__init__(message)
+        self.code, self.message, self.label, self.prog = code, message, label, prog
+
+    @property
+    def summary(self) -> str:
+        """The line without the program's name (Nagios' UNKNOWN line)."""
+        return f"{self.label}: {self.message}" if self.label else self.message
+
+    @property
+    def line(self) -> str:
+        return f"{self.prog}: {self.summary}"
 
 
 class _Parser(argparse.ArgumentParser):
     def error(self, message: str) -> NoReturn:
         self.print_usage(sys.stderr)
-        self.exit(EX_USAGE, f"{self.prog}: error: {message}\n")
+        raise CliError(EX_USAGE, message, "error", self.prog)
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -41,9 +68,12 @@ def _parser() -> argparse.ArgumentParser:
         description="Is this network ready to provision Intel vPro / AMT remotely? "
         "Probes DHCP, DNS, AD, the PKI and the provisioning server, and reports.",
         epilog="Exit codes of run: 0 ready, 1 at-risk, 2 not-ready, 3 unknown, "
-        "64 usage error, 78 config error.",
+        "64 usage error, 78 config error, 70 internal error (--debug shows the traceback); "
+        "with --format nagios every error is an UNKNOWN line and exit 3.",
     )
     parser.add_argument("--version", action="version", version="amt-preflight 0.1.0")
+    parser.add_argument("--debug", action="store_true",
+                        help="on an internal error, print the traceback too")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
     run = sub.add_parser("run", help="survey the sites of a config file")
@@ -97,6 +127,9 @@ def _parser() -> argparse.ArgumentParser:
                       "each site its newest run")
     diff.add_argument("-c", "--config", type=Path, default=Path("config.yaml"))
     diff.add_argument("--db", type=Path, help="the history database itself")
+    for command in sub.choices.values():  # global, so also after the command's name
+        command.add_argument("--debug", action="store_true", default=argparse.SUPPRESS,
+                             help=argparse.SUPPRESS)
     return parser
 
 
@@ -105,16 +138,27 @@ def _formats(values: Sequence[str]) -> list[str]:
     for value in values or ["console"]:
         for name in (v.strip().lower() for v in value.split(",")):
             if name not in FORMATS:
-                raise SystemExit(_usage(f"--format {name}: unknown format "
-                                        f"(available: {', '.join(FORMATS)})"))
+                raise _usage(f"--format {name}: unknown format "
+                             f"(available: {', '.join(FORMATS)})")
             if name not in chosen:
                 chosen.append(name)
     return chosen
 
 
-def _usage(message: str) -> int:
-    print(f"amt-preflight: error: {message}", file=sys.stderr)
-    return EX_USAGE
+def _usage(message: str) -> CliError:
+    return CliError(EX_USAGE, message, "error")
+
+
+def _config_error(exc: Exception) -> CliError:
+    return CliError(EX_CONFIG, str(exc), "config error")
+
+
+def _crash_text(exc: BaseException) -> str:
+    """What went wrong and where, in one line: `KeyError: 'x' at history.py:107`."""
+    frame = traceback.extract_tb(exc.__traceback__)[-1:] if exc.__traceback__ else []
+    where = f" at {frame[0].filename.rsplit('/', 1)[-1]}:{frame[0].lineno}" if frame else ""
+    text = " ".join(f"{type(exc).__name__}: {exc}".split())  # one line, whatever it held
+    return f"{text}{where}"
 
 
 def _console() -> Console:
@@ -125,35 +169,57 @@ def _console() -> Console:
 
 def _write(fmt: str, run: RunResult, target: Path | None, previous: RunResult | None = None,
            *, quiet: bool = False) -> None:
-    from amt_preflight import reports
+    """Render one format to stdout or to a file, written whole or not at all (files.py)."""
+    from amt_preflight import files, reports
 
-    text = reports.render(fmt, run, previous)
+    try:
+        text = reports.render(fmt, run, previous)
+    except Exception as exc:  # a renderer meeting what it did not expect: say which
+        raise CliError(EX_SOFTWARE, f"cannot render the {fmt} report: {_crash_text(exc)}"
+                       ) from exc
     if target is None:
         sys.stdout.write(text if text.endswith("\n") else text + "\n")
         return
-    target.write_text(text, encoding="utf-8", newline="")  # CSP hashes cover exact bytes
+    mode = files.PRIVATE if fmt in PRIVATE_FORMATS else files.SHARED
+    try:
+        files.write_text(target, text, mode)  # exact bytes: CSP hashes cover them
+    except OSError as exc:
+        why = str(exc) if isinstance(exc, files.OutputError) else (
+            f"cannot write {target}: {exc.strerror or exc}")
+        raise CliError(EX_SOFTWARE, why) from exc
     if not quiet:
         print(f"wrote {target}", file=sys.stderr)
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from amt_preflight import config as config_module
-    from amt_preflight import engine
+    from amt_preflight.interruption import Interruption
 
     formats = _formats(args.format)
     files = [f for f in formats if f != "console"]
     if args.output is None and files and (len(files) > 1 or "console" in formats):
-        return _usage(f"--format {','.join(formats)}: give -o DIR to write several formats")
+        raise _usage(f"--format {','.join(formats)}: give -o DIR to write several formats")
+    # From here to the last file written, SIGTERM and SIGINT stop the survey (engine) and
+    # the run still writes every report and the history row (CHECKS.md, "Interrupted runs").
+    interruption = Interruption()
+    with interruption.noted():
+        return _survey(args, formats, files, interruption)
+
+
+def _survey(args: argparse.Namespace, formats: list[str], files: list[str],
+            interruption: Interruption) -> int:
+    from amt_preflight import config as config_module
+    from amt_preflight import engine
+    from amt_preflight import files as output
+
     try:
         config = config_module.load(args.config)
     except config_module.ConfigError as exc:
-        print(f"amt-preflight: config error: {exc}", file=sys.stderr)
-        return EX_CONFIG
+        raise _config_error(exc) from None
     if args.output is not None:
         try:
-            args.output.mkdir(parents=True, exist_ok=True)
+            output.make_folder(args.output)
         except OSError as exc:
-            return _usage(f"-o {args.output}: {exc.strerror}")
+            raise CliError(EX_SOFTWARE, str(exc)) from exc
 
     gc.freeze()  # the config lives as long as the run: keep it out of every collection
     console = _console() if "console" in formats else None
@@ -164,17 +230,21 @@ def cmd_run(args: argparse.Namespace) -> int:
             from amt_preflight.progress import ProgressDisplay
 
             with ProgressDisplay(console) as observer:
-                result = engine.run(config, _options(args, observer))
+                result = engine.run(config, _options(args, observer, interruption))
         else:
-            result = engine.run(config, _options(args, None))
+            result = engine.run(config, _options(args, None, interruption))
     except engine.UsageError as exc:
-        return _usage(str(exc))
+        raise _usage(str(exc)) from None
 
     previous = _remember(config, result)
     if previous is not None and config.notify.snmp_trap is not None:
         from amt_preflight import notify
 
-        notify.trap_regressions(config, previous, result)  # a failure is a warning only
+        try:
+            notify.trap_regressions(config, previous, result)  # a failure is a warning only
+        except Exception as exc:  # the survey's reports matter more than its trap
+            print(f"amt-preflight: warning: no SNMP trap sent: {_crash_text(exc)}",
+                  file=sys.stderr)
     if args.quiet:
         from amt_preflight.history import diff
 
@@ -186,9 +256,16 @@ def cmd_run(args: argparse.Namespace) -> int:
         console_report.print_run(result, console, verbose=args.verbose)
     from amt_preflight import reports
 
-    for fmt in files:
+    failed: list[CliError] = []
+    for fmt in files:  # one file that cannot be written does not keep the others from disk
         target = args.output / reports.FILE_NAMES[fmt] if args.output else None
-        _write(fmt, result, target, previous, quiet=args.quiet)
+        try:
+            _write(fmt, result, target, previous, quiet=args.quiet)
+        except CliError as exc:
+            failed.append(exc)
+    if failed:
+        more = f" (and {len(failed) - 1} more)" if len(failed) > 1 else ""
+        raise CliError(failed[0].code, failed[0].message + more) from failed[0].__cause__
     return result.exit_code
 
 
@@ -202,6 +279,10 @@ def _remember(config: Config, result: RunResult) -> RunResult | None:
     try:
         previous = history.previous_site_results(
             path, [s.name for s in result.sites], result.run.started_at)
+    except history.HistoryError as exc:
+        print(f"amt-preflight: warning: {exc}", file=sys.stderr)
+        previous = None
+    try:
         history.store(path, result)
     except history.HistoryError as exc:
         print(f"amt-preflight: warning: {exc}", file=sys.stderr)
@@ -209,13 +290,14 @@ def _remember(config: Config, result: RunResult) -> RunResult | None:
     return previous
 
 
-def _options(args: argparse.Namespace, observer: ProbeObserver | None) -> RunOptions:
+def _options(args: argparse.Namespace, observer: ProbeObserver | None,
+             interruption: Interruption | None = None) -> RunOptions:
     from amt_preflight.engine import RunOptions
     from amt_preflight.observations import ProbeObserver
 
     return RunOptions(
         sites=args.site, checks=args.check, allow_intrusive=args.allow_intrusive,
-        observer=observer or ProbeObserver(),
+        observer=observer or ProbeObserver(), interruption=interruption,
     )
 
 
@@ -239,7 +321,7 @@ def cmd_roots(args: argparse.Namespace) -> int:
     from amt_preflight import firmware, pki
 
     if any(g < 2 or g > 99 for g in args.generation):
-        return _usage("--generation: AMT 2 to 99 (remote configuration exists from AMT 2.2 on)")
+        raise _usage("--generation: AMT 2 to 99 (remote configuration exists from AMT 2.2 on)")
     console = _console()
     if args.generation:
         shown = [(label, choice.root_list, note)
@@ -279,7 +361,7 @@ def cmd_explain(args: argparse.Namespace) -> int:
 
     spec = BY_ID.get(args.id.upper())
     if spec is None:
-        return _usage(f"{args.id}: no such check (`amt-preflight checks` lists them)")
+        raise _usage(f"{args.id}: no such check (`amt-preflight checks` lists them)")
     lines = [
         f"{spec.id}: {spec.title}",
         f"  area:        {spec.area}",
@@ -303,8 +385,7 @@ def cmd_report(args: argparse.Namespace) -> int:
     try:
         run = merge([json_report.load(path) for path in args.run_json])
     except json_report.ReportInputError as exc:
-        print(f"amt-preflight: {exc}", file=sys.stderr)
-        return EX_USAGE
+        raise CliError(EX_USAGE, str(exc)) from None
     if args.format == "console" and args.output is None:
         from amt_preflight.reports import console as console_report
 
@@ -314,8 +395,8 @@ def cmd_report(args: argparse.Namespace) -> int:
     return 0
 
 
-def _history_path(args: argparse.Namespace) -> Path | int:
-    """The history database: --db, else the config's `history` key; or an exit code."""
+def _history_path(args: argparse.Namespace) -> Path:
+    """The history database: --db, else the config's `history` key."""
     if args.db is not None:
         return Path(args.db)
     from amt_preflight import config as config_module
@@ -323,10 +404,9 @@ def _history_path(args: argparse.Namespace) -> Path | int:
     try:
         config = config_module.load(args.config)
     except config_module.ConfigError as exc:
-        print(f"amt-preflight: config error: {exc}", file=sys.stderr)
-        return EX_CONFIG
+        raise _config_error(exc) from None
     if config.history is None:
-        return _usage(f"{args.config} has no `history` key; give --db FILE")
+        raise _usage(f"{args.config} has no `history` key; give --db FILE")
     return config.resolve(config.history)
 
 
@@ -334,12 +414,10 @@ def cmd_history(args: argparse.Namespace) -> int:
     from amt_preflight import history
 
     path = _history_path(args)
-    if isinstance(path, int):
-        return path
     try:
         stored = history.runs(path, args.limit)
     except history.HistoryError as exc:
-        return _usage(str(exc))
+        raise _usage(str(exc)) from None
     if not stored:
         print(f"no runs stored in {path}")
     for run in stored:
@@ -354,14 +432,12 @@ def cmd_diff(args: argparse.Namespace) -> int:
 
     from_files = bool(args.old and args.new and _is_file(args.old) and _is_file(args.new))
     path = Path() if from_files else _history_path(args)
-    if isinstance(path, int):
-        return path
     try:
         if args.old and args.new:
             old, new = (json_report.load(x) if _is_file(x) else history.load(path, x)
                         for x in (args.old, args.new))
         elif args.old or args.new:
-            return _usage("give both OLD and NEW, or neither (the last two runs of each site)")
+            raise _usage("give both OLD and NEW, or neither (the last two runs of each site)")
         else:
             pair = history.latest_two(path)
             if pair is None:
@@ -369,7 +445,7 @@ def cmd_diff(args: argparse.Namespace) -> int:
                 return 0
             old, new = pair
     except (history.HistoryError, json_report.ReportInputError) as exc:
-        return _usage(str(exc))
+        raise _usage(str(exc)) from None
     change = history.diff(old, new)
     for site, (before, now) in change.verdicts.items():
         marker = "  " if before == now else "! "
@@ -395,12 +471,40 @@ COMMANDS = {
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = _parser().parse_args(argv)
+    arguments = list(sys.argv[1:] if argv is None else argv)
+    nagios = _asks_for_nagios(arguments)
     try:
+        args = _parser().parse_args(arguments)
         return COMMANDS[args.command](args)
-    except KeyboardInterrupt:
+    except CliError as exc:
+        print(exc.line, file=sys.stderr)
+        if "--debug" in arguments and exc.__cause__ is not None:
+            traceback.print_exception(exc.__cause__)
+        code, summary = exc.code, exc.summary
+    except KeyboardInterrupt:  # outside a run (which notes signals and writes its reports)
         print("amt-preflight: interrupted", file=sys.stderr)
-        return 130
+        code, summary = 130, "interrupted"
+    except Exception as exc:  # a bug, a full disk: one line, never a traceback, never exit 1
+        if "--debug" in arguments:
+            traceback.print_exc()
+        summary = f"internal error: {_crash_text(exc)}" + (
+            "" if "--debug" in arguments else " (--debug shows the traceback)")
+        print(f"amt-preflight: {summary}", file=sys.stderr)
+        code = EX_SOFTWARE
+    if nagios:  # the plugin guidelines: every error is UNKNOWN, one line on stdout
+        from amt_preflight.reports.nagios import unknown
+
+        sys.stdout.write(unknown(summary))
+        return NAGIOS_UNKNOWN
+    return code
+
+
+def _asks_for_nagios(arguments: Sequence[str]) -> bool:
+    """Whether the command line asks for the nagios format (looked at before parsing, so a
+    usage error is an UNKNOWN line too)."""
+    values = [b for a, b in itertools.pairwise(arguments) if a == "--format"]
+    values += [a.split("=", 1)[1] for a in arguments if a.startswith("--format=")]
+    return any("nagios" in (v.strip().lower() for v in value.split(",")) for value in values)
 
 
 def script() -> NoReturn:

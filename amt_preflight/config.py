@@ -6,8 +6,11 @@ written in the file: `*_env` names an environment variable, `*_file` a file hold
 
 from __future__ import annotations
 
+import difflib
+import fnmatch
 import ipaddress
 import re
+from collections.abc import Sequence
 from datetime import date
 from pathlib import Path
 from typing import Annotated, Literal
@@ -343,8 +346,15 @@ CheckPattern = Annotated[str, Field(pattern=r"^[A-Za-z0-9*?\[\]-]+$")]
 
 class ChecksConfig(Strict):
     disable: list[CheckPattern] = []
-    severity: dict[str, Severity] = {}
+    severity: dict[str, Severity] = {}  # by check ID (upper case; config.yaml's in any case)
     cert_warn_days: Annotated[int, Field(ge=0, le=3650)] = 30
+
+    @field_validator("severity")
+    @classmethod
+    def _ids_upper(cls, values: dict[str, Severity]) -> dict[str, Severity]:
+        """Check IDs are matched case-insensitively everywhere in the config (disable,
+        waivers): here too, so `cert-chain-length: info` is not ignored in silence."""
+        return {key.upper(): value for key, value in values.items()}
 
 
 class WaiverConfig(Strict):
@@ -425,6 +435,70 @@ def _positions(
             _positions(item, (*path, index), out, paths, source)
 
 
+# An alias repeats its anchor's whole subtree wherever it is used, so nine lines of YAML can
+# stand for billions of nodes (an alias bomb) that walking or validating the document would
+# expand. Anchors and aliases stay usable (`<<: *defaults` in every site): the document as
+# expanded may hold at most this many times the nodes written, plus an allowance.
+EXPANSION_FACTOR = 10
+EXPANSION_ALLOWANCE = 10_000
+
+
+def _children(node: yaml.Node, path: Loc) -> list[tuple[Loc, yaml.Node, int]]:
+    """(path, node, line where it is referred to): an alias is composed into the very node
+    of its anchor, whose own line is the anchor's, so the key's line says where it is used."""
+    if isinstance(node, yaml.MappingNode):
+        found: list[tuple[Loc, yaml.Node, int]] = []
+        for key_node, value_node in node.value:
+            where = (*path, str(key_node.value) if isinstance(key_node, yaml.ScalarNode)
+                     else "?")
+            line = key_node.start_mark.line + 1
+            found += [(where, key_node, line), (where, value_node, line)]
+        return found
+    if isinstance(node, yaml.SequenceNode):
+        line = node.start_mark.line + 1
+        return [((*path, index), item, line) for index, item in enumerate(node.value)]
+    return []
+
+
+def _refuse_alias_bombs(root: yaml.Node, source: str) -> None:
+    """ConfigError, naming the line and key, when aliases make the document expand beyond
+    EXPANSION_FACTOR times what is written (or refer to a node that holds them): checked on
+    the composed graph, where every alias is the very node of its anchor, in time linear in
+    the nodes written, before anything walks the document as a tree."""
+    written: set[int] = set()
+    pending = [root]
+    while pending:  # the nodes written, each once however often it is referred to
+        node = pending.pop()
+        if id(node) not in written:
+            written.add(id(node))
+            pending += [child for _, child, _ in _children(node, ())]
+    limit = EXPANSION_FACTOR * len(written) + EXPANSION_ALLOWANCE
+    sizes: dict[int, int] = {}
+    inside: set[int] = set()
+
+    def expanded(node: yaml.Node, path: Loc, line: int) -> int:
+        size = sizes.get(id(node))
+        if size is not None:
+            return size
+        if id(node) in inside:
+            raise ConfigError(source, line, _dotted(path),
+                              "a YAML alias refers to a node that holds it (a recursive alias)")
+        inside.add(id(node))
+        size = 1
+        for child_path, child, child_line in _children(node, path):
+            size += expanded(child, child_path, child_line)
+            if size > limit:
+                raise ConfigError(
+                    source, node.start_mark.line + 1, _dotted(path),
+                    f"YAML anchors and aliases expand this to more than {limit:,} nodes (an "
+                    "alias bomb?): write the values out, or refer to anchors less often")
+        inside.discard(id(node))
+        sizes[id(node)] = size
+        return size
+
+    expanded(root, (), root.start_mark.line + 1)
+
+
 def _dotted(loc: Loc) -> str:
     text = ""
     for part in loc:
@@ -465,7 +539,7 @@ def _bad_scalar(node: yaml.Node) -> yaml.Node | None:
     if isinstance(node, yaml.ScalarNode):
         try:
             YamlLoader("").construct_object(node, deep=True)
-        except (yaml.YAMLError, ValueError):
+        except Exception:  # whatever the constructor raises, this is the value it chokes on
             return node
         return None
     children: list[yaml.Node] = []
@@ -485,6 +559,8 @@ def parse(text: str, source: Path) -> Config:
     loader = YamlLoader(text)
     try:
         node = loader.get_single_node()
+    except RecursionError:
+        raise ConfigError(source, None, "", "the YAML is nested too deeply") from None
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         raise ConfigError(
@@ -496,14 +572,22 @@ def parse(text: str, source: Path) -> Config:
         raise ConfigError(source, None, "", "the file is empty")
     positions: dict[Loc, int] = {}
     paths: dict[int, Loc] = {}
-    _positions(node, (), positions, paths, str(source))
+    try:
+        _refuse_alias_bombs(node, str(source))  # before anything walks it as a tree
+        _positions(node, (), positions, paths, str(source))
+    except RecursionError:
+        raise ConfigError(source, None, "", "the YAML is nested too deeply") from None
     try:  # values from the same parse, not a second one
         data = loader.construct_document(node)
-    except (yaml.YAMLError, ValueError) as exc:  # e.g. a date like 2027-13-01
+    except RecursionError:
+        raise ConfigError(source, None, "", "the YAML is nested too deeply") from None
+    except Exception as exc:  # e.g. a date like 2027-13-01, or a !!timestamp tag on a
+        # mapping (PyYAML's constructor raises AttributeError for it): a config error, 78
         bad = _bad_scalar(node)
         line = bad.start_mark.line + 1 if bad else None
         key = _dotted(paths.get(id(bad), ())) if bad else ""
-        raise ConfigError(source, line, key, f"invalid value: {exc}") from None
+        problem = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise ConfigError(source, line, key, f"invalid value: {problem}") from None
     if not isinstance(data, dict):
         raise ConfigError(source, 1, "", "the top level must be a mapping of keys")
     try:
@@ -512,6 +596,7 @@ def parse(text: str, source: Path) -> Config:
         loc, problem = _explain(exc.errors()[0])
         raise ConfigError(source, _line_of(loc, positions), _dotted(loc), problem) from None
     _refuse_duplicates(config, positions, source)
+    _refuse_unknown_names(config, positions, source)
     config._source = source
     return config
 
@@ -528,6 +613,56 @@ def _refuse_duplicates(config: Config, positions: dict[Loc, int], source: Path) 
                 raise ConfigError(source, _line_of(loc, positions), _dotted(loc),
                                   f"{name} is listed twice")
             seen.add(name)
+
+
+def _is_pattern(text: str) -> bool:
+    return any(c in text for c in "*?[")
+
+
+def _check_problem(name: str, ids: Sequence[str], patterns: bool) -> str | None:
+    """Why `name` selects no check ("" never); None when it names or matches one. Check IDs
+    and patterns compare case-insensitively, as the engine matches them."""
+    wanted = name.upper()
+    if _is_pattern(wanted):
+        if not patterns:
+            return f"{name!r} is a pattern: this key takes one check ID"
+        if any(fnmatch.fnmatchcase(i, wanted) for i in ids):
+            return None
+        return f"the pattern {name!r} matches no check ID (see `amt-preflight checks`)"
+    if wanted in ids:
+        return None
+    close = difflib.get_close_matches(wanted, ids, n=1, cutoff=0.75)
+    hint = f": did you mean {close[0]}?" if close else " (see `amt-preflight checks`)"
+    return f"{name!r} is not a check ID{hint}"
+
+
+def _refuse_unknown_names(config: Config, positions: dict[Loc, int], source: Path) -> None:
+    """Every check ID and pattern the config names selects a check, and every waiver's site
+    exists (CHECKS.md): a typo must never waive or disable nothing in silence.
+
+    The catalogue is imported here, not at the top: it loads cryptography, and only the
+    commands that load a config pay for that (`--help` stays fast)."""
+    from amt_preflight.checks import BY_ID
+
+    ids = sorted(BY_ID)
+    named: list[tuple[Loc, str, bool]] = [
+        (("checks", "disable", i), p, True) for i, p in enumerate(config.checks.disable)]
+    # severity keys are upper-cased by the model: the line is the one of the key as written
+    written = {str(loc[2]).upper(): loc for loc in positions
+               if len(loc) == 3 and loc[:2] == ("checks", "severity")}
+    named += [(written.get(k, ("checks", "severity", k)), str(written.get(k, (k,))[-1]), False)
+              for k in config.checks.severity]
+    named += [(("waivers", i, "check"), w.check, True) for i, w in enumerate(config.waivers)]
+    for loc, name, patterns in named:
+        problem = _check_problem(name, ids, patterns)
+        if problem is not None:
+            raise ConfigError(source, _line_of(loc, positions), _dotted(loc), problem)
+    sites = [s.name for s in config.sites]
+    for index, waiver in enumerate(config.waivers):
+        if waiver.site is not None and waiver.site not in sites:
+            loc = ("waivers", index, "site")
+            raise ConfigError(source, _line_of(loc, positions), _dotted(loc),
+                              f"no site is named {waiver.site!r} (sites: {', '.join(sites)})")
 
 
 def load(path: Path) -> Config:

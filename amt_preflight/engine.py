@@ -18,14 +18,16 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime
 from functools import lru_cache
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from amt_preflight.catalogue import REMOTE_CONFIG, CheckSpec, Need
 from amt_preflight.checks import CATALOGUE
 from amt_preflight.config import ChecksConfig, Config, SiteConfig, WaiverConfig
+from amt_preflight.interruption import Interruption, run_loop
 from amt_preflight.model import (
     NO_TARGET,
     Finding,
+    Leftover,
     NotRun,
     NotRunReason,
     Result,
@@ -45,7 +47,9 @@ from amt_preflight.observations import (
     ProbeObserver,
     ResolverSet,
     option6_of,
+    option6_trust,
 )
+from amt_preflight.probes.undo import CLEANUP_S
 
 if TYPE_CHECKING:
     from amt_preflight.probes.dhcp import DhcpProbe
@@ -62,6 +66,8 @@ class RunOptions:
     allow_intrusive: bool = False  # --allow-intrusive; config may also allow it
     observer: ProbeObserver = field(default_factory=ProbeObserver)
     resolv_conf: Path = Path("/etc/resolv.conf")
+    # SIGTERM / SIGINT: the CLI's, noted from before the run until its last file is written
+    interruption: Interruption | None = None
 
 
 def select_checks(config: Config, patterns: Sequence[str]) -> list[CheckSpec]:
@@ -99,6 +105,19 @@ class Gathered:
     observations: Observations
     # A gatherer that raised: (site, need) -> the exception, shown as the checks' error
     crashes: dict[tuple[str, Need], str] = field(default_factory=dict)
+    planned: set[tuple[str, Need]] = field(default_factory=set)  # every (site, need) to gather
+    finished: set[tuple[str, Need]] = field(default_factory=set)  # those that ran to their end
+    # The signal that stopped the gathering ("SIGTERM"), and what it left unfinished
+    interrupted_by: str | None = None
+    interrupted: set[tuple[str, Need]] = field(default_factory=set)
+    # What intrusive probes changed and could not undo before the run ended
+    leftovers: list[Leftover] = field(default_factory=list)
+
+
+# Once the deadline or a signal stops the gathering, the gatherers get this long to undo what
+# they changed (each clean-up is bounded by CLEANUP_S) and record how far they came.
+STOP_GRACE_S = CLEANUP_S + 0.5
+DEADLINE = "deadline"  # why the gathering stopped, when no signal stopped it
 
 
 async def _site_resolvers(site: SiteConfig, dhcp: DhcpProbe, resolv_conf: Path) -> ResolverSet:
@@ -111,8 +130,9 @@ async def _site_resolvers(site: SiteConfig, dhcp: DhcpProbe, resolv_conf: Path) 
     if site.interface is not None:
         survey = await dhcp.survey(site.interface, site.dhcp.window)
         offered = option6_of(survey, site.dhcp.allowed_servers)
-        if offered:
-            return ResolverSet(offered, DHCP_OPTION6)
+        if offered:  # the AD bind reads the trust: no password via a rogue server's DNS
+            return ResolverSet(offered, DHCP_OPTION6,
+                               option6_trust(survey, site.dhcp.allowed_servers))
     return host_resolvers(resolv_conf)
 
 
@@ -120,7 +140,8 @@ async def gather(
     config: Config, sites: Sequence[SiteConfig], selected: Sequence[CheckSpec],
     options: RunOptions, intrusive: bool,
 ) -> Gathered:
-    """Run, for every site, the gatherers of the selected checks' needs, all at once."""
+    """Run, for every site, the gatherers of the selected checks' needs, all at once, until
+    they end or the run is stopped: by its deadline, or by SIGTERM / SIGINT."""
     from amt_preflight.probes import RESOLVER_FREE, OncePerRun, SiteProbes, gatherers
     from amt_preflight.probes.dhcp import DhcpProbe
     from amt_preflight.probes.dns import DnsProbe
@@ -138,36 +159,67 @@ async def gather(
         obs.resolvers[site.name] = found
         return found
 
+    def needs_of(site: SiteConfig) -> list[Need]:
+        # Only what applies here: no hello is sent for a host-based site, say
+        return sorted({n for spec in selected if (intrusive or not spec.intrusive)
+                       and site.amt.flow in spec.flows for n in spec.needs})
+
+    # Known before anything starts: a signal may stop the run before a gatherer has begun
+    gathered.planned = {(site.name, need) for site in sites for need in needs_of(site)}
+
     async def one_site(site: SiteConfig) -> None:
         early = SiteProbes(config, site, obs, dns, ResolverSet((), "not known yet"), intrusive,
                            once, dhcp)
-        # Only what applies here: no hello is sent for a host-based site, say
-        needs = sorted({n for spec in selected if (intrusive or not spec.intrusive)
-                        and site.amt.flow in spec.flows for n in spec.needs})
+        needs = needs_of(site)
 
         async def run(need: Need) -> None:
-            ctx = early
-            if need not in RESOLVER_FREE:  # only what reads the resolvers waits for them
-                resolvers = await once.run(("resolvers", site.name), lambda: site_resolvers(site))
-                ctx = replace(early, resolvers=resolvers)
-            await table[need](ctx)
+            try:
+                ctx = early
+                if need not in RESOLVER_FREE:  # only what reads the resolvers waits for them
+                    resolvers = await once.run(("resolvers", site.name),
+                                               lambda: site_resolvers(site))
+                    ctx = replace(early, resolvers=resolvers)
+                await table[need](ctx)
+            except Exception as exc:  # a crashed gatherer is its checks' error, never a hole
+                gathered.crashes[(site.name, need)] = _crash_text(exc)
+            else:
+                gathered.finished.add((site.name, need))
 
-        outcomes = await asyncio.gather(*(run(n) for n in needs), return_exceptions=True)
-        for need, outcome in zip(needs, outcomes, strict=True):
-            if isinstance(outcome, Exception):
-                gathered.crashes[(site.name, need)] = _crash_text(outcome)
+        await asyncio.gather(*(run(n) for n in needs), return_exceptions=True)
 
-    tasks = [asyncio.ensure_future(one_site(site)) for site in sites]
-    try:
-        async with asyncio.timeout(config.defaults.deadline):
-            await asyncio.gather(*tasks)
-    except TimeoutError:
-        dns.stop_at_deadline()
+    loop = asyncio.get_running_loop()
+    stopped: asyncio.Future[str] = loop.create_future()
+    tasks: list[asyncio.Task[None]] = []
+
+    def stop(why: str) -> None:
+        """At the deadline or on a signal, at once (not after every gatherer has ended): what
+        is in flight is recorded as cut short, the DHCP threads stop waiting, and every
+        gatherer is cancelled, which runs its clean-up (a lease released, a record deleted)."""
+        if stopped.done() or every_site.done():
+            return
+        stopped.set_result(why)
+        dns.stop_at_deadline("the run's deadline ended it" if why == DEADLINE
+                             else f"interrupted ({why})")
         dhcp.stop()
         for task in tasks:
             task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
+
+    interruption = options.interruption or Interruption()
+    tasks += [asyncio.ensure_future(one_site(site)) for site in sites]
+    every_site: asyncio.Future[Any] = asyncio.gather(*tasks, return_exceptions=True)
+    deadline = loop.call_later(config.defaults.deadline, stop, DEADLINE)
+    try:
+        with interruption.delivered(loop, lambda: stop(interruption.signal or "a signal")):
+            await asyncio.wait([every_site, stopped], return_when=asyncio.FIRST_COMPLETED)
+            if not every_site.done():  # stopped: the gatherers undo what they changed
+                await asyncio.wait({every_site}, timeout=STOP_GRACE_S)
+    finally:
+        deadline.cancel()
+    if stopped.done() and stopped.result() != DEADLINE:
+        gathered.interrupted_by = stopped.result()
+        gathered.interrupted = gathered.planned - gathered.finished - set(gathered.crashes)
     dns.cancel_leftovers()
+    gathered.leftovers = list(obs.undo.values())
     return gathered
 
 
@@ -204,11 +256,34 @@ def _findings(
         crash = gathered.crashes.get((site.name, need))
         if crash:
             return [Finding(NO_TARGET, Status.ERROR, f"the {need.value} probe crashed: {crash}")]
+    unfinished = [n.value for n in spec.needs if (site.name, n) in gathered.interrupted]
     try:
         findings = list(spec.function(site, gathered.observations.site(site.name, now, settings)))
     except Exception as exc:  # a crashed check is an error result, never a missing one
-        return [Finding(NO_TARGET, Status.ERROR, f"the check crashed: {_crash_text(exc)}")]
+        if unfinished:
+            findings = []
+        else:
+            return [Finding(NO_TARGET, Status.ERROR, f"the check crashed: {_crash_text(exc)}")]
+    if unfinished:
+        return _interrupted(findings, gathered.interrupted_by or "a signal", unfinished)
     return findings or [Finding(NO_TARGET, Status.SKIPPED, "no applicable target at this site")]
+
+
+INTERRUPTED = "interrupted"
+
+
+def _interrupted(findings: Sequence[Finding], signal_name: str, unfinished: Sequence[str]
+                 ) -> list[Finding]:
+    """CHECKS.md, "Interrupted runs": a check whose probes a signal cut short is an error
+    ("interrupted"), for the targets it would have judged (their fingerprints stay those of
+    every other run) with what was seen so far as evidence."""
+    said = {"interrupted": signal_name, "unfinished": list(unfinished)}
+    by_target: dict[str, Finding] = {}
+    for finding in findings:
+        by_target.setdefault(finding.target, Finding(
+            finding.target, Status.ERROR, INTERRUPTED, {**finding.evidence, **said},
+            started_at=finding.started_at, duration_ms=finding.duration_ms))
+    return list(by_target.values()) or [Finding(NO_TARGET, Status.ERROR, INTERRUPTED, said)]
 
 
 def _prerequisite_skip(
@@ -216,7 +291,9 @@ def _prerequisite_skip(
 ) -> Finding:
     """One root cause shows once: a finding whose prerequisite did not pass is skipped. A
     finding skipped already keeps its own reason (not configured, not applicable) where the
-    prerequisite was only skipped too."""
+    prerequisite was only skipped too; one a signal cut short stays "interrupted"."""
+    if finding.status is Status.ERROR and finding.message == INTERRUPTED:
+        return finding
     for required in spec.requires:
         prerequisite = earlier.get(required)
         if prerequisite is None:
@@ -374,11 +451,12 @@ def run(config: Config, options: RunOptions) -> RunResult:
     selected = select_checks(config, options.checks)
     intrusive = options.allow_intrusive or config.defaults.allow_intrusive
     started = datetime.now(UTC)
-    gathered = asyncio.run(gather(config, sites, selected, options, intrusive))
+    gathered = run_loop(gather(config, sites, selected, options, intrusive))
     finished = datetime.now(UTC)
     summaries, results = evaluate(config, sites, selected, gathered, intrusive, finished)
     info = RunInfo(
         id=uuid.uuid4().hex, started_at=_iso(started), finished_at=_iso(datetime.now(UTC)),
         host=socket.gethostname(), config=str(config.source),
+        interrupted=gathered.interrupted_by,
     )
-    return RunResult(info, summaries, results)
+    return RunResult(info, summaries, results, tuple(gathered.leftovers))

@@ -2,17 +2,24 @@
 
 One transaction per run (a run killed mid-write leaves nothing half-stored), WAL so a
 report can read while a run writes, and a busy timeout so two runs at once both land.
+The database holds every run's evidence: it is created 0600 before SQLite opens it (its
+-wal and -shm files take that mode), in a folder created 0700, never through a symlink.
+A stored row is checked against the JSON schema when it is loaded: a damaged one is
+skipped with a warning, never a crash of the run that reads it.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import sqlite3
-from collections.abc import Iterator, Sequence
+import sys
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import closing, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+from amt_preflight import files
 from amt_preflight.model import Result, RunResult, Status
 
 BUSY_TIMEOUT_S = 30.0
@@ -34,11 +41,29 @@ CREATE TABLE IF NOT EXISTS site_runs (
     PRIMARY KEY (run_id, site)
 );
 CREATE INDEX IF NOT EXISTS site_runs_by_site ON site_runs (site, finished_at);
+-- Each document's SHA-256 as this tool stored it: a row that still matches is loaded as it
+-- is; any other (damaged, edited, stored by an older version) is first checked against the
+-- JSON schema, which costs seconds for a run of tens of thousands of results.
+CREATE TABLE IF NOT EXISTS run_digests (
+    run_id TEXT PRIMARY KEY REFERENCES runs(id) ON DELETE CASCADE,
+    sha256 TEXT NOT NULL
+);
 """
 
 
 class HistoryError(Exception):
     """The history database cannot be used; the message says which file and why."""
+
+
+Warn = Callable[[str], None]
+
+
+def _warn(message: str) -> None:
+    print(f"amt-preflight: warning: {message}", file=sys.stderr)
+
+
+# SQLite's own files beside the database, created with the database's mode
+COMPANIONS = ("-wal", "-shm", "-journal")
 
 
 @dataclass(frozen=True)
@@ -54,7 +79,8 @@ class StoredRun:
 @contextmanager
 def _connect(path: Path) -> Iterator[sqlite3.Connection]:
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
+        files.make_folder(path.parent)
+        files.private_file(path, COMPANIONS)  # 0600 before SQLite opens it; no symlink
         db = sqlite3.connect(path, timeout=BUSY_TIMEOUT_S, isolation_level=None)
     except (OSError, sqlite3.Error) as exc:
         raise HistoryError(f"{path}: cannot open the run history: {exc}") from None
@@ -83,6 +109,7 @@ def store(path: Path, run: RunResult) -> None:
                 "INSERT INTO site_runs VALUES (?, ?, ?, ?)",
                 [(run.run.id, s.name, s.verdict.value, run.run.finished_at) for s in run.sites],
             )
+            db.execute("INSERT INTO run_digests VALUES (?, ?)", (run.run.id, _digest(document)))
             db.execute("COMMIT")
         except BaseException:
             db.execute("ROLLBACK")
@@ -107,47 +134,118 @@ def runs(path: Path, limit: int = 50) -> list[StoredRun]:
 def load(path: Path, run_id: str) -> RunResult:
     """A stored run by its id, or by an unambiguous prefix of it."""
     with _connect(path) as db:
-        rows = db.execute("SELECT id, document FROM runs WHERE id LIKE ? || '%'",
-                          (run_id,)).fetchall()
+        rows = db.execute(f"{_ROWS} WHERE r.id LIKE ? || '%'", (run_id,)).fetchall()
     if not rows:
         raise HistoryError(f"{path}: no run {run_id}")
     if len(rows) > 1:
         raise HistoryError(f"{path}: {run_id} matches {len(rows)} runs; give more of the id")
-    return RunResult.from_json(json.loads(rows[0][1]))
+    found_id, document, digest = rows[0]
+    try:
+        return _document(found_id, document, digest)
+    except ValueError as exc:
+        raise HistoryError(f"{path}: {exc}") from None
 
 
-def previous_site_results(path: Path, sites: Sequence[str], before: str) -> RunResult | None:
-    """For each site, its latest stored run finished before `before`, as one RunResult
-    holding those sites only; None when no site has one."""
+_ROWS = ("SELECT r.id, r.document, d.sha256 FROM runs r "
+         "LEFT JOIN run_digests d ON d.run_id = r.id")
+
+
+def _digest(document: str) -> str:
+    return hashlib.sha256(document.encode("utf-8", "surrogatepass")).hexdigest()
+
+
+def _document(run_id: str, document: object, digest: object = None) -> RunResult:
+    """A stored row's run. One that is not as this tool stored it (its digest differs) is
+    checked against the JSON schema first: a damaged or edited row, or one an older version
+    stored without checking, is a ValueError saying why, never a crash further on."""
+    from amt_preflight.reports.json_report import ReportInputError
+    from amt_preflight.reports.json_report import load as load_json
+
+    if isinstance(document, str) and isinstance(digest, str) and digest == _digest(document):
+        try:
+            return RunResult.from_json(json.loads(document))
+        except (KeyError, TypeError, ValueError):
+            pass  # as stored, yet not a run: the schema says what is wrong with it
+    if not isinstance(document, str) or not document.lstrip().startswith("{"):
+        raise ValueError(f"stored run {run_id} is damaged: not a JSON document")
+    try:
+        return load_json(document)
+    except ReportInputError as exc:
+        raise ValueError(f"stored run {run_id} is damaged: "
+                         f"{str(exc).removeprefix('<json text>: ')}") from None
+    except (KeyError, TypeError, ValueError) as exc:  # valid, yet not a run after all
+        raise ValueError(f"stored run {run_id} is damaged: {type(exc).__name__}: {exc}"
+                         ) from None
+
+
+def _loaded(path: Path, db: sqlite3.Connection, run_ids: Sequence[str], warn: Warn
+            ) -> dict[str, RunResult]:
+    """The stored runs of these ids that load; each damaged one skipped with a warning."""
+    found: dict[str, RunResult] = {}
+    for run_id in dict.fromkeys(run_ids):
+        row = db.execute(f"{_ROWS} WHERE r.id = ?", (run_id,)).fetchone()
+        if row is None:
+            continue
+        try:
+            found[run_id] = _document(*row)
+        except ValueError as exc:
+            warn(f"{path}: {exc}; skipped")
+    return found
+
+
+def previous_site_results(path: Path, sites: Sequence[str], before: str, warn: Warn = _warn
+                          ) -> RunResult | None:
+    """For each site, its latest stored run finished before `before` (a damaged one
+    skipped, with a warning, for the one before it), as one RunResult holding those sites
+    only; None when no site has one."""
     picked: dict[str, str] = {}
+    loaded: dict[str, RunResult] = {}
+    damaged: set[str] = set()
     with _connect(path) as db:
         for site in sites:
-            row = db.execute(
+            rows = db.execute(
                 "SELECT run_id FROM site_runs WHERE site = ? AND finished_at < ? "
-                "ORDER BY finished_at DESC LIMIT 1", (site, before)).fetchone()
-            if row:
-                picked[site] = row[0]
+                "ORDER BY finished_at DESC", (site, before)).fetchall()
+            for (run_id,) in rows:
+                if run_id in damaged:
+                    continue
+                if run_id not in loaded:
+                    loaded.update(_loaded(path, db, [run_id], warn))
+                if run_id in loaded:
+                    picked[site] = run_id
+                    break
+                damaged.add(run_id)
     if not picked:
         return None
-    loaded = {run_id: load(path, run_id) for run_id in set(picked.values())}
-    return only_sites(list(loaded.values()), picked)
+    return only_sites([loaded[r] for r in set(picked.values())], picked)
 
 
-def latest_two(path: Path) -> tuple[RunResult, RunResult] | None:
-    """For each site its second newest and newest run, as two RunResults; None when no site
-    has two runs yet."""
+def latest_two(path: Path, warn: Warn = _warn) -> tuple[RunResult, RunResult] | None:
+    """For each site its second newest and newest run (damaged ones skipped, with a
+    warning), as two RunResults; None when no site has two runs yet."""
     older: dict[str, str] = {}
     newer: dict[str, str] = {}
+    loaded: dict[str, RunResult] = {}
+    damaged: set[str] = set()
     with _connect(path) as db:
         sites = [row[0] for row in db.execute("SELECT DISTINCT site FROM site_runs ORDER BY site")]
         for site in sites:
             rows = db.execute("SELECT run_id FROM site_runs WHERE site = ? "
-                              "ORDER BY finished_at DESC LIMIT 2", (site,)).fetchall()
-            if len(rows) == 2:
-                newer[site], older[site] = rows[0][0], rows[1][0]
+                              "ORDER BY finished_at DESC", (site,)).fetchall()
+            good: list[str] = []
+            for (run_id,) in rows:
+                if run_id not in loaded and run_id not in damaged:
+                    loaded.update(_loaded(path, db, [run_id], warn))
+                    if run_id not in loaded:
+                        damaged.add(run_id)
+                if run_id in loaded:
+                    good.append(run_id)
+                if len(good) == 2:
+                    break
+            if len(good) == 2:
+                newer[site], older[site] = good
     if not newer:
         return None
-    loaded = {rid: load(path, rid) for rid in {*older.values(), *newer.values()}}
     return (only_sites([loaded[r] for r in set(older.values())], older),
             only_sites([loaded[r] for r in set(newer.values())], newer))
 

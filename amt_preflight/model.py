@@ -244,9 +244,49 @@ class RunInfo:
     finished_at: str
     host: str
     config: str
+    # The signal that ended the run early ("SIGTERM", "SIGINT"): what was unfinished then
+    # is an error ("interrupted"); None for a run that ended by itself or at its deadline.
+    interrupted: str | None = None
 
     def to_json(self) -> dict[str, Any]:
-        return dict(self.__dict__)
+        doc = dict(self.__dict__)
+        if self.interrupted is None:
+            del doc["interrupted"]  # absent, not null: documents of older versions match
+        return doc
+
+
+class LeftoverKind(StrEnum):
+    DNS_RECORD = "dns-record"  # the DNS-DYNUPDATE-OPEN test record
+    DHCP_LEASE = "dhcp-lease"  # the DHCP-OPT81-REGISTERS lease
+
+
+@dataclass(frozen=True)
+class Leftover:
+    """A change an intrusive probe made that the run could not undo (CHECKS.md,
+    "Interrupted runs"): named in every report, for someone to undo by hand."""
+
+    kind: LeftoverKind
+    what: str  # "amt-preflight-probe-1a2b3c4d.open.example TXT", "lease of 10.0.0.150 …"
+    server: str  # where it stays: the DNS server updated, the DHCP server that leased
+    detail: str  # why it stayed, and how to remove it
+    site: str | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        doc: dict[str, Any] = {"kind": self.kind.value, "what": self.what,
+                               "server": self.server, "detail": self.detail}
+        if self.site is not None:
+            doc["site"] = self.site
+        return doc
+
+    @classmethod
+    def from_json(cls, doc: Mapping[str, Any]) -> Leftover:
+        return cls(LeftoverKind(doc["kind"]), doc["what"], doc.get("server", ""),
+                   doc.get("detail", ""), doc.get("site"))
+
+    def describe(self) -> str:
+        """One line for the text formats."""
+        where = f" at {self.server}" if self.server else ""
+        return f"{self.kind.value} {self.what}{where}: {self.detail}"
 
 
 @dataclass(frozen=True)
@@ -256,6 +296,8 @@ class RunResult:
     run: RunInfo
     sites: Sequence[SiteSummary]
     results: Sequence[Result]
+    # What intrusive probes changed and the run could not undo (an interrupted clean-up)
+    leftovers: Sequence[Leftover] = ()
 
     @property
     def verdict(self) -> Verdict:
@@ -269,13 +311,16 @@ class RunResult:
         return self.verdict.exit_code
 
     def to_json(self) -> dict[str, Any]:
-        return {
+        doc: dict[str, Any] = {
             "schema_version": SCHEMA_VERSION,
             "tool": {"name": TOOL_NAME, "version": TOOL_VERSION},
             "run": self.run.to_json(),
             "sites": [s.to_json() for s in self.sites],
-            "results": [r.to_json() for r in self.results],
         }
+        if self.leftovers:  # absent when nothing stayed behind, as in older documents
+            doc["leftovers"] = [x.to_json() for x in self.leftovers]
+        doc["results"] = [r.to_json() for r in self.results]
+        return doc
 
     @classmethod
     def from_json(cls, doc: Mapping[str, Any]) -> RunResult:
@@ -283,6 +328,7 @@ class RunResult:
             run=RunInfo(**doc["run"]),
             sites=[SiteSummary.from_json(s) for s in doc["sites"]],
             results=[Result.from_json(r) for r in doc["results"]],
+            leftovers=tuple(Leftover.from_json(x) for x in doc.get("leftovers", ())),
         )
 
 
@@ -299,11 +345,15 @@ def merge(runs: Sequence[RunResult]) -> RunResult:
     sites = [s for run in runs for s in run.sites if owner[s.name] is run]
     results = [r for run in runs for r in run.results if owner.get(r.site) is run]
     ids = "+".join(r.run.id for r in runs)
+    interrupted = ", ".join(dict.fromkeys(r.run.interrupted for r in runs if r.run.interrupted))
     info = RunInfo(
         id=hashlib.sha256(ids.encode()).hexdigest()[:32],
         started_at=min(r.run.started_at for r in runs),
         finished_at=max(r.run.finished_at for r in runs),
         host=", ".join(dict.fromkeys(r.run.host for r in runs)),
         config=", ".join(dict.fromkeys(r.run.config for r in runs)),
+        interrupted=interrupted or None,
     )
-    return RunResult(info, sites, results)
+    # Whatever stayed behind stays behind whichever run shows the site: all of them
+    leftovers = tuple(dict.fromkeys(x for run in runs for x in run.leftovers))
+    return RunResult(info, sites, results, leftovers)

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any, Literal, Protocol
 if TYPE_CHECKING:
     from amt_preflight.config import ChecksConfig
     from amt_preflight.device_reports import DeviceInventory
+    from amt_preflight.model import Leftover
 
 Transport = Literal["udp", "tcp"]
 
@@ -36,6 +37,19 @@ def provision_server_name(domain: str) -> str:
 
 def reverse_name(address: str) -> str:
     return ipaddress.ip_address(address).reverse_pointer
+
+
+# Addresses of one ProvisionServer answer that are reverse-resolved: an answer of thousands
+# of A records (one UDP datagram holds 4,000) must not make thousands of PTR queries at
+# every resolver. DNS-PROVSERVER-PTR names the rest as not reversed.
+MAX_REVERSED = 16
+
+
+def reversed_addresses(values: Iterable[str]) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """(the addresses of one answer that are reverse-resolved, the rest): the first
+    MAX_REVERSED distinct ones in sorted order, so the probe and the check agree."""
+    distinct = sorted(set(values))
+    return tuple(distinct[:MAX_REVERSED]), tuple(distinct[MAX_REVERSED:])
 
 
 def srv_target(value: str) -> str:
@@ -182,10 +196,20 @@ class DnsUpdateAttempt:
 DHCP_OPTION6 = "dhcp option 6"  # a ResolverSet's source: the option 6 of the site's DHCP
 
 
+class ResolverTrust(StrEnum):
+    """Whether what a site's resolvers say may lead a secret somewhere (the AD bind): set
+    where the resolvers are chosen (engine._site_resolvers)."""
+
+    TRUSTED = "trusted"  # config.yaml's resolvers, the host's, or option 6 of an allowed server
+    UNCHECKED = "unchecked"  # option 6 while dhcp.allowed_servers is empty: any server's
+    ROGUE = "rogue"  # option 6 of servers outside dhcp.allowed_servers (no allowed one answered)
+
+
 @dataclass(frozen=True)
 class ResolverSet:
     addresses: tuple[str, ...]
     source: str  # "config", DHCP_OPTION6, "/etc/resolv.conf"
+    trust: ResolverTrust = ResolverTrust.TRUSTED
 
 
 @dataclass
@@ -223,6 +247,10 @@ class Observations:
         default_factory=dict)
     # The devices' own reports (amt.devices), by site name
     devices: dict[str, DeviceInventory] = field(default_factory=dict)
+    # Changes intrusive probes made and have not undone yet (a DNS test record, a lease), by
+    # a key of the probe's: entered before the change is made, removed once it is undone.
+    # Whatever is left when the run ends is named in every report.
+    undo: dict[str, Leftover] = field(default_factory=dict)
 
     def site(
         self, name: str, now: datetime | None = None, checks: ChecksConfig | None = None
@@ -386,6 +414,7 @@ DHCP_MESSAGE_TYPES = {
 # Suffixes that no public CA certifies (CHECKS.md, DHCP-OPT15-CLEAN).
 PRIVATE_SUFFIXES = ("local", "corp", "lan", "internal", "home", "localdomain")
 _ADDRESS_OPTIONS = frozenset({1, 3, 6, 28, 54})
+MAX_OPTION6 = 8  # DNS servers used of one answer's option 6 (DhcpAnswer.dns_servers)
 
 
 def _addresses(data: bytes) -> tuple[str, ...]:
@@ -468,8 +497,16 @@ class DhcpAnswer:
 
     @property
     def dns_servers(self) -> tuple[str, ...]:
+        """Option 6's first MAX_OPTION6 distinct addresses: one frame of a rogue server
+        holds hundreds, and each would be asked every question of the survey."""
         data = self.option(6)
-        return _addresses(data) if data else ()
+        return tuple(dict.fromkeys(_addresses(data)))[:MAX_OPTION6] if data else ()
+
+    @property
+    def dns_servers_dropped(self) -> int:
+        """How many distinct option 6 addresses beyond MAX_OPTION6 are not used."""
+        data = self.option(6)
+        return max(0, len(dict.fromkeys(_addresses(data))) - MAX_OPTION6) if data else 0
 
     @property
     def client_fqdn(self) -> ClientFqdn | None:
@@ -490,6 +527,8 @@ class DhcpAnswer:
             doc["offered_address"] = self.yiaddr
         doc["after_ms"] = round(self.after_ms, 1)
         doc["options"] = [option_evidence(code, data) for code, data in self.options]
+        if self.dns_servers_dropped:
+            doc["option6_dropped"] = self.dns_servers_dropped  # not asked: beyond MAX_OPTION6
         if self.problems:
             doc["problems"] = list(self.problems)
         return doc
@@ -606,6 +645,17 @@ def option6_of(survey: DhcpSurvey, allowed: Iterable[str]) -> tuple[str, ...]:
     for answer in trusted_answers(survey, allowed):
         found.update(dict.fromkeys(answer.dns_servers))
     return tuple(found)
+
+
+def option6_trust(survey: DhcpSurvey, allowed: Iterable[str]) -> ResolverTrust:
+    """Whom option6_of's resolvers come from: trusted_answers() falls back to every answer
+    when no allowed server answered, so the fallback must be told apart here."""
+    allowed = set(allowed)
+    if not allowed:
+        return ResolverTrust.UNCHECKED
+    if any(a.server in allowed for a in survey.answers):
+        return ResolverTrust.TRUSTED
+    return ResolverTrust.ROGUE
 
 
 @dataclass(frozen=True)
@@ -1031,9 +1081,11 @@ def naming_context(domain: str) -> str:
 
 
 def same_dn(a: str, b: str) -> bool:
-    """Distinguished names compare case-insensitively, spaces around separators ignored."""
+    """Distinguished names compare case-insensitively, spaces around separators ignored.
+    Split and strip, no regex: linear in the length of a DC's untrusted text."""
     def canonical(dn: str) -> str:
-        return re.sub(r"\s*([,=])\s*", r"\1", dn.strip()).lower()
+        return ",".join("=".join(part.strip() for part in rdn.split("="))
+                        for rdn in dn.split(",")).lower()
 
     return canonical(a) == canonical(b)
 
@@ -1158,9 +1210,15 @@ class KerberosReply:
         return doc
 
 
+# Characters kept of one value a DC sends (rootDSE attributes, the OU's objectClass): they
+# are untrusted, and a real one is far shorter.
+LDAP_VALUE_LIMIT = 1024
+
+
 @dataclass(frozen=True)
 class RootDse:
-    """A DC's rootDSE, read anonymously over LDAP."""
+    """A DC's rootDSE, read anonymously over LDAP (each value at most LDAP_VALUE_LIMIT
+    characters)."""
 
     address: str
     outcome: Outcome = Outcome.NOT_OBSERVED  # ANSWER: the server answered the search
@@ -1208,6 +1266,9 @@ class BindStage(StrEnum):
 
     SECRET = "secret"  # the password could not be read: nothing was sent
     WITHHELD = "withheld"  # not sent: the DC's rootDSE did not show the AD domain
+    # not sent: nothing vouches for the DC (found through resolvers from a DHCP server
+    # outside dhcp.allowed_servers, or no name of it configured or inside the AD domain)
+    UNSAFE = "unsafe"
     CONNECT = "connect"
     STARTTLS = "starttls"  # refused, or a certificate not trusted: the password was not sent
     BIND = "bind"  # the server refused the bind

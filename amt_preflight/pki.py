@@ -40,6 +40,9 @@ ROOT_HASHES_PATH = Path(__file__).with_name("data") / "amt-root-hashes.json"
 HASH_NAMES = {40: "sha1", 64: "sha256", 96: "sha384"}  # hex length -> algorithm
 HASH_ALGORITHMS = frozenset(HASH_NAMES.values())
 MAX_URLS = 10  # of one kind (CRL, caIssuers, OCSP) per certificate
+# Certificates read from one download (a caIssuers URL serves one, a PKCS#7 bundle a few):
+# a 10 MiB body of PEM holds 7,000, each parsed again by every rule that looks for an issuer
+MAX_DOWNLOADED = 64
 
 _SIGNATURE_NAMES = {
     oid: name.lower().replace("_", "-")
@@ -47,6 +50,24 @@ _SIGNATURE_NAMES = {
     if isinstance(oid, x509.ObjectIdentifier)
 }
 
+# Everything cryptography raises on hostile certificate, CRL or OCSP bytes. It parses fields
+# lazily, so any access may raise, and not only ValueError: a name attribute of type BIT
+# STRING raises TypeError, an unknown version InvalidVersion, a PKCS#7 blob of another type
+# UnsupportedAlgorithm. Every place that touches untrusted certificate data catches this set.
+CERT_ERRORS: tuple[type[Exception], ...] = (
+    ValueError, TypeError, x509.InvalidVersion, x509.DuplicateExtension,
+    x509.UnsupportedGeneralNameType, UnsupportedAlgorithm,
+)
+
+
+_VERIFY_ERRORS: tuple[type[Exception], ...] = (InvalidSignature, *CERT_ERRORS)
+
+
+def parse_problem(exc: BaseException) -> str:
+    """One of CERT_ERRORS in words for the evidence: what cryptography said, with its type
+    where the words alone do not tell it is a parse failure."""
+    text = str(exc) or type(exc).__name__
+    return text if isinstance(exc, ValueError) else f"{type(exc).__name__}: {text}"
 
 
 def _attributes(name: x509.Name, oid: x509.ObjectIdentifier) -> tuple[str, ...]:
@@ -58,8 +79,8 @@ def _key(cert: x509.Certificate) -> tuple[str, int, str]:
     """(type, bits, description) of the certificate's public key."""
     try:
         key = cert.public_key()
-    except (ValueError, UnsupportedAlgorithm) as exc:
-        return "unknown", 0, f"unreadable key ({exc})"
+    except CERT_ERRORS as exc:
+        return "unknown", 0, f"unreadable key ({parse_problem(exc)})"
     if isinstance(key, rsa.RSAPublicKey):
         return "RSA", key.key_size, f"RSA {key.key_size}"
     if isinstance(key, ec.EllipticCurvePublicKey):
@@ -75,7 +96,7 @@ def signature_hash(cert: x509.Certificate) -> str | None:
     without one (Ed25519), "unknown" for one cryptography does not know (MD2)."""
     try:
         algorithm = cert.signature_hash_algorithm
-    except UnsupportedAlgorithm:
+    except CERT_ERRORS:
         return "unknown"
     return algorithm.name if algorithm is not None else None
 
@@ -84,15 +105,16 @@ def facts(cert: x509.Certificate) -> CertificateFacts:
     """Everything a check or a PKI engineer needs from one certificate.
 
     Hostile input is expected: extensions that do not parse (malformed, duplicated) leave
-    their fields empty and say why in `problem`.
+    their fields empty and say why in `problem`. A subject, issuer or validity that does not
+    parse raises one of CERT_ERRORS: such a certificate has no facts.
     """
     key_type, key_bits, key_detail = _key(cert)
     values: dict[str, Any] = {}
     problem = ""
     try:
         extensions = cert.extensions
-    except (ValueError, x509.DuplicateExtension, x509.UnsupportedGeneralNameType) as exc:
-        problem = f"extensions do not parse: {exc}"
+    except CERT_ERRORS as exc:
+        problem = f"extensions do not parse: {parse_problem(exc)}"
         extensions = x509.Extensions([])
     for extension in extensions:
         value = extension.value
@@ -159,16 +181,34 @@ def fetchable(urls: tuple[str, ...]) -> list[str]:
 
 
 def load_certificates(data: bytes) -> list[x509.Certificate]:
-    """The certificates of a download or file: PEM (any number), DER, or PKCS#7 certs-only
-    (as some CAs publish their AIA). ValueError when it is none of these."""
-    if b"-----BEGIN" in data:
-        if b"-----BEGIN PKCS7-----" in data:
-            return pkcs7.load_pem_pkcs7_certificates(data)
-        return x509.load_pem_x509_certificates(data)
+    """The certificates of a download or file: PEM, DER, or PKCS#7 certs-only (as some CAs
+    publish their AIA), at most MAX_DOWNLOADED, each with a subject and issuer that parse.
+    ValueError (never another of CERT_ERRORS) when it is none of these."""
+    if data.count(b"-----BEGIN") > MAX_DOWNLOADED:
+        raise ValueError(f"more than {MAX_DOWNLOADED} PEM blocks")
     try:
-        return [x509.load_der_x509_certificate(data)]
-    except ValueError:
-        return pkcs7.load_der_pkcs7_certificates(data)
+        if b"-----BEGIN" in data:
+            if b"-----BEGIN PKCS7-----" in data:
+                certs = pkcs7.load_pem_pkcs7_certificates(data)
+            else:
+                certs = x509.load_pem_x509_certificates(data)
+        else:
+            try:
+                certs = [x509.load_der_x509_certificate(data)]
+            except CERT_ERRORS:
+                certs = pkcs7.load_der_pkcs7_certificates(data)
+        if len(certs) > MAX_DOWNLOADED:
+            raise ValueError(f"{len(certs)} certificates: more than {MAX_DOWNLOADED}")
+        for number, cert in enumerate(certs, 1):
+            try:
+                _ = cert.subject, cert.issuer  # parsed lazily: every later use may rely on them
+            except CERT_ERRORS as exc:
+                raise ValueError(f"certificate {number}: {parse_problem(exc)}") from exc
+    except CERT_ERRORS as exc:
+        if isinstance(exc, ValueError):
+            raise
+        raise ValueError(parse_problem(exc)) from exc
+    return certs
 
 
 def verifies(
@@ -190,20 +230,21 @@ def verifies(
             key.verify(signature, data, hash_algorithm)
         else:
             return False
-    except (InvalidSignature, ValueError, TypeError, UnsupportedAlgorithm):
+    except _VERIFY_ERRORS:
         return False
     return True
 
 
 def signed_by(cert: x509.Certificate, issuer: x509.Certificate) -> bool:
-    """Whether `issuer` issued `cert`: its name and its key's signature."""
-    if cert.issuer != issuer.subject:
-        return False
+    """Whether `issuer` issued `cert`: its name and its key's signature (False when either
+    does not parse)."""
     try:
+        if cert.issuer != issuer.subject:
+            return False
         hash_algorithm = cert.signature_hash_algorithm
         scheme = cert.signature_algorithm_parameters
         key = issuer.public_key()
-    except (ValueError, UnsupportedAlgorithm):
+    except CERT_ERRORS:
         return False
     return verifies(key, cert.signature, cert.tbs_certificate_bytes, hash_algorithm, scheme)
 
@@ -220,10 +261,11 @@ def crl_signed_by(crl: x509.CertificateRevocationList, issuer: x509.Certificate)
         key = issuer.public_key()
         hash_algorithm = crl.signature_hash_algorithm
         scheme = crl.signature_algorithm_parameters
-    except (ValueError, UnsupportedAlgorithm):
+        if crl.issuer != issuer.subject:
+            return False
+    except CERT_ERRORS:
         return False
-    return crl.issuer == issuer.subject and verifies(
-        key, crl.signature, crl.tbs_certlist_bytes, hash_algorithm, scheme)
+    return verifies(key, crl.signature, crl.tbs_certlist_bytes, hash_algorithm, scheme)
 
 
 # --- built-in root hash lists (hint data: amt_preflight/data/amt-root-hashes.json) --------

@@ -384,6 +384,8 @@ def _bind(bound: LdapBind | None) -> Judgement:
             return Status.ERROR, f"the bind password cannot be read: {bound.detail}"
         case BindStage.WITHHELD:
             return Status.SKIPPED, bound.detail
+        case BindStage.UNSAFE:  # not decided: nothing vouches for the DC (the key to set)
+            return Status.ERROR, bound.detail
         case BindStage.CONNECT:
             return _network(bound.outcome, f"no LDAP connection: {said}")
         case BindStage.STARTTLS:
@@ -404,14 +406,22 @@ def _bind(bound: LdapBind | None) -> Judgement:
     needs=[Need.AD_BIND],
     requires=["AD-LDAP-ROOTDSE"],
     passes_when=(
-        "with ad.bind_user and its password (ad.bind_password_env or _file): at each DC a "
-        "simple bind over StartTLS, whose certificate verifies against ad.tls_ca_file (else "
-        "the system's trust store), succeeds; skipped without credentials"
+        "with configured credentials (ad.bind_user, ad.bind_password_env or _file): a bind as "
+        "the provisioning service account succeeds (skipped without credentials). The "
+        "password goes only to a DC that is configured in ad.kdcs or whose name lies inside "
+        "the AD domain, over StartTLS whose certificate verifies for that name (against "
+        "ad.tls_ca_file, else the system trust store). Never to a DC found through resolvers "
+        "that a DHCP server outside dhcp.allowed_servers handed out, and never when "
+        "allowed_servers is empty and the resolvers came from DHCP: then error, nothing sent, "
+        "and the message says which key to set"
     ),
     remediation=(
         "Check the service account (password, not locked, disabled or expired, no 'log on to' "
-        "restriction) and that each DC offers StartTLS with a certificate this host trusts "
-        "(set ad.tls_ca_file to the issuing CA)."
+        "restriction) and that each DC offers StartTLS with a certificate for its name inside "
+        "the AD domain (or its name or address in ad.kdcs) that this host trusts (set "
+        "ad.tls_ca_file to the issuing CA). When the password was not sent because the DCs "
+        "came from DHCP-given resolvers, set dhcp.allowed_servers, or resolvers, or list the "
+        "DCs in ad.kdcs."
     ),
     references=[LDAP_AUTH, AMT_AD],
 )

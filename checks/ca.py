@@ -12,7 +12,6 @@ from datetime import timedelta
 from typing import Any
 
 from cryptography import x509
-from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.x509 import ocsp
 from cryptography.x509.oid import ExtendedKeyUsageOID
 
@@ -89,7 +88,7 @@ def _issuer(cert: CertificateFacts, bundle: CertificateBundle,
     for url in pki.fetchable(cert.ca_issuer_urls):
         try:
             candidates += pki.load_certificates(obs.http_get(url).body)
-        except ValueError:
+        except pki.CERT_ERRORS:  # not a certificate: CA-AIA-REACHABLE says so
             continue
     return pki.issuer_among(_x509(cert), candidates)
 
@@ -100,8 +99,8 @@ def _unfetched(fetch: HttpFetch) -> Part | None:
     if fetch.outcome in (Outcome.DEADLINE, Outcome.NOT_OBSERVED):
         return Part(Status.ERROR, f"{fetch.url}: not fetched ({fetch.describe()})", said)
     if fetch.truncated:
-        return Part(Status.ERROR, f"{fetch.url}: larger than this tool reads "
-                    f"({fetch.describe()})", said)
+        return Part(Status.ERROR, f"{fetch.url}: too large to judge: "
+                    f"{clipped(fetch.detail, 300) or fetch.describe()}", said)
     if not fetch.outcome.answered:
         return Part(Status.FAIL, f"{fetch.url} does not answer: {fetch.describe()}", said)
     if fetch.status != 200:
@@ -122,9 +121,18 @@ def _malformed(certs: Iterable[CertificateFacts], urls_of: Callable[[Certificate
 # --- CRLs ------------------------------------------------------------------------------
 
 
-# What cryptography raises for a CRL or OCSP response that parses only in part: it reads
-# fields lazily, so each is touched once, here, before a rule relies on it.
-_UNPARSED = (ValueError, x509.InvalidVersion, x509.DuplicateExtension, UnsupportedAlgorithm)
+# What cryptography raises for a CRL or OCSP response that parses only in part
+# (pki.CERT_ERRORS): it reads fields lazily, so each is touched once, here, before a rule
+# relies on it.
+_UNPARSED = pki.CERT_ERRORS
+
+
+def _subject(cert: x509.Certificate) -> str:
+    """The certificate's subject for a message, or why it cannot be shown."""
+    try:
+        return clipped(cert.subject.rfc4514_string())
+    except _UNPARSED as exc:
+        return f"(a subject that does not parse: {pki.parse_problem(exc)})"
 
 
 def _crl(fetch: HttpFetch) -> x509.CertificateRevocationList | None:
@@ -177,8 +185,7 @@ def _crl_part(cert: CertificateFacts, url: str, bundle: CertificateBundle,
                     f"{cert.label} is neither in the file nor at its caIssuers URL",
                     evidence), None
     if not pki.crl_signed_by(crl, issuer):
-        return Part(Status.FAIL, f"{url}: not signed by {clipped(issuer.subject.rfc4514_string())}",
-                    evidence), None
+        return Part(Status.FAIL, f"{url}: not signed by {_subject(issuer)}", evidence), None
     if crl.next_update_utc is None:
         return Part(Status.FAIL, f"{url}: the CRL has no nextUpdate", evidence), crl
     if crl.next_update_utc <= obs.now:
@@ -300,7 +307,7 @@ def _ocsp_part(cert: CertificateFacts, url: str, bundle: CertificateBundle,
     if signer is None:
         return Part(Status.FAIL, f"{url}: the response is not signed by the issuer of "
                     f"{cert.label} or a responder it authorised", evidence), None
-    evidence["signed_by"] = clipped(signer.subject.rfc4514_string())
+    evidence["signed_by"] = _subject(signer)
     if response.this_update_utc > obs.now + OCSP_SKEW:
         return Part(Status.FAIL, f"{url}: thisUpdate {utc_text(response.this_update_utc)} is "
                     "in the future", evidence), None
@@ -402,9 +409,10 @@ def _aia_part(cert: CertificateFacts, url: str, obs: SiteView) -> Part:
     evidence: dict[str, Any] = {"certificate": cert.label, **fetch.to_evidence()}
     try:
         downloaded = pki.load_certificates(fetch.body)
-    except ValueError:
+    except _UNPARSED as exc:
+        evidence["problem"] = clipped(pki.parse_problem(exc), 300)
         return Part(Status.FAIL, f"{url}: not a certificate ({len(fetch.body)} bytes)", evidence)
-    evidence["downloaded"] = [clipped(c.subject.rfc4514_string()) for c in downloaded[:5]]
+    evidence["downloaded"] = [_subject(c) for c in downloaded[:5]]
     issuer = pki.issuer_among(_x509(cert), downloaded)
     if issuer is None:
         return Part(Status.FAIL, f"{url}: what it serves did not issue {cert.label}", evidence)

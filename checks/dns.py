@@ -13,6 +13,7 @@ from amt_preflight.config import SiteConfig
 from amt_preflight.model import NO_TARGET, Finding, Status
 from amt_preflight.observations import (
     AD_SRV_PREFIXES,
+    MAX_REVERSED,
     DnsAnswer,
     Outcome,
     SiteView,
@@ -22,6 +23,7 @@ from amt_preflight.observations import (
     provision_server_name,
     resolver_probe_question,
     reverse_name,
+    reversed_addresses,
     srv_target,
 )
 
@@ -269,23 +271,31 @@ def provserver_ptr(site: SiteConfig, obs: SiteView) -> Iterator[Finding]:
             yield Finding(domain, Status.SKIPPED,
                           f"{provision_server_name(domain)} has no address to reverse")
             continue
-        addresses = sorted({v for a in answered for v in a.values})
+        # The probe reverses at most MAX_REVERSED addresses of one answer: the rest are
+        # named, not asked about
+        addresses = sorted({v for a in answered for v in reversed_addresses(a.values)[0]})
+        skipped = sorted({v for a in answered for v in a.values} - set(addresses))
+        not_reversed = {"not_reversed": skipped} if skipped else {}
         ptrs = [obs.dns(r, reverse_name(ip), "PTR") for ip in addresses
                 for r, _ in obs.provision_resolvers]
         replied = [p for p in ptrs if p.outcome.answered]
         bad = [p for p in replied if not p.records
                or not all(in_domain(v, domain) for v in p.values)]
         covered = {reverse_name(ip) for ip in addresses} <= {p.question.name for p in replied}
+        rest = (f" ({len(skipped)} more addresses not reversed: at most {MAX_REVERSED} of "
+                "one answer are)") if skipped else ""
         if bad:
             said = "; ".join(f"{p.question.name}: {p.describe()}" for p in bad)
-            yield _provision_finding(obs, domain, Status.FAIL, f"not inside {domain}: {said}", ptrs)
+            yield _provision_finding(obs, domain, Status.FAIL,
+                                     f"not inside {domain}: {said}{rest}", ptrs, **not_reversed)
         elif not covered:
-            yield _provision_finding(obs, domain, Status.ERROR,
-                           f"no resolver answered the PTR query: {_unanswered(ptrs)}", ptrs)
+            yield _provision_finding(obs, domain, Status.ERROR, "no resolver answered the PTR "
+                                     f"query: {_unanswered(ptrs)}{rest}", ptrs, **not_reversed)
         else:
             names = sorted({v.rstrip(".") for p in replied for v in p.values})
             yield _provision_finding(obs, domain, Status.PASS,
-                           f"{', '.join(addresses)} reverse to {', '.join(names)}", ptrs)
+                                     f"{', '.join(addresses)} reverse to {', '.join(names)}"
+                                     f"{rest}", ptrs, **not_reversed)
 
 
 @check(

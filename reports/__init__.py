@@ -45,9 +45,11 @@ def not_run_summary(site: SiteSummary) -> str:
 
 # Control characters, bidi overrides and lone surrogates can arrive from the network (a DHCP
 # option, a certificate subject). Shown raw they corrupt a terminal or reorder text; shown
-# as escapes they are evidence.
+# as escapes they are evidence. U+FFFE and U+FFFF are no characters at all (XML 1.0 refuses
+# them, as it refuses the C0 controls and surrogates): after visible() a text is XML-safe.
 _INVISIBLE = re.compile(
-    "[\x00-\x08\x0b-\x1f\x7f-\x9f\u200e\u200f\u202a-\u202e\u2066-\u2069\ud800-\udfff]"
+    "[\x00-\x08\x0b-\x1f\x7f-\x9f\u200e\u200f\u202a-\u202e\u2066-\u2069\ud800-\udfff"
+    "\ufffe\uffff]"
 )
 
 

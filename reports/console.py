@@ -40,6 +40,15 @@ def print_run(run: RunResult, console: Console, *, verbose: bool = False) -> Non
         by_site.setdefault(result.site, []).append(result)
     for site in run.sites:
         _print_site(site, by_site[site.name], console, verbose=verbose)
+    if run.run.interrupted:
+        console.print(Text(f"Interrupted by {visible(run.run.interrupted)}: what was unfinished "
+                           "is an error (interrupted).", "bold magenta"))
+    if run.leftovers:  # what an intrusive probe changed and the run could not undo
+        console.print(Text("Left behind by intrusive probes (undo by hand):", "bold red"))
+        for x in run.leftovers:
+            console.print(Text(f"  {visible(x.describe())}", "red"))
+    if run.run.interrupted or run.leftovers:
+        console.print()
     overall = run.verdict
     console.print(
         Text.assemble(

@@ -264,6 +264,7 @@ def render(run: RunResult, previous: RunResult | None = None) -> str:
             totals=status_counts(run.results),
             statuses=list(Status),
             coverage_gap=COVERAGE_GAP,
+            leftovers=run.leftovers,
         )
     )
 
@@ -325,8 +326,8 @@ def device_fleets(results: Iterable[Result]) -> list[DomainFleet]:
     domain's certificate (every DEV-* result of the device passes, or says it is already in
     admin control mode), and the others grouped by reason tag. Reads the results only."""
     devices: dict[tuple[str, str], list[Result]] = {}
-    for r in results:
-        if r.check.startswith("DEV-") and "reason" in r.evidence:  # not "no target here"
+    for r in results:  # "no target here" has no reason; an odd RUN.json a reason not text
+        if r.check.startswith("DEV-") and isinstance(r.evidence.get("reason"), str):
             devices.setdefault((r.site, r.target), []).append(r)
     tallies: dict[tuple[str, str | None], _FleetTally] = {}
     for (site, target), found in devices.items():
@@ -445,14 +446,36 @@ def evidence_json(evidence: Mapping[str, Any]) -> str:
     return json.dumps(evidence, indent=2, ensure_ascii=False, default=str)
 
 
-def num(n: int) -> str:
-    """A count with thousands separated: 45,000."""
-    return f"{n:,}"
+def num(n: object) -> str:
+    """A count with thousands separated: 45,000 (anything else, from an odd RUN.json, as it
+    is)."""
+    return f"{n:,}" if isinstance(n, int | float) and not isinstance(n, bool) else str(n)
 
 
 def counted(n: int, noun: str) -> str:
     """A count and its noun, plural unless one: "1 site", "1,000 sites"."""
-    return f"{n:,} {noun}{'' if n == 1 else 's'}"
+    return f"{num(n)} {noun}{'' if n == 1 else 's'}"
+
+
+# Evidence is free-form JSON (the schema says "an object", no more), and `report RUN.json`
+# renders any saved run: the templates read every evidence value through these filters, so a
+# value of an unexpected type shows as nothing, never as a traceback.
+
+
+def as_map(value: object) -> Mapping[str, Any]:
+    """The value if it is a JSON object, else an empty one."""
+    return value if isinstance(value, Mapping) else {}
+
+
+def as_list(value: object) -> list[Any]:
+    """The value if it is a JSON array, else an empty one (a string is no list of items)."""
+    return list(value) if isinstance(value, list | tuple) else []
+
+
+def maps(value: object) -> list[Mapping[str, Any]]:
+    """The JSON objects of an array; anything else in it, or a value that is no array, is
+    left out."""
+    return [item for item in as_list(value) if isinstance(item, Mapping)]
 
 
 def _shown(value: object) -> object:
@@ -477,4 +500,7 @@ def _environment() -> jinja2.Environment:
     environment.filters["evidence_json"] = evidence_json
     environment.filters["num"] = num
     environment.filters["counted"] = counted
+    environment.filters["as_map"] = as_map
+    environment.filters["as_list"] = as_list
+    environment.filters["maps"] = maps
     return environment

@@ -38,6 +38,15 @@ def render(run: RunResult, previous: RunResult | None = None) -> str:
                            _cell(", ".join(s.domains)),
                            *(str(s.counts.get(k, 0)) for k in
                              ("pass", "fail", "error", "skipped", "waived"))]))
+    if run.run.interrupted:
+        lines += ["", f"**Interrupted** by {_cell(run.run.interrupted)}: what was unfinished "
+                  "is an error (interrupted)."]
+    if run.leftovers:  # what an intrusive probe changed and the run could not undo
+        lines += ["", "## Left behind by intrusive probes", "",
+                  "Undo these by hand:", ""]
+        lines += [f"- **{x.kind.value}** {_cell(x.what)}"
+                  + (f" at {_cell(x.server)}" if x.server else "") + f": {_cell(x.detail)}"
+                  for x in run.leftovers]
     if previous is not None:
         from amt_preflight.history import diff
 

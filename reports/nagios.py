@@ -25,6 +25,19 @@ def _label(text: str) -> str:
     return re.sub(r"[^A-Za-z0-9_.:/-]", "_", text)
 
 
+def _text(text: str) -> str:
+    """Text in the status line or the long text: '|' starts performance data there (plugin
+    guidelines), so a '|' in a message (an option 15, a certificate subject) is shown as '¦';
+    a line break would start a line of its own, so it is shown as an escape."""
+    return visible(text).replace("|", "¦").replace("\n", "\\n").replace("\t", " ")
+
+
+def unknown(message: str) -> str:
+    """The one line a plugin prints when the tool itself failed (a usage, config or internal
+    error): UNKNOWN, as the plugin guidelines ask, whatever the exit code would have been."""
+    return f"AMT-PREFLIGHT UNKNOWN - {_text(message)}\n"
+
+
 def _seconds(run: RunResult) -> float:
     try:
         start = datetime.fromisoformat(run.run.started_at)
@@ -52,15 +65,20 @@ def render(run: RunResult) -> str:
         if r.status is not Status.SKIPPED:
             perf.append(f"'{_label(f'{r.site}/{r.check}/{r.target}')}'={r.duration_ms}ms;;;0")
     details = [
-        f"{r.status.value.upper()} [{r.severity.value}] {r.check} {visible(r.site)}/"
-        f"{visible(r.target)}: {visible(r.message)}"
+        f"{r.status.value.upper()} [{r.severity.value}] {_text(r.check)} {_text(r.site)}/"
+        f"{_text(r.target)}: {_text(r.message)}"
         for r in sorted(run.results, key=lambda r: -r.severity.rank) if r.status in FAILING
     ]
     for site in run.sites:
-        details += [f"NOT CHECKED {check} {visible(site.name)}: required, nothing configured "
-                    "for it (coverage gap)" for check in site.coverage_gaps]
+        details += [f"NOT CHECKED {_text(check)} {_text(site.name)}: required, nothing "
+                    "configured for it (coverage gap)" for check in site.coverage_gaps]
         if site.not_run:
-            details.append(f"DID NOT RUN at {visible(site.name)}: {not_run_summary(site)}")
+            details.append(f"DID NOT RUN at {_text(site.name)}: {not_run_summary(site)}")
+    if run.run.interrupted:
+        details.append(f"INTERRUPTED by {_text(run.run.interrupted)}: unfinished checks are "
+                       "errors")
+    # What an intrusive probe changed and the run could not undo: for someone to undo by hand
+    details += [f"LEFT BEHIND {_text(x.describe())}" for x in run.leftovers]
     main_perf, more_perf = perf[:len(counts) + 1], perf[len(counts) + 1:]
     if not details:  # no long text: everything on the status line
         return f"{head} | {' '.join(perf)}\n"

@@ -59,6 +59,13 @@ def render(run: RunResult) -> str:
                   "1 for a check that judged nothing at a site; reason says why.")
     out += [f"{name}{_labels(site=s.name, check=n.check, reason=n.reason.value)} 1"
             for s in run.sites for n in s.not_run]
+    name = family("leftover", "gauge",
+                  "1 for a change an intrusive probe made that the run could not undo.")
+    out += [f"{name}{_labels(kind=x.kind.value, what=x.what, server=x.server)} 1"
+            for x in run.leftovers]
+    name = family("run_interrupted", "gauge",
+                  "1 when SIGTERM or SIGINT cut the run short (its unfinished checks are errors).")
+    out.append(f"{name} {int(bool(run.run.interrupted))}")
     name = family("run_timestamp_seconds", "gauge", "When the run finished, Unix time.")
     out.append(f"{name} {_epoch(run.run.finished_at):.3f}")
     name = family("run_duration_seconds", "gauge", "How long the run took.")

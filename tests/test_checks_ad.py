@@ -2,18 +2,37 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, cast
 
 import pytest
 
 from amt_preflight import engine
 from amt_preflight.checks import BY_ID
-from amt_preflight.config import SiteConfig
+from amt_preflight.config import AdConfig, SiteConfig
 from amt_preflight.model import NO_TARGET, Finding, Status
-from amt_preflight.observations import AdRole, AdServer, BindStage, Outcome, tgs_principal
+from amt_preflight.observations import (
+    DHCP_OPTION6,
+    AdRole,
+    AdServer,
+    BindStage,
+    DhcpAnswer,
+    DhcpSurvey,
+    Outcome,
+    ResolverSet,
+    ResolverTrust,
+    RootDse,
+    option6_of,
+    option6_trust,
+    same_dn,
+    tgs_principal,
+)
+from amt_preflight.probes.ldap import password_names
 
-from .observed import Observed, config, site
+from .observed import CLIENT_MAC, Observed, config, dhcp_answer, site
 
 DC, DC2 = "10.250.0.20", "10.250.0.29"
 REALM, OTHER = "CORP.EXAMPLE", "OTHER.EXAMPLE"
@@ -361,3 +380,164 @@ def test_a_dc_of_another_domain_skips_bind_and_ou() -> None:
         ("AD-LDAP-ROOTDSE", Status.FAIL), ("AD-LDAP-BIND", Status.SKIPPED),
         ("AD-AMT-OU", Status.SKIPPED)]
     assert results[1].evidence["prerequisite"] == "AD-LDAP-ROOTDSE"
+
+
+# --- AD-LDAP-BIND: where the password may go (CHECKS.md), on hand-made observations
+
+ROGUE = "10.250.0.66"
+ALLOWED = "10.250.0.1"
+SRV_DC = AdServer(DC, (DC,), ("dc01.corp.example",))  # found through the _ldap SRV record
+DSE = RootDse(DC, Outcome.ANSWER, result="success", default_naming_context="DC=corp,DC=example",
+              dns_host_name="dc01.corp.example")
+CONFIGURED = ResolverSet((ALLOWED,), "config")
+
+
+def ad_config(extra: str = "") -> AdConfig:
+    found = ad_site(CREDENTIALS + extra).ad
+    assert found is not None
+    return found
+
+
+def dhcp_resolvers(allowed: list[str], *answers: DhcpAnswer) -> ResolverSet:
+    """The site's resolvers as the engine takes them from DHCP option 6 (_site_resolvers)."""
+    survey = DhcpSurvey("lab0", CLIENT_MAC, 5.0, answers=answers)
+    return ResolverSet(option6_of(survey, allowed), DHCP_OPTION6, option6_trust(survey, allowed))
+
+
+def names(server: AdServer = SRV_DC, dse: RootDse = DSE, resolvers: ResolverSet = CONFIGURED,
+          extra: str = "") -> tuple[tuple[str, ...], str]:
+    return password_names(ad_config(extra), server, server.addresses[0], dse, resolvers)
+
+
+def test_an_srv_target_inside_the_domain_gets_the_password() -> None:
+    assert names() == (("dc01.corp.example",), "")
+
+
+def test_option6_of_an_allowed_server_is_trusted() -> None:
+    resolvers = dhcp_resolvers([ALLOWED], dhcp_answer(ROGUE, option6=[ROGUE]),
+                               dhcp_answer(ALLOWED, option6=[ALLOWED]))
+    assert (resolvers.addresses, resolvers.trust) == ((ALLOWED,), ResolverTrust.TRUSTED)
+    assert names(resolvers=resolvers) == (("dc01.corp.example",), "")
+
+
+def test_no_password_via_resolvers_only_a_rogue_dhcp_server_handed_out() -> None:
+    """trusted_answers() falls back to the rogue's answer when no allowed server answered:
+    its resolvers are used for DNS, but the password goes nowhere they point."""
+    resolvers = dhcp_resolvers([ALLOWED], dhcp_answer(ROGUE, option6=[ROGUE]))
+    assert (resolvers.addresses, resolvers.trust) == ((ROGUE,), ResolverTrust.ROGUE)
+    sent_to, why = names(resolvers=resolvers)
+    assert sent_to == ()
+    assert all(key in why for key in ("DHCP-SERVER-ALLOWED", "dhcp.allowed_servers",
+                                      "resolvers", "ad.kdcs"))
+
+
+def test_no_password_via_dhcp_resolvers_while_allowed_servers_is_empty() -> None:
+    resolvers = dhcp_resolvers([], dhcp_answer(ALLOWED, option6=[ALLOWED]))
+    assert resolvers.trust is ResolverTrust.UNCHECKED
+    sent_to, why = names(resolvers=resolvers)
+    assert sent_to == () and "dhcp.allowed_servers is empty" in why
+
+
+def test_no_password_to_an_srv_target_outside_the_domain() -> None:
+    """The H1 lure: the rootDSE shows the domain, the name is the attacker's own."""
+    lure = AdServer(DC, (DC,), ("dc.attacker.example",))
+    dse = RootDse(DC, Outcome.ANSWER, result="success",
+                  default_naming_context="DC=corp,DC=example", dns_host_name="dc.attacker.example")
+    sent_to, why = names(lure, dse)
+    assert sent_to == () and "dc.attacker.example" in why and "ad.kdcs" in why
+
+
+def test_a_dns_host_name_outside_the_domain_is_no_name_to_verify() -> None:
+    dse = RootDse(DC, Outcome.ANSWER, default_naming_context="DC=corp,DC=example",
+                  dns_host_name="dc.attacker.example")
+    assert names(dse=dse) == (("dc01.corp.example",), "")
+
+
+@pytest.mark.parametrize("host_names", [(), (DC,), ("10.250.0.99",)])
+def test_no_password_to_a_bare_address_that_is_not_configured(
+    host_names: tuple[str, ...]
+) -> None:
+    """An SRV target that is an address (or none) names nothing the certificate could be
+    verified for: the address itself is used only when ad.kdcs lists it."""
+    bare = AdServer(DC, (DC,), host_names)
+    sent_to, why = names(bare, RootDse(DC, Outcome.ANSWER))
+    assert sent_to == () and "ad.kdcs" in why
+
+
+@pytest.mark.parametrize("trust", list(ResolverTrust))
+def test_an_address_configured_in_kdcs_gets_the_password_whatever_the_resolvers(
+    trust: ResolverTrust
+) -> None:
+    configured = AdServer(DC, (DC,))
+    resolvers = ResolverSet((ROGUE,), DHCP_OPTION6, trust)
+    assert names(configured, DSE, resolvers, f", kdcs: [{DC}]") == (
+        (DC, "dc01.corp.example"), "")
+
+
+def test_a_name_configured_in_kdcs_is_verified_even_outside_the_domain() -> None:
+    """A configured name is the user's own choice; found through DHCP-given resolvers, its
+    address is not."""
+    named = AdServer("dc9.branch.example", (DC,), ("dc9.branch.example",))
+    extra = ", kdcs: [dc9.branch.example]"
+    assert names(named, RootDse(DC, Outcome.ANSWER), extra=extra) == (
+        ("dc9.branch.example",), "")
+    rogue = ResolverSet((ROGUE,), DHCP_OPTION6, ResolverTrust.ROGUE)
+    assert names(named, RootDse(DC, Outcome.ANSWER), rogue, extra)[0] == ()
+
+
+def test_bind_withheld_as_unsafe_is_an_error_naming_the_key_to_set() -> None:
+    _, why = names(resolvers=dhcp_resolvers([], dhcp_answer(option6=[ALLOWED])))
+    o = healthy_dc().bind(DC, BindStage.UNSAFE, outcome=Outcome.NOT_OBSERVED, detail=why)
+    [finding] = run("AD-LDAP-BIND", o)
+    assert finding.status is Status.ERROR and "dhcp.allowed_servers" in finding.message
+    assert statuses(run("AD-AMT-OU", o)) == {DC: Status.SKIPPED}
+
+
+class Surveyed:
+    """A stand-in DHCP probe whose survey got these answers."""
+
+    def __init__(self, *answers: DhcpAnswer) -> None:
+        self.answers = answers
+
+    async def survey(self, interface: str, window: float) -> DhcpSurvey:
+        return DhcpSurvey(interface, CLIENT_MAC, window, answers=self.answers)
+
+
+@pytest.mark.parametrize(("dhcp", "answers", "resolvers", "trust"), [
+    ("", [(ALLOWED, ALLOWED)], "", ResolverTrust.UNCHECKED),
+    (f"allowed_servers: [{ALLOWED}]", [(ROGUE, ROGUE)], "", ResolverTrust.ROGUE),
+    (f"allowed_servers: [{ALLOWED}]", [(ROGUE, ROGUE), (ALLOWED, ALLOWED)], "",
+     ResolverTrust.TRUSTED),
+    ("", [(ROGUE, ROGUE)], f"resolvers: [{ALLOWED}]", ResolverTrust.TRUSTED),
+])
+def test_the_engine_records_whom_the_sites_resolvers_came_from(
+    dhcp: str, answers: list[tuple[str, str]], resolvers: str, trust: ResolverTrust,
+    tmp_path: Path
+) -> None:
+    text = f"""
+sites:
+  - name: hq
+    interface: lab0
+    {resolvers}
+    dhcp: {{{dhcp}}}
+    ad: {{domain: corp.example}}
+"""
+    stand_in = Surveyed(*(dhcp_answer(server, option6=[dns]) for server, dns in answers))
+    found = asyncio.run(engine._site_resolvers(site(text), cast(Any, stand_in),
+                                               tmp_path / "resolv.conf"))
+    assert found.trust is trust
+
+
+# --- same_dn: untrusted text from a DC, compared in linear time
+
+
+@pytest.mark.parametrize(("a", "b", "same"), [
+    ("DC=corp,DC=example", "dc=CORP,dc=Example", True),
+    (" DC = corp ,\tDC=example ", "DC=corp,DC=example", True),
+    ("DC=corp,DC=example,", "DC=corp,DC=example", False),
+    ("DC=co rp,DC=example", "DC=corp,DC=example", False),
+    ("DC=corp" + " " * 1_000_000 + "x", "DC=corp,DC=example", False),  # was minutes
+])
+def test_same_dn(a: str, b: str, same: bool) -> None:
+    assert same_dn(a, b) is same
+

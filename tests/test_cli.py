@@ -16,6 +16,7 @@ import jsonschema
 import pytest
 
 from amt_preflight.lab import Lab, ad, provisioning_server, snmp
+from amt_preflight.reports.json_report import render as render_json
 from amt_preflight.reports.json_report import schema
 
 REPO = Path(__file__).resolve().parent.parent
@@ -274,3 +275,118 @@ def test_report_rejects_a_file_that_is_not_a_run(tmp_path: Path) -> None:
     bad.write_text('{"schema_version": 2}')
     done = run_cli(["report", str(bad), "--format", "html"])
     assert done.returncode == 64 and "run.json" in done.stderr
+
+
+# --- failures of the tool itself: 70, one line; UNKNOWN under --format nagios ------------
+
+
+def saved_run(tmp_path: Path) -> Path:
+    from .test_reports import hostile_run
+
+    path = tmp_path / "run.json"
+    path.write_text(render_json(hostile_run()))
+    return path
+
+
+def test_an_unwritable_output_exits_70_with_one_line(tmp_path: Path) -> None:
+    folder = tmp_path / "adir"
+    folder.mkdir()
+    done = run_cli(["report", str(saved_run(tmp_path)), "--format", "json", "-o", str(folder)])
+    assert done.returncode == 70
+    assert done.stderr.splitlines() == [f"amt-preflight: cannot write {folder}: it is a folder"]
+    blocked = tmp_path / "a-file"
+    blocked.write_text("")
+    done = run_cli(["report", str(saved_run(tmp_path)), "--format", "html", "-o",
+                    str(blocked / "amt-preflight.html")])
+    assert done.returncode == 70
+    assert done.stderr.splitlines() == [
+        f"amt-preflight: cannot write {blocked / 'amt-preflight.html'}: Not a directory"]
+
+
+@pytest.mark.parametrize(("args", "says"), [
+    (["report", "{run}", "--format", "nagios", "-o", "{folder}"], "cannot write {folder}: "),
+    (["run", "-c", "{config}", "--format", "nagios"], "config error: {config}:4: "),
+    (["run", "--format", "nagios", "--no-such-option"], "error: unrecognized arguments"),
+    (["run", "--format=json,nagios"], "error: --format json,nagios: give -o DIR"),
+])
+def test_with_format_nagios_every_error_is_one_unknown_line_and_exit_3(
+    tmp_path: Path, args: list[str], says: str
+) -> None:
+    (tmp_path / "adir").mkdir()
+    names = {"run": str(saved_run(tmp_path)), "folder": str(tmp_path / "adir"),
+             "config": str(write(tmp_path, "sites:\n  - name: hq\n    resolvers: [10.0.0.1]\n"
+                                           "    dns: {}\n"))}
+    done = run_cli([a.format(**names) for a in args])
+    assert done.returncode == 3, done.stderr
+    [line] = done.stdout.splitlines()
+    assert line.startswith("AMT-PREFLIGHT UNKNOWN - " + says.format(**names)), line
+    assert "|" not in line and "Traceback" not in done.stderr
+
+
+def test_a_crash_inside_exits_70_with_one_line_and_the_traceback_only_with_debug(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from amt_preflight import cli, history
+
+    def broken(*args: object, **kwargs: object) -> list[history.StoredRun]:
+        raise KeyError("sites")  # a bug, as a corrupt row once raised
+
+    monkeypatch.setattr(history, "runs", broken)
+    db = ["history", "--db", str(tmp_path / "h.sqlite")]
+    assert cli.main(db) == 70
+    err = capsys.readouterr().err
+    assert err.splitlines() == ["amt-preflight: internal error: KeyError: 'sites' at "
+                                f"test_cli.py:{broken.__code__.co_firstlineno + 1} "
+                                "(--debug shows the traceback)"]
+    assert cli.main(["--debug", *db]) == 70
+    assert "Traceback (most recent call last)" in capsys.readouterr().err
+    assert cli.main([*db, "--debug"]) == 70  # after the command's name too
+    assert "Traceback (most recent call last)" in capsys.readouterr().err
+
+
+def test_a_renderer_meeting_the_unexpected_exits_70_naming_the_format(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from amt_preflight import cli, reports
+
+    def odd_evidence(fmt: str, run: object, previous: object = None) -> str:
+        raise TypeError("'str' object is not a mapping")
+
+    monkeypatch.setattr(reports, "render", odd_evidence)
+    code = cli.main(["report", str(saved_run(tmp_path)), "--format", "html"])
+    assert code == 70
+    [line] = capsys.readouterr().err.splitlines()
+    assert line.startswith("amt-preflight: cannot render the html report: TypeError: ")
+
+
+def test_an_alias_bomb_is_refused_at_once_naming_line_and_key(tmp_path: Path) -> None:
+    """L7: nine lines that expand to 8**9 nodes: refused before anything walks them."""
+    from amt_preflight import config as config_module
+
+    lines = ["a0: &a0 [x, x, x, x, x, x, x, x]"] + [
+        f"a{i}: &a{i} [{', '.join([f'*a{i - 1}'] * 8)}]" for i in range(1, 9)]
+    bomb = write(tmp_path, "\n".join(lines) + "\n")
+    clock = time.perf_counter()
+    with pytest.raises(config_module.ConfigError) as refused:
+        config_module.load(bomb)
+    elapsed = time.perf_counter() - clock
+    print(f"alias bomb refused in {elapsed * 1000:.1f} ms")
+    assert elapsed < 1.0  # unrefused it took 27 s and 3 GiB at 8 lines
+    assert refused.value.line is not None and refused.value.key.startswith("a")
+    assert "alias" in refused.value.problem
+    done = run_cli(["run", "-c", str(bomb)])
+    assert done.returncode == 78
+    assert done.stderr.startswith(f"amt-preflight: config error: {bomb}:")
+
+
+@pytest.mark.parametrize(("text", "line", "problem"), [
+    ("sites:\n  - name: hq\nwaivers: !!timestamp soon\n", 3, "invalid value"),
+    ("sites: &s\n  - name: hq\n    again: *s\n", 3, "recursive alias"),
+])
+def test_yaml_the_constructor_chokes_on_is_a_config_error(
+    tmp_path: Path, text: str, line: int, problem: str
+) -> None:
+    done = run_cli(["run", "-c", str(write(tmp_path, text))])
+    assert done.returncode == 78, done.stderr
+    assert f"site.yaml:{line}:" in done.stderr and problem in done.stderr
+    assert "Traceback" not in done.stderr

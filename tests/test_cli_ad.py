@@ -1,16 +1,19 @@
 """The AD and Kerberos checks end to end, as a user runs them: the command line against the
-lab's Samba AD DC, MIT KDCs, rootDSE impostor and hostile KDCs, one site per case."""
+lab's Samba AD DC, MIT KDCs, rootDSE impostor, hostile KDCs and LDAP servers, and a DC whose
+SRV target lies outside its domain, one site per case."""
 
 from __future__ import annotations
 
+import json
 import os
+import time
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from amt_preflight.lab import Lab, ad
-from amt_preflight.lab.network import ADDRESSES
+from amt_preflight.lab.network import ADDRESSES, OUTSIDE_DC_HOST, OUTSIDE_SRV_DOMAIN
 
 from .test_cli import run_cli, statuses, survey, write
 
@@ -61,6 +64,9 @@ sites:
     resolvers: [{a['dnsmasq']}]
     ad: {{domain: corp.example, kdcs: [{a['garbage_kdc']}, {a['truncated_kdc']},
          {a['huge_kdc']}]}}
+  - name: outside-srv
+    resolvers: [{a['dnsmasq']}]
+    ad: {{domain: {OUTSIDE_SRV_DOMAIN}, bind_password_env: AMT_BIND_PASSWORD, {account}}}
 """
 
 
@@ -171,6 +177,52 @@ def test_hostile_kdcs_are_errors_with_evidence(ad_run: tuple[int, dict[str, Any]
                 if (r["site"], r["check"]) == ("hostile", "AD-KDC-ANSWERS")]
     assert all(reply["outcome"] == "malformed" and reply["detail"]
                for e in evidence for reply in e["replies"])
+
+
+def test_a_dc_named_outside_the_domain_gets_no_password(
+    ad_run: tuple[int, dict[str, Any], Path], ad_lab: ad.Directory
+) -> None:
+    """Its rootDSE shows the domain and its certificate verifies for its name: the bind is an
+    error naming ad.kdcs, and the fake DC received no StartTLS, no bind, no password."""
+    _, document, _ = ad_run
+    outside = ADDRESSES["outside_dc"]
+    got = statuses(document, "outside-srv")
+    assert got[("AD-LDAP-ROOTDSE", outside)] == "pass"
+    assert (got[("AD-LDAP-BIND", outside)], got[("AD-AMT-OU", outside)]) == ("error", "skipped")
+    [result] = [r for r in document["results"]
+                if (r["site"], r["check"]) == ("outside-srv", "AD-LDAP-BIND")]
+    assert OUTSIDE_DC_HOST in result["message"] and "ad.kdcs" in result["message"]
+    # (other tests of the session bind there on purpose, as another user)
+    received = [json.loads(line) for line in ad_lab.fake_dc_record.read_text().splitlines()]
+    user = ad_lab.bind_user.encode().hex()
+    assert received and not any(r["op"] == "0x60" and user in r["message"] for r in received)
+    assert not any(ad_lab.bind_password.encode().hex() in r["message"] for r in received)
+
+
+def test_hostile_ldap_servers_cannot_outlast_the_deadline(
+    lab: Lab, ad_lab: ad.Directory, tmp_path: Path
+) -> None:
+    """One announces a 1 GiB reply and drips it, one drips a short reply for a minute: the
+    run ends at its deadline (here shorter than the probe timeout), with the announced size
+    in the result, and writes its report."""
+    a = ADDRESSES
+    deadline = 3
+    config = write(tmp_path, f"""
+defaults: {{timeout: 10, retries: 1, deadline: {deadline}}}
+sites:
+  - name: hostile-ldap
+    resolvers: [{a['dnsmasq']}]
+    ad: {{domain: corp.example, kdcs: [{a['huge_ldap']}, {a['drip_ldap']}]}}
+""")
+    clock = time.monotonic()
+    code, document = survey(lab, config, "--check", "AD-LDAP-ROOTDSE")
+    assert time.monotonic() - clock < deadline + 5  # start-up included; it held 60 s before
+    results = {r["target"]: r for r in document["results"]}
+    assert {t: r["status"] for t, r in results.items()} == {
+        a["huge_ldap"]: "error", a["drip_ldap"]: "error"}
+    assert "1073741824 bytes" in results[a["huge_ldap"]]["message"]
+    assert "deadline" in results[a["drip_ldap"]]["message"]
+    assert code == 3
 
 
 def test_the_password_appears_in_no_output(

@@ -3,11 +3,14 @@ killed mid-transaction; diffs by fingerprint."""
 
 from __future__ import annotations
 
+import json
 import multiprocessing
 import os
 import sqlite3
 from dataclasses import replace
 from pathlib import Path
+
+import pytest
 
 from amt_preflight import history
 from amt_preflight.model import RunResult, Status, Verdict
@@ -101,3 +104,63 @@ def test_unusable_database_is_a_clear_error(tmp_path: Path) -> None:
         assert str(bad) in str(exc)
     else:
         raise AssertionError("no HistoryError")
+
+
+def _damage(db: Path, run_id: str, document: str) -> None:
+    with sqlite3.connect(db) as connection:
+        connection.execute("UPDATE runs SET document = ? WHERE id = ?", (document, run_id))
+
+
+DAMAGED = [
+    "{not json",
+    '{"schema_version": 1}',  # JSON, not a run
+    # schema-valid in shape but for one field: a result whose status is no status
+    None,
+]
+
+
+@pytest.mark.parametrize("damage", DAMAGED)
+def test_a_damaged_row_is_skipped_with_a_warning_not_a_crash(tmp_path: Path,
+                                                           damage: str | None) -> None:
+    db = tmp_path / "history.sqlite"
+    history.store(db, run_at("r1", "2026-11-27T01:00:00.000Z"))
+    history.store(db, run_at("r2", "2026-11-28T01:00:00.000Z", fail_a=False))
+    if damage is None:
+        document = run_at("r2", "2026-11-28T01:00:00.000Z", fail_a=False).to_json()
+        document["results"][0]["status"] = "exploded"
+        damage = json.dumps(document)
+    _damage(db, "r2", damage)
+    warnings: list[str] = []
+    previous = history.previous_site_results(db, ["hq"], "2026-11-29T00:00:00.000Z",
+                                             warn=warnings.append)
+    assert previous is not None and previous.run.id == "r1"  # the one before the damaged row
+    assert len(warnings) == 1 and "r2" in warnings[0] and "damaged" in warnings[0]
+    assert history.latest_two(db, warn=warnings.append) is None  # one good run per site
+    with pytest.raises(history.HistoryError, match="r2 is damaged"):
+        history.load(db, "r2")
+
+
+def test_diff_over_a_damaged_history_warns_and_compares_the_good_runs(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from amt_preflight import cli
+
+    db = tmp_path / "history.sqlite"
+    history.store(db, run_at("r1", "2026-11-27T01:00:00.000Z"))
+    history.store(db, run_at("r2", "2026-11-28T01:00:00.000Z", fail_a=False))
+    history.store(db, run_at("r3", "2026-11-29T01:00:00.000Z", fail_a=False))
+    _damage(db, "r3", '{"schema_version": 1, "results": "everything"}')
+    assert cli.main(["diff", "--db", str(db)]) == 0
+    out, err = capsys.readouterr()
+    assert "site hq: not-ready -> ready" in out  # r1 against r2, the damaged r3 left out
+    assert "stored run r3 is damaged" in err and "Traceback" not in err
+
+
+def test_a_row_of_an_older_version_without_digest_is_checked_and_loaded(tmp_path: Path
+                                                                       ) -> None:
+    db = tmp_path / "history.sqlite"
+    stored = run_at("r1", "2026-11-27T01:00:00.000Z")
+    history.store(db, stored)
+    with sqlite3.connect(db) as connection:
+        connection.execute("DELETE FROM run_digests")  # as an older version stored it
+    assert history.load(db, "r1").to_json() == stored.to_json()

@@ -42,6 +42,8 @@ EXPECTED: dict[str, dict[str, str]] = {
     "inverted-dates": {"CERT-VALIDITY": "fail", "CERT-EXPIRY-SOON": "skipped",
                        "CERT-CHAIN-COMPLETE": "skipped"},
     "huge-subject": {"CERT-DOMAIN-MATCH": "fail"},
+    # its caIssuers URL serves PKCS#7 "data": that URL fails, the revocation stays a fail
+    "aia-pkcs7-junk": {"CA-AIA-REACHABLE": "fail", "CA-NOT-REVOKED": "fail"},
     "duplicate-extension": NOT_LOADED,
     "bad-extension": NOT_LOADED,
 }
@@ -113,6 +115,23 @@ def test_enterprise_ca_ports(surveyed: dict[str, Any]) -> None:
                 if r["site"] == "enterprise" and r["check"] == "CA-ENTERPRISE-REACHABLE"]
     assert [p["outcome"] for p in result["evidence"]["checked"]] == ["accepted", "unreachable"]
     assert statuses(surveyed, "good")[("CA-ENTERPRISE-REACHABLE", "-")] == "skipped"
+
+
+def _message(surveyed: dict[str, Any], site: str, check: str) -> str:
+    [result] = [r for r in surveyed["results"] if r["site"] == site and r["check"] == check]
+    return str(result["message"])
+
+
+def test_a_crl_over_the_cap_is_too_large_with_its_size(surveyed: dict[str, Any]) -> None:
+    said = _message(surveyed, "huge-crl", "CA-CRL-FRESH")
+    assert f"{pki.HUGE_CRL}: too large to judge: more than the 10485760 bytes" in said
+    assert ", 0 bytes" not in said and "cut at" not in said
+
+
+def test_pkcs7_junk_at_caissuers_fails_that_url_only(surveyed: dict[str, Any]) -> None:
+    said = _message(surveyed, "aia-pkcs7-junk", "CA-AIA-REACHABLE")
+    assert f"{pki.AIA_PKCS7_DATA}: not a certificate (13 bytes)" in said
+    assert "revoked" in _message(surveyed, "aia-pkcs7-junk", "CA-NOT-REVOKED")
 
 
 def test_no_password_anywhere_in_the_output(surveyed: dict[str, Any]) -> None:

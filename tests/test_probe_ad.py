@@ -1,13 +1,17 @@
 """The Kerberos and LDAP probes against real servers in the lab: a Samba AD DC, MIT KDCs (one
-TCP only, one with its clock 10 minutes ahead), slapd posing as another domain's DC, and
-hostile KDCs (garbage, truncated, huge replies, silence for other realms)."""
+TCP only, one with its clock 10 minutes ahead), slapd posing as another domain's DC, hostile
+KDCs (garbage, truncated, huge replies, silence for other realms), hostile LDAP servers (a
+1 GiB reply, a dripped one) and a "DC" whose SRV target lies outside its AD domain."""
 
 from __future__ import annotations
 
 import asyncio
+import json
 import os
+import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
+from typing import Any, TypeVar
 
 import dns.message
 import dns.query
@@ -15,7 +19,7 @@ import dns.rcode
 import pytest
 
 from amt_preflight.lab import Lab, ad
-from amt_preflight.lab.network import ADDRESSES
+from amt_preflight.lab.network import ADDRESSES, OUTSIDE_DC_HOST, OUTSIDE_SRV_DOMAIN
 from amt_preflight.observations import (
     AD_KDC_PRINCIPAL,
     AdRole,
@@ -25,6 +29,7 @@ from amt_preflight.observations import (
     Observations,
     Outcome,
     ResolverSet,
+    ResolverTrust,
     Transport,
     tgs_principal,
 )
@@ -41,10 +46,22 @@ SAMBA, MIT, SKEWED, OTHER_DC = (ADDRESSES[r] for r in ("dc", "mit_kdc", "skewed_
 TCP_ONLY, PICKY = ADDRESSES["tcp_only_kdc"], ADDRESSES["picky_kdc"]
 CORP, OTHER = ad.AD_REALM, ad.MIT_REALM
 DNSMASQ, SAMBA_DNS = ADDRESSES["dnsmasq"], ADDRESSES["dc"]
+HUGE_LDAP, DRIP_LDAP, OUTSIDE_DC = (ADDRESSES[r] for r in ("huge_ldap", "drip_ldap", "outside_dc"))
+T = TypeVar("T")
+
+
+def in_client(lab: Lab, work: Awaitable[T]) -> T:
+    """An LDAP coroutine run from the client side."""
+    async def run() -> T:
+        return await work
+
+    with lab.in_client():
+        return asyncio.run(run())
 
 
 def gathered(lab: Lab, ad_config: str, *gatherers: Callable[[SiteProbes], Awaitable[None]],
-             resolvers: tuple[str, ...] = (DNSMASQ,)) -> Observations:
+             resolvers: tuple[str, ...] = (DNSMASQ,),
+             trust: ResolverTrust = ResolverTrust.TRUSTED) -> Observations:
     """What the gatherers observe for a site with this `ad:` mapping, from the client side."""
     cfg = config(f"defaults: {{timeout: 1, retries: 1}}\n"
                  f"sites: [{{name: lab, ad: {ad_config}}}]\n")
@@ -53,8 +70,9 @@ def gathered(lab: Lab, ad_config: str, *gatherers: Callable[[SiteProbes], Awaita
     async def main() -> Observations:
         observations = Observations()
         dns = DnsProbe(observations, asyncio.Semaphore(16), 1.0, 1)
-        ctx = SiteProbes(cfg, cfg.sites[0], observations, dns, ResolverSet(resolvers, "config"),
-                         intrusive=False, once=OncePerRun())
+        ctx = SiteProbes(cfg, cfg.sites[0], observations, dns,
+                         ResolverSet(resolvers, "config", trust), intrusive=False,
+                         once=OncePerRun())
         await asyncio.gather(*(g(ctx) for g in gatherers))
         return observations
 
@@ -159,10 +177,9 @@ def test_hostile_kdc_replies_are_malformed_with_evidence(
 
 
 def test_root_dse_of_samba_and_of_the_impostor(ad_lab: ad.Directory, lab: Lab) -> None:
-    with lab.in_client():
-        samba = probe_ldap.read_root_dse(SAMBA, 2.0)
-        impostor = probe_ldap.read_root_dse(OTHER_DC, 2.0)
-        nothing = probe_ldap.read_root_dse(MIT, 2.0)
+    samba = in_client(lab, probe_ldap.read_root_dse(SAMBA, 2.0))
+    impostor = in_client(lab, probe_ldap.read_root_dse(OTHER_DC, 2.0))
+    nothing = in_client(lab, probe_ldap.read_root_dse(MIT, 2.0))
     assert samba.outcome is Outcome.ANSWER and samba.result == "success"
     assert (samba.default_naming_context, samba.dns_host_name) == (
         "DC=corp,DC=example", "dc01.corp.example")
@@ -179,10 +196,10 @@ def test_root_dse_of_samba_and_of_the_impostor(ad_lab: ad.Directory, lab: Lab) -
 def test_bind_and_ou_at_samba(ad_lab: ad.Directory, lab: Lab, password: str | None, ou: str,
                               stage: BindStage, result: str, ou_result: str) -> None:
     secret = Secret(password or ad_lab.bind_password, "$AMT_BIND_PASSWORD")
-    with lab.in_client():
-        bound = probe_ldap.bind(SAMBA, ["dc01.corp.example"], ad_lab.bind_user, secret, ou,
-                                ad_lab.ca_file, 2.0)
+    bound = in_client(lab, probe_ldap.bind(SAMBA, ["dc01.corp.example"], ad_lab.bind_user,
+                                           secret, ou, ad_lab.ca_file, 2.0))
     assert (bound.stage, bound.result, bound.ou_result) == (stage, result, ou_result)
+    assert "verified for dc01.corp.example" in bound.tls
     assert secret.value not in repr(bound)
 
 
@@ -193,9 +210,8 @@ def test_bind_refuses_an_untrusted_certificate(
     monkeypatch.setenv("SSL_CERT_FILE", str(tmp_path / "empty.pem"))
     (tmp_path / "empty.pem").write_text("")
     secret = Secret(ad_lab.bind_password, "$AMT_BIND_PASSWORD")
-    with lab.in_client():
-        bound = probe_ldap.bind(SAMBA, ["dc01.corp.example"], ad_lab.bind_user, secret,
-                                ad.AMT_OU, None, 2.0)
+    bound = in_client(lab, probe_ldap.bind(SAMBA, ["dc01.corp.example"], ad_lab.bind_user,
+                                           secret, ad.AMT_OU, None, 2.0))
     assert bound.stage is BindStage.STARTTLS and bound.result == ""
     assert "certificate" in bound.detail.lower()
 
@@ -220,3 +236,101 @@ def test_bind_gatherer_reads_the_secret_and_withholds_it_from_another_domain(
     missing = unset.ldap_binds[("lab", SAMBA)]
     assert missing.stage is BindStage.SECRET and "AMT_PREFLIGHT_UNSET" in missing.detail
     assert "AMT_PREFLIGHT_UNSET" not in os.environ
+
+
+def test_bind_tries_the_next_name_when_the_certificate_names_another(
+    ad_lab: ad.Directory, lab: Lab
+) -> None:
+    """Samba's certificate names dc01.corp.example: a first name it does not carry costs one
+    connection, and the bind goes on under the name it verifies for, never without one."""
+    secret = Secret(ad_lab.bind_password, "$AMT_BIND_PASSWORD")
+    bound = in_client(lab, probe_ldap.bind(
+        SAMBA, ["dc02.corp.example", "dc01.corp.example"], ad_lab.bind_user, secret, None,
+        ad_lab.ca_file, 2.0))
+    assert bound.stage is BindStage.BOUND and "verified for dc01.corp.example" in bound.tls
+    nowhere = in_client(lab, probe_ldap.bind(SAMBA, ["dc02.corp.example"], ad_lab.bind_user,
+                                             secret, None, ad_lab.ca_file, 2.0))
+    assert nowhere.stage is BindStage.STARTTLS and "dc02.corp.example" in nowhere.detail
+
+
+# --- hostile LDAP servers (lab/fake_ldap.py): nothing outlives its bounds
+
+
+def test_ldap_reply_announcing_a_gibibyte_is_refused_naming_its_size(
+    ad_lab: ad.Directory, lab: Lab
+) -> None:
+    dse = in_client(lab, probe_ldap.read_root_dse(HUGE_LDAP, 2.0))
+    assert dse.outcome is Outcome.MALFORMED
+    assert "1073741824 bytes" in dse.detail and str(probe_ldap.MAX_SESSION_BYTES) in dse.detail
+
+
+def test_dripped_ldap_reply_ends_at_the_probe_timeout(ad_lab: ad.Directory, lab: Lab) -> None:
+    """The server sends a byte a second for a minute: the read ends at the timeout, as a
+    partial reply (no retry), not when the server gives up."""
+    clock = time.monotonic()
+    dse = in_client(lab, probe_ldap.read_root_dse(DRIP_LDAP, 1.0))
+    assert time.monotonic() - clock < 10  # the server would hold it for 60 s
+    assert dse.outcome is Outcome.MALFORMED and "did not end within 1 s" in dse.detail
+
+
+# --- where the password goes
+
+
+def _received(record: Path, since: int) -> list[dict[str, Any]]:
+    """What the fake DC on "outside_dc" received after byte `since` of its record."""
+    with record.open() as lines:
+        lines.seek(since)
+        return [json.loads(line) for line in lines]
+
+
+def test_the_password_never_goes_to_a_dc_named_outside_the_domain(
+    ad_lab: ad.Directory, lab: Lab, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """outside-srv.example's DC SRV record names dc.attacker.example, whose rootDSE shows the
+    domain and whose certificate verifies (lab CA) for that name: the password stays here."""
+    password = "Outside-Never-1-" + os.urandom(6).hex()
+    monkeypatch.setenv("AMT_BIND_PASSWORD", password)
+    since = ad_lab.fake_dc_record.stat().st_size
+    mapping = (f"{{domain: {OUTSIDE_SRV_DOMAIN}, bind_user: svc-amt@{OUTSIDE_SRV_DOMAIN}, "
+               f"bind_password_env: AMT_BIND_PASSWORD, tls_ca_file: {ad_lab.ca_file}}}")
+    seen = gathered(lab, mapping, probe_ldap.gather_binds)
+    [dc] = seen.ad_servers[("lab", AdRole.DC)].servers
+    assert (dc.addresses, dc.host_names) == ((OUTSIDE_DC,), (OUTSIDE_DC_HOST,))
+    assert seen.root_dse[OUTSIDE_DC].default_naming_context == "DC=outside-srv,DC=example"
+    withheld = seen.ldap_binds[("lab", OUTSIDE_DC)]
+    assert withheld.stage is BindStage.UNSAFE
+    assert OUTSIDE_DC_HOST in withheld.detail and "ad.kdcs" in withheld.detail
+    received = _received(ad_lab.fake_dc_record, since)
+    # the anonymous rootDSE read (and perhaps the unbind, sent as the socket is dropped): no
+    # StartTLS, no bind
+    assert [r["op"] for r in received if r["op"] != "0x42"] == ["0x63"]
+    assert not any(password.encode().hex() in r["message"] for r in received)
+
+    # Without the gate the fake DC would have had it: the record sees a password when sent.
+    since = ad_lab.fake_dc_record.stat().st_size
+    control = Secret("Control-Only-1-" + os.urandom(6).hex(), "test")
+    bound = in_client(lab, probe_ldap.bind(OUTSIDE_DC, [OUTSIDE_DC_HOST], "x", control, None,
+                                           ad_lab.ca_file, 2.0))
+    assert bound.stage is BindStage.BOUND
+    sent = [r for r in _received(ad_lab.fake_dc_record, since) if r["op"] == "0x60"]
+    assert sent and sent[0]["tls"] and control.value.encode().hex() in sent[0]["message"]
+
+
+@pytest.mark.parametrize("trust", [ResolverTrust.UNCHECKED, ResolverTrust.ROGUE])
+def test_bind_gatherer_withholds_the_password_when_dhcp_chose_the_resolvers(
+    ad_lab: ad.Directory, lab: Lab, monkeypatch: pytest.MonkeyPatch, trust: ResolverTrust
+) -> None:
+    """Samba found through resolvers nobody vouches for gets no password; listed by address
+    in ad.kdcs it does, whatever the resolvers."""
+    monkeypatch.setenv("AMT_BIND_PASSWORD", ad_lab.bind_password)
+    account = (f"bind_user: {ad_lab.bind_user}, bind_password_env: AMT_BIND_PASSWORD, "
+               f"tls_ca_file: {ad_lab.ca_file}")
+    found = gathered(lab, f"{{domain: corp.example, {account}}}", probe_ldap.gather_binds,
+                     resolvers=(SAMBA_DNS,), trust=trust)
+    withheld = found.ldap_binds[("lab", SAMBA)]
+    assert withheld.stage is BindStage.UNSAFE
+    assert "dhcp.allowed_servers" in withheld.detail and "ad.kdcs" in withheld.detail
+    configured = gathered(lab, f"{{domain: corp.example, kdcs: [{SAMBA}], {account}}}",
+                          probe_ldap.gather_binds, resolvers=(SAMBA_DNS,), trust=trust)
+    assert configured.ldap_binds[("lab", SAMBA)].stage is BindStage.BOUND
+

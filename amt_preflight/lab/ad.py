@@ -8,7 +8,11 @@
   CLOCK_AHEAD seconds ahead, on "skewed_kdc";
 - slapd on "other_dc", whose anonymous rootDSE says it is a DC of other.example;
 - the misbehaving KDCs of fake_kdc.py on "garbage_kdc", "truncated_kdc", "huge_kdc" and
-  "picky_kdc".
+  "picky_kdc";
+- the misbehaving LDAP servers of fake_ldap.py: "huge_ldap" (a 1 GiB reply, dripped),
+  "drip_ldap" (a short reply, dripped), and on "outside_dc" a DC of outside-srv.example named
+  dc.attacker.example (its SRV target, outside that domain) with a lab-CA certificate for
+  that name, which records what it receives (Directory.fake_dc_record).
 
 Samba's provisioning takes about 4 s and its start about 2 s, so tests start this once per
 session (conftest's `ad_lab`), and only the tests that need it.
@@ -29,7 +33,7 @@ from typing import TYPE_CHECKING
 
 from amt_preflight.lab import netns, programs
 from amt_preflight.lab.errors import LabError
-from amt_preflight.lab.network import ADDRESSES
+from amt_preflight.lab.network import ADDRESSES, OUTSIDE_DC_HOST, OUTSIDE_SRV_DOMAIN
 from amt_preflight.lab.servers import (
     AllReady,
     DnsAnswers,
@@ -54,6 +58,7 @@ CLOCK_AHEAD = 600  # seconds the skewed KDC's clock is ahead of the host's
 PROVISION_TIMEOUT = 180.0  # seconds; about 4 on an idle machine of this project's kind
 SAMBA_START_TIMEOUT = 60.0  # seconds; about 2 on an idle machine
 KDC_PORT = 88
+OUTSIDE_DC_FILES = ("outside-dc.pem", "outside-dc-key.pem")  # in _tls_files' folder
 
 
 @dataclass(frozen=True)
@@ -66,6 +71,7 @@ class Directory:
     bind_password: str = field(repr=False)
     amt_ou: str
     ca_file: Path  # the lab CA that issued the DC's LDAP certificate
+    fake_dc_record: Path  # what the fake DC on "outside_dc" received, one JSON line a message
 
     def environment(self) -> dict[str, str]:
         """For a run of the repository's config.yaml: the bind password where it looks
@@ -80,13 +86,15 @@ def start(lab: Lab) -> Directory:
     admin_password = _password()
     bind_password = _password()
     ca_file, certificate, key = _tls_files(top / "tls")
+    fake_dc_record = top / "fake-ldap" / "received.jsonl"
     samba_dir = top / "samba"
     provisioning = _provision(lab.infra_ns, samba_dir, admin_password)
     try:
         mit = top / "mit"
         _create_kdc_database(mit)
         for server in (mit_kdc(mit, lab.infra_ns), skewed_kdc(mit, lab.infra_ns),
-                       other_dc(top / "slapd", lab.infra_ns), fake_kdcs(lab.infra_ns)):
+                       other_dc(top / "slapd", lab.infra_ns), fake_kdcs(lab.infra_ns),
+                       fake_ldaps(lab.infra_ns, top / "tls", fake_dc_record)):
             lab.add(server)
         _wait(provisioning, samba_dir)
     except BaseException:
@@ -97,7 +105,7 @@ def start(lab: Lab) -> Directory:
     with lab.in_client():
         _create_account_and_ou(ca_file, admin_password, bind_password)
     return Directory(AD_DOMAIN, AD_REALM, f"{BIND_ACCOUNT}@{AD_DOMAIN}", bind_password, AMT_OU,
-                     ca_file)
+                     ca_file, fake_dc_record)
 
 
 def _password() -> str:
@@ -110,7 +118,8 @@ def _password() -> str:
 
 def _tls_files(directory: Path) -> tuple[Path, Path, Path]:
     """(CA certificate, DC certificate, DC key) as PEM files; the key readable by root only,
-    as Samba insists."""
+    as Samba insists. The fake DC's pair (fake_ldap.py) goes beside them, as
+    OUTSIDE_DC_FILES name them."""
     from cryptography import x509
     from cryptography.hazmat.primitives import hashes, serialization
     from cryptography.hazmat.primitives.asymmetric import ec
@@ -129,26 +138,31 @@ def _tls_files(directory: Path) -> tuple[Path, Path, Path]:
         .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
         .sign(ca_key, hashes.SHA256())
     )
-    dc_key = ec.generate_private_key(ec.SECP256R1())
-    host = f"{DC_HOST}.{AD_DOMAIN}"
-    dc = (
-        x509.CertificateBuilder().subject_name(name(host)).issuer_name(ca_name)
-        .public_key(dc_key.public_key()).serial_number(x509.random_serial_number())
-        .not_valid_before(now - timedelta(hours=1)).not_valid_after(now + timedelta(days=30))
-        .add_extension(x509.SubjectAlternativeName([
-            x509.DNSName(host), x509.IPAddress(ipaddress.ip_address(ADDRESSES["dc"]))]),
-            critical=False)
-        .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
-        .sign(ca_key, hashes.SHA256())
-    )
+    def leaf(host: str, address: str, cert_file: Path, key_file: Path) -> None:
+        key = ec.generate_private_key(ec.SECP256R1())
+        certificate = (
+            x509.CertificateBuilder().subject_name(name(host)).issuer_name(ca_name)
+            .public_key(key.public_key()).serial_number(x509.random_serial_number())
+            .not_valid_before(now - timedelta(hours=1)).not_valid_after(now + timedelta(days=30))
+            .add_extension(x509.SubjectAlternativeName([
+                x509.DNSName(host), x509.IPAddress(ipaddress.ip_address(address))]),
+                critical=False)
+            .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]),
+                           critical=False)
+            .sign(ca_key, hashes.SHA256())
+        )
+        cert_file.write_bytes(certificate.public_bytes(serialization.Encoding.PEM))
+        key_file.touch(mode=0o600)
+        key_file.write_bytes(key.private_bytes(
+            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption()))
+
     directory.mkdir(parents=True)
     ca_file, cert_file, key_file = directory / "ca.pem", directory / "dc.pem", directory / "key.pem"
     ca_file.write_bytes(ca.public_bytes(serialization.Encoding.PEM))
-    cert_file.write_bytes(dc.public_bytes(serialization.Encoding.PEM))
-    key_file.touch(mode=0o600)
-    key_file.write_bytes(dc_key.private_bytes(
-        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-        serialization.NoEncryption()))
+    leaf(f"{DC_HOST}.{AD_DOMAIN}", ADDRESSES["dc"], cert_file, key_file)
+    outside_cert, outside_key = (directory / f for f in OUTSIDE_DC_FILES)
+    leaf(OUTSIDE_DC_HOST, ADDRESSES["outside_dc"], outside_cert, outside_key)
     return ca_file, cert_file, key_file
 
 
@@ -402,4 +416,27 @@ def fake_kdcs(namespace: str) -> Server:
         env=own_module_env(),
         ready=AllReady(tuple(Listening(ADDRESSES[r], KDC_PORT)
                              for r in (*roles.values(), "picky_kdc"))),
+    )
+
+
+# --- misbehaving LDAP servers ----------------------------------------------------------------
+
+
+def fake_ldaps(namespace: str, tls_dir: Path, record: Path) -> Server:
+    """fake_ldap.py: the huge and dripping servers, and the DC outside its domain."""
+    record.parent.mkdir(parents=True, exist_ok=True)
+    record.touch()
+    cert, key = (tls_dir / f for f in OUTSIDE_DC_FILES)
+    argv = (sys.executable, "-m", "amt_preflight.lab.fake_ldap",
+            "--huge", ADDRESSES["huge_ldap"], "--drip", ADDRESSES["drip_ldap"],
+            "--dc", ADDRESSES["outside_dc"], "--domain", OUTSIDE_SRV_DOMAIN,
+            "--host", OUTSIDE_DC_HOST, "--cert", str(cert), "--key", str(key),
+            "--record", str(record))
+    return Server(
+        name="fake-ldap",
+        namespace=namespace,
+        argv=argv,
+        env=own_module_env(),
+        ready=AllReady(tuple(Listening(ADDRESSES[r], 389, udp=False)
+                             for r in ("huge_ldap", "drip_ldap", "outside_dc"))),
     )

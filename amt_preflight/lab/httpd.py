@@ -20,7 +20,8 @@ HUGE_CRL_BYTES = 64 * 2**20
 STALL_PATH = "/stall"
 HOLD_SECONDS = 120.0  # a stalled connection is closed after this, so none is held forever
 MAX_REQUEST = 64 * 1024
-CONTENT_TYPES = {".crl": "application/pkix-crl", ".crt": "application/pkix-cert"}
+CONTENT_TYPES = {".crl": "application/pkix-crl", ".crt": "application/pkix-cert",
+                 ".p7c": "application/pkcs7-mime"}
 CHUNK = b"\x30\x82" + bytes(65534)  # looks like the start of a DER CRL, then zeros
 
 

@@ -47,6 +47,10 @@ ADDRESSES = MappingProxyType(
         "truncated_kdc": "10.250.0.26",  # fake_kdc.py: replies cut short
         "huge_kdc": "10.250.0.27",  # fake_kdc.py: replies far larger than any real one
         "picky_kdc": "10.250.0.28",  # fake_kdc.py: silent for realms other than CORP.EXAMPLE
+        # fake_ldap.py (lab/ad.py): LDAP servers that misbehave, and a "DC" outside its domain
+        "huge_ldap": "10.250.0.33",  # announces a 1 GiB LDAP message, then drips bytes
+        "drip_ldap": "10.250.0.34",  # announces a 200-byte message, then drips it slowly
+        "outside_dc": "10.250.0.35",  # dc.attacker.example: the SRV target of outside-srv.example
         # SNMP (lab/snmp.py): one net-snmp agent on two addresses, the trap receiver, the fake
         # agent whose walks loop or never end (on demand), and an address with no agent.
         "snmp_switch": "10.250.0.40",  # snmpd: the switch of the demo, SNMPv2c
@@ -131,6 +135,11 @@ class Zone:
 
 _PS = ADDRESSES["provision_server"]
 _DC = ADDRESSES["dc"]
+# An AD domain whose DC SRV record names a host outside it (lab/ad.py's fake DC there shows
+# the domain in its rootDSE and a lab-CA certificate for that host): it must not get the
+# bind password (CHECKS.md, AD-LDAP-BIND).
+OUTSIDE_SRV_DOMAIN = "outside-srv.example"
+OUTSIDE_DC_HOST = "dc.attacker.example"
 HANDSHAKE_ZONE = "hs.corp.example"
 # The handshake scenarios: <way>.hs.corp.example, its ProvisionServer at this address.
 _HANDSHAKE_SERVERS = {
@@ -191,6 +200,11 @@ ZONES: tuple[Zone, ...] = (
         tuple(A(f"ProvisionServer.{handshake_domain(way)}", address)
               for way, address in _HANDSHAKE_SERVERS.items()),
     ),
+    Zone(
+        OUTSIDE_SRV_DOMAIN,
+        (Srv(f"_ldap._tcp.dc._msdcs.{OUTSIDE_SRV_DOMAIN}", OUTSIDE_DC_HOST, 389),),
+    ),
+    Zone("attacker.example", (A(OUTSIDE_DC_HOST, ADDRESSES["outside_dc"]),)),
     Zone(
         "0.250.10.in-addr.arpa",
         (Ptr(_PS, "provisionserver.corp.example"), Ptr(_DC, "dc01.corp.example")),

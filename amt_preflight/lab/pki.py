@@ -39,6 +39,10 @@ OCSP_PORT = 2560
 PKI_URL = f"http://{CA_HOST}/pki"
 OCSP_URL = f"http://{OCSP_HOST}:{OCSP_PORT}/"
 STALL_URL = f"http://{CA_HOST}{STALL_PATH}"  # the web server reads, never answers
+# A caIssuers download that is no certificate: a PKCS#7 ContentInfo of type "data" (13
+# bytes), which cryptography refuses with UnsupportedAlgorithm, not ValueError.
+AIA_PKCS7_DATA = "data.p7c"
+PKCS7_DATA = bytes.fromhex("300b06092a864886f70d010701")
 PASSWORD = "lab-pfx-password"  # of the lab's PFX and encrypted key files (lab.password)
 WRONG_PASSWORD = "not-the-password"
 REPOSITORY = Path(__file__).resolve().parents[2]
@@ -110,6 +114,8 @@ LEAVES: tuple[Leaf, ...] = (
     Leaf("bad-extension", tamper="bad-extension"),
     Leaf("inverted-dates", tamper="inverted-dates"),
     Leaf("huge-subject", huge_subject=True),
+    # revoked, and its caIssuers URL serves PKCS#7 junk: still a revoked fail, never an error
+    Leaf("aia-pkcs7-junk", ca_issuers=AIA_PKCS7_DATA, revoked=True),
 )
 BY_NAME = {leaf.name: leaf for leaf in LEAVES}
 
@@ -352,6 +358,7 @@ def files(now: datetime) -> dict[str, bytes]:
         "bundles/branch-key.pem": _key_pem(_leaf_key(BY_NAME["branch"])),
         "www/root.crt": root.public_bytes(serialization.Encoding.DER),
         "www/issuing.crt": issuing.public_bytes(serialization.Encoding.DER),
+        f"www/{AIA_PKCS7_DATA}": PKCS7_DATA,
         "www/root.crl": _crl(root, k["root"], [], now - timedelta(hours=1),
                              now + timedelta(days=7)),
         "www/issuing.crl": _crl(issuing, k["issuing"],

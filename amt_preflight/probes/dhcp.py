@@ -28,11 +28,12 @@ import struct
 import threading
 import time
 from collections import Counter
-from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any
 
+from amt_preflight.model import Leftover, LeftoverKind
 from amt_preflight.observations import (
     DHCP_MESSAGE_TYPES,
     DHCP_REQUESTED_OPTIONS,
@@ -48,12 +49,11 @@ from amt_preflight.observations import (
     option15_of,
     reverse_name,
 )
+from amt_preflight.probes.undo import CLEANUP_S, undo_within
 
 if TYPE_CHECKING:
     from amt_preflight.probes import SiteProbes
     from amt_preflight.probes.dns import DnsProbe
-
-T = TypeVar("T")
 
 CLIENT_PORT, SERVER_PORT = 68, 67
 MAGIC_COOKIE = b"\x63\x82\x53\x63"
@@ -64,6 +64,7 @@ EXCERPT = 48  # bytes of an undecodable answer kept, as hex
 POLL = 0.1  # seconds: how often a waiting thread looks whether the run was stopped
 DNS_POLL = 0.5  # seconds between lookups while waiting for a registration to show
 CLEANUP_WAIT = 3.0  # seconds to watch the A record go after the RELEASE
+RELEASE_WAIT = 10.0  # seconds a RELEASE may take to go out (undo.CLEANUP_S once the run stops)
 BROADCAST_FLAG = 0x8000  # answers to a MAC that is not the interface's must be broadcast
 ETH_P_IP = 0x0800
 SIOCGIFADDR, SIOCGIFHWADDR = 0x8915, 0x8927
@@ -454,6 +455,9 @@ class LeaseAttempt:
     ack: DhcpAnswer | None = None
     no_lease: str = ""  # why the servers gave none
     error: str = ""  # why the probe could not run
+    # The OFFER a REQUEST went out for when no ACK was seen (the window ended, the run
+    # stopped): the server may have leased it all the same, so it is released too.
+    requested: DhcpAnswer | None = None
 
 
 def take_lease(
@@ -497,8 +501,9 @@ def take_lease(
                                lambda answers: any(map(final, answers)))
         ack = next((a for a in replies.answers if final(a)), None)
         if ack is None:
-            return LeaseAttempt(tuple(steps), no_lease=f"no ACK from {offer.server} within "
-                                f"{window:g} s")
+            why = ("the run stopped before an ACK came" if stop.is_set()
+                   else f"no ACK from {offer.server} within {window:g} s")
+            return LeaseAttempt(tuple(steps), no_lease=why, requested=offer)
         if ack.message_type == "NAK":
             return LeaseAttempt(tuple(steps), no_lease=f"NAK from {ack.server}")
         fqdn = ack.client_fqdn
@@ -565,34 +570,55 @@ class DhcpProbe:
 
     async def register(
         self, interface: str, window: float, register_wait: float, allowed: Sequence[str],
-        dns: DnsProbe, resolvers: ResolverSet, domains: Sequence[str],
+        dns: DnsProbe, resolvers: ResolverSet, domains: Sequence[str], *,
+        undo: dict[str, Leftover] | None = None, site: str | None = None,
     ) -> DhcpRegistration:
-        """Lease with option 81, wait for the A and PTR records, release."""
+        """Lease with option 81, wait for the A and PTR records, release. `undo` (the run's
+        Observations.undo) holds the lease from before the REQUEST until it is released:
+        what is still there when the run ends was not given back."""
+        undo = {} if undo is None else undo
         started, clock = time.time(), time.monotonic()
         # A name of its own: sites registering at one server at once must not take each
         # other's name (dnsmasq moves a name to its newest lease).
         host_name = f"amtp-{secrets.token_hex(4)}"
         mac = client_mac(self.run_key, interface)
         base = DhcpRegistration(interface, mac_text(mac), host_name, started_at=started)
+        key = f"dhcp-lease {interface} {mac_text(mac)} {host_name}"
+        client = f"client {mac_text(mac)} ({host_name}) on {interface}"
+        undo[key] = Leftover(LeftoverKind.DHCP_LEASE, f"a lease for {client}", ", ".join(allowed),
+                             "the run ended during the lease exchange: a lease it got stays "
+                             "until it expires", site)
         leasing = asyncio.ensure_future(self._in_thread(
             f"DHCP lease on {interface}", take_lease, interface, mac, host_name, window,
             tuple(allowed), self._stop))
         try:
             lease: LeaseAttempt = await asyncio.shield(leasing)
-        except asyncio.CancelledError:  # the run's deadline stops the thread at once...
-            late: LeaseAttempt = await to_the_end(leasing)
-            if late.ack is not None:  # ...and a lease it still got goes back
-                await to_the_end(self._release(interface, mac, late.ack))
+        except asyncio.CancelledError:  # the run stops: the thread stops at once (stop())...
+            late = await undo_within(leasing, CLEANUP_S)
+            held = None if late is None else late.ack or late.requested
+            if late is not None and held is None:
+                undo.pop(key, None)  # no lease was had
+            elif held is not None:  # ...and a lease it still got (or may have got) goes back
+                await self._give_back(interface, mac, held, undo, key, client, CLEANUP_S)
             raise
         if lease.ack is None:
-            return _replace(base, steps=lease.steps, no_lease=lease.no_lease,
+            if lease.requested is None:
+                undo.pop(key, None)
+                steps = lease.steps
+            else:  # the ACK may have been lost on its way: release what was asked for
+                step = await self._give_back(interface, mac, lease.requested, undo, key,
+                                             client, RELEASE_WAIT)
+                steps = (*lease.steps, step)
+            return _replace(base, steps=steps, no_lease=lease.no_lease,
                             error=lease.error, clock=clock)
         ack = lease.ack
+        undo[key] = _held(undo[key], ack, client, "the run ended before the RELEASE was sent")
         fqdn, source = _registered_name(host_name, ack, domains)
         try:
             found = await _wait_for_records(dns, resolvers, fqdn, ack.yiaddr, register_wait)
         finally:  # the lease goes back whatever happened meanwhile
-            released, step = await to_the_end(self._release(interface, mac, ack))
+            step = await self._give_back(interface, mac, ack, undo, key, client, RELEASE_WAIT)
+            released = key not in undo
         cleanup = await _watch_cleanup(dns, found.a_seen, fqdn, ack.yiaddr)
         return _replace(
             base, steps=(*lease.steps, f"waited {found.waited:.1f} s for {fqdn} in DNS", step),
@@ -601,6 +627,24 @@ class DhcpProbe:
             ptr_after_ms=found.ptr_after_ms, waited_s=round(found.waited, 1),
             lookups=found.lookups, released=released, cleanup=cleanup, clock=clock,
         )
+
+    async def _give_back(self, interface: str, mac: bytes, lease: DhcpAnswer,
+                         undo: dict[str, Leftover], key: str, client: str, within: float
+                         ) -> str:
+        """RELEASE the lease (an ACK, or the OFFER a REQUEST went out for), within `within`
+        seconds (CLEANUP_S once the run stops); off the undo list once sent. The step, for
+        the evidence."""
+        undo[key] = _held(undo[key], lease, client, "the run ended before the RELEASE was sent")
+        outcome = await undo_within(self._release(interface, mac, lease), within)
+        if outcome is None:
+            step = f"RELEASE of {lease.yiaddr} not sent in time"
+        else:
+            sent, step = outcome
+            if sent:
+                undo.pop(key, None)
+                return step
+        undo[key] = _held(undo[key], lease, client, f"{step}: it stays until it expires")
+        return step
 
     async def _release(self, interface: str, mac: bytes, ack: DhcpAnswer
                        ) -> tuple[bool, str]:
@@ -615,17 +659,10 @@ class DhcpProbe:
             task.cancel()
 
 
-async def to_the_end(work: Awaitable[T]) -> T:
-    """Await clean-up work to its end even when the run's deadline cancels the caller (once
-    or again) meanwhile: it is short (the probe's threads stop at the deadline), and what it
-    undoes would otherwise stay behind (a lease until it expires)."""
-    future = asyncio.ensure_future(work)
-    while True:
-        try:
-            return await asyncio.shield(future)
-        except asyncio.CancelledError:
-            if future.done():
-                return future.result()
+def _held(entry: Leftover, lease: DhcpAnswer, client: str, detail: str) -> Leftover:
+    """The undo entry of a lease once its address and server are known."""
+    return replace(entry, what=f"the lease of {lease.yiaddr} for {client}", server=lease.server,
+                   detail=detail)
 
 
 def _replace(base: DhcpRegistration, clock: float, **changes: Any) -> DhcpRegistration:
@@ -746,4 +783,5 @@ async def gather_registration(ctx: SiteProbes) -> None:
         return
     ctx.observations.dhcp_registrations[site.name] = await ctx.dhcp.register(
         site.interface, site.dhcp.window, site.dhcp.register_wait, site.dhcp.allowed_servers,
-        ctx.dns, ctx.resolvers, site.domain_names)
+        ctx.dns, ctx.resolvers, site.domain_names, undo=ctx.observations.undo,
+        site=site.name)

@@ -12,7 +12,7 @@ import secrets
 import struct
 import time
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -25,6 +25,7 @@ import dns.rdatatype
 import dns.rrset
 import dns.update
 
+from amt_preflight.model import Leftover, LeftoverKind
 from amt_preflight.observations import (
     AD_SRV_PREFIXES,
     DHCP_OPTION6,
@@ -41,9 +42,11 @@ from amt_preflight.observations import (
     provision_server_name,
     resolver_probe_question,
     reverse_name,
+    reversed_addresses,
     srv_target,
     trusted_answers,
 )
+from amt_preflight.probes.undo import undo_within
 
 if TYPE_CHECKING:
     from amt_preflight.probes import SiteProbes
@@ -224,13 +227,15 @@ class DnsProbe:
         return _to_answer(
             question, await self.exchange(query, question.resolver, question.transport, what))
 
-    def stop_at_deadline(self) -> None:
-        """Every question still in flight becomes a DEADLINE answer; nothing more is sent."""
-        for question in list(self.in_flight):
-            self.observations.dns.setdefault(
-                question,
-                DnsAnswer(question, Outcome.DEADLINE, detail="the run's deadline ended it"),
-            )
+    def stop_at_deadline(self, why: str = "the run's deadline ended it") -> None:
+        """Every question asked and not answered yet (in flight, or waiting for its turn)
+        becomes a DEADLINE answer; nothing more is sent. Called at the deadline itself,
+        before the gatherers are cancelled: cancelling them cancels these questions too,
+        which would otherwise leave them unrecorded ("never probed")."""
+        for question, task in self._asked.items():
+            if not task.done() or question in self.in_flight:
+                self.observations.dns.setdefault(
+                    question, DnsAnswer(question, Outcome.DEADLINE, detail=why))
         self.cancel_leftovers()
 
     def cancel_leftovers(self) -> None:
@@ -312,7 +317,7 @@ async def devices_resolvers(ctx: SiteProbes) -> tuple[tuple[str, str], ...]:
     if site.interface is not None and ctx.resolvers.source != DHCP_OPTION6:
         survey = await ctx.dhcp.survey(site.interface, site.dhcp.window)
         for answer in trusted_answers(survey, site.dhcp.allowed_servers):
-            for resolver in answer.dns_servers:
+            for resolver in answer.dns_servers:  # at most MAX_OPTION6 of one answer
                 source = f"DHCP option 6 from {answer.server}"
                 if source not in found.setdefault(resolver, []):
                     found[resolver].append(source)
@@ -328,11 +333,12 @@ async def _provision_servers(ctx: SiteProbes, with_ptr: bool) -> None:
     async def one(resolver: str, domain: str) -> None:
         answer = await ctx.dns.ask(DnsQuestion(resolver, provision_server_name(domain), "A"))
         if with_ptr and answer.records:
-            # PTRs start as soon as their address is known, at every resolver of the site
+            # PTRs start as soon as their address is known, at every resolver of the site;
+            # at most MAX_REVERSED addresses of one answer (DNS-PROVSERVER-PTR names the rest)
             await asyncio.gather(
                 *(
                     ctx.dns.ask(DnsQuestion(r, reverse_name(address), "PTR"))
-                    for address in answer.values
+                    for address in reversed_addresses(answer.values)[0]
                     for r in addresses
                 )
             )
@@ -354,17 +360,27 @@ async def gather_ad_srv(ctx: SiteProbes) -> None:
 
 
 async def gather_dynamic_updates(ctx: SiteProbes) -> None:
+    if not ctx.intrusive:  # it adds a record to the zone: never unless allowed
+        return
     attempts = await asyncio.gather(
-        *(dynamic_update(ctx.dns, ctx.resolvers, d) for d in ctx.site.domain_names))
+        *(dynamic_update(ctx.dns, ctx.resolvers, d, undo=ctx.observations.undo,
+                         seen=ctx.observations.dns_updates, site=ctx.site.name)
+          for d in ctx.site.domain_names))
     for attempt in attempts:
         ctx.observations.dns_updates[attempt.domain] = attempt
 
 
 async def dynamic_update(
-    probe: DnsProbe, resolvers: ResolverSet, domain: str
+    probe: DnsProbe, resolvers: ResolverSet, domain: str, *,
+    undo: dict[str, Leftover] | None = None, seen: dict[str, DnsUpdateAttempt] | None = None,
+    site: str | None = None,
 ) -> DnsUpdateAttempt:
     """Try an unsigned update of a throw-away TXT name at the zone's primary; delete
-    whatever it added."""
+    whatever it added, or may have added (the add's reply lost, the run stopped meanwhile).
+
+    The record's name goes into `undo` (the run's Observations.undo) before the add is
+    sent and leaves it once the delete is confirmed; `seen` gets the attempt even when the
+    run stops it halfway, so its check says how far it went."""
     domain = normal_name(domain)
     soa_questions = [DnsQuestion(r, domain, "SOA") for r in resolvers.addresses]
     answer = await _first(probe, soa_questions, lambda a: bool(a.records or a.authority_soa))
@@ -390,23 +406,65 @@ async def dynamic_update(
         source += f"; primary has no address, sent to resolver {server}"
     label = f"amt-preflight-probe-{secrets.token_hex(4)}"
     name = f"{label}.{zone}"
+    pending = {} if undo is None else undo
+    key = f"dns-record {name}"
+    # Known before the add goes out: whatever happens next, the name is not lost
+    pending[key] = Leftover(LeftoverKind.DNS_RECORD, f"{name} TXT", server,
+                            f"the run ended before the delete was confirmed: delete {name} "
+                            f"TXT in {zone} by hand", site)
     add = dns.update.UpdateMessage(zone)
     add.add(label, 60, "TXT", '"amt-preflight dynamic update probe; safe to delete"')
-    ex = await probe.exchange(add, server, "udp", f"UPDATE {zone} @{server}")
-    rcode = dns.rcode.to_text(ex.response.rcode()) if ex.response is not None else None
-    cleanup = "not needed"
-    if rcode == "NOERROR":
-        delete = dns.update.UpdateMessage(zone)
-        delete.delete(label)
-        dx = await probe.exchange(delete, server, "udp", f"UPDATE {zone} @{server} (delete)")
-        drcode = dns.rcode.to_text(dx.response.rcode()) if dx.response is not None else None
-        cleanup = "deleted" if drcode == "NOERROR" else (
-            f"delete got {drcode or dx.outcome.value}: remove {name} TXT by hand"
-        )
-    return DnsUpdateAttempt(
-        domain, zone, server, name, ex.outcome, rcode=rcode, zone_source=source,
-        cleanup=cleanup, started_at=ex.started_at, elapsed_ms=ex.elapsed_ms, detail=ex.detail,
-    )
+    started, clock = time.time(), time.monotonic()
+    ex: Exchange | None = None
+    rcode: str | None = None
+    deletion: asyncio.Future[Exchange] | None = None
+    try:
+        ex = await probe.exchange(add, server, "udp", f"UPDATE {zone} @{server}")
+        rcode = dns.rcode.to_text(ex.response.rcode()) if ex.response is not None else None
+    finally:
+        refused = ex is not None and ex.response is not None and rcode != "NOERROR"
+        try:
+            if refused:
+                pending.pop(key, None)  # refused: nothing was added
+            else:  # added, or perhaps (no reply; the run stopped): a delete is idempotent
+                delete = dns.update.UpdateMessage(zone)
+                delete.delete(label)
+                deletion = asyncio.ensure_future(probe.exchange(
+                    delete, server, "udp", f"UPDATE {zone} @{server} (delete)"))
+                await undo_within(deletion)  # CLEANUP_S at most once the run is stopping
+        finally:
+            cleanup = "not needed" if refused else _deleted(
+                deletion, name, zone, pending, key, answered=rcode is not None)
+            attempt = DnsUpdateAttempt(
+                domain, zone, server, name,
+                ex.outcome if ex is not None else Outcome.DEADLINE, rcode=rcode,
+                zone_source=source, cleanup=cleanup,
+                started_at=ex.started_at if ex is not None else started,
+                elapsed_ms=ex.elapsed_ms if ex is not None else (time.monotonic() - clock) * 1000,
+                detail=ex.detail if ex is not None else "the run stopped before the reply came",
+            )
+            if seen is not None:
+                seen[domain] = attempt
+    return attempt
+
+
+def _deleted(deletion: asyncio.Future[Exchange] | None, name: str, zone: str,
+             pending: dict[str, Leftover], key: str, answered: bool) -> str:
+    """How the delete of the probe's record ended; off the undo list once the server
+    confirmed it, else the undo entry says why it stays."""
+    dx = None
+    if deletion is not None and deletion.done() and not deletion.cancelled():
+        dx = deletion.result() if deletion.exception() is None else None
+    drcode = None if dx is None or dx.response is None else dns.rcode.to_text(
+        dx.response.rcode())
+    unsure = "" if answered else " (the add got no reply: a delete was sent all the same)"
+    if drcode == "NOERROR":
+        pending.pop(key, None)
+        return f"deleted{unsure}"
+    got = "no reply before the run ended" if dx is None else drcode or dx.outcome.value
+    how = f"delete {name} TXT in {zone} by hand" + ("" if answered else " if it exists")
+    pending[key] = replace(pending[key], detail=f"the delete got {got}: {how}")
+    return f"delete got {got}{unsure}: {how}"
 
 
 async def _first(

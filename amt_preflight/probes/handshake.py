@@ -56,7 +56,7 @@ from amt_preflight.observations import (
     provision_server_name,
 )
 from amt_preflight.probes import tcp
-from amt_preflight.secrets import SecretError, read_secret
+from amt_preflight.secrets import SecretError, read_secret_async
 
 if TYPE_CHECKING:
     from amt_preflight.config import DomainConfig
@@ -93,14 +93,18 @@ def endpoint_identity() -> tuple[rsa.RSAPrivateKey, x509.Certificate]:
     return key, certificate
 
 
+_CHAIN_ERRORS: tuple[type[Exception], ...] = (SSL.Error, *pki.CERT_ERRORS)
+
+
 def _described(chain: list[x509.Certificate]) -> tuple[tuple[CertificateFacts, ...], str]:
     """Facts of the first MAX_PRESENTED certificates, and why one could not be read."""
     described: list[CertificateFacts] = []
     for index, certificate in enumerate(chain[:MAX_PRESENTED]):
         try:
             described.append(pki.facts(certificate))
-        except ValueError as exc:
-            return tuple(described), f"certificate {index + 1} of the chain: {exc}"
+        except pki.CERT_ERRORS as exc:  # hostile bytes: a BIT STRING name, an unknown version
+            return tuple(described), (f"certificate {index + 1} of the chain is unreadable: "
+                                      f"{pki.parse_problem(exc)}")
     return tuple(described), ""
 
 
@@ -255,9 +259,10 @@ class SyntheticEndpoint:
         try:
             leaf = connection.get_peer_certificate(as_cryptography=True)
             rest = connection.get_peer_cert_chain(as_cryptography=True) or []
-        except ValueError as exc:
-            return replace(answer, chain_problem=f"the presented chain does not parse: {exc}")
-        chain = ([leaf] if leaf is not None else []) + [c for c in rest if c != leaf]
+            chain = ([leaf] if leaf is not None else []) + [c for c in rest if c != leaf]
+        except _CHAIN_ERRORS as exc:
+            return replace(answer, chain_problem="the presented chain is unreadable: "
+                           f"{pki.parse_problem(exc)}")
         described, problem = _described(chain)
         return replace(answer, chain=described, chain_length=len(chain), chain_problem=problem)
 
@@ -520,8 +525,8 @@ async def gather_psk(ctx: SiteProbes) -> None:
             p.psk for p in firmware.profiles(ctx.site.amt.generations)):
         return  # HS-TLS-PSK: skipped, and it says why
     try:
-        pid = normal_pid(read_secret(psk.pid, ctx.config, "pid").value)
-        pps = normal_pps(read_secret(psk.pps, ctx.config, "pps").value)
+        pid = normal_pid((await read_secret_async(psk.pid, ctx.config, "pid")).value)
+        pps = normal_pps((await read_secret_async(psk.pps, ctx.config, "pps")).value)
         hello: Hello | None = Hello.psk(synthetic_uuid(ctx.site.name), pid)
         problem = ""
     except (SecretError, HelloError) as exc:

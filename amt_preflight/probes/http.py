@@ -86,10 +86,12 @@ async def _read(reader: asyncio.StreamReader, limit: int, timeout: float) -> byt
 async def _body(
     reader: asyncio.StreamReader, headers: dict[str, str], timeout: float
 ) -> tuple[bytes, bool, str]:
-    """(the body up to MAX_BODY bytes, whether there was more, a note)."""
+    """(the body up to MAX_BODY bytes, whether there was more, a note saying how large it
+    was announced or seen to be when there was)."""
     declared = headers.get("content-length", "")
     if declared.isdigit() and int(declared) > MAX_BODY:
-        return b"", True, f"declares {int(declared)} bytes: more than the {MAX_BODY} read"
+        return b"", True, (f"it announces {int(declared)} bytes (Content-Length), more than "
+                           f"the {MAX_BODY} this tool reads; none was read")
     chunked = "chunked" in headers.get("transfer-encoding", "").lower()
     wanted = int(declared) if declared.isdigit() and not chunked else None
     body = bytearray()
@@ -102,7 +104,9 @@ async def _body(
                 if size == 0:
                     break
                 if len(body) + size > MAX_BODY:
-                    return bytes(body), True, f"chunks of more than {MAX_BODY} bytes"
+                    return bytes(body), True, (
+                        f"after {len(body)} bytes it announces a chunk of {size} more, beyond "
+                        f"the {MAX_BODY} this tool reads")
                 async with asyncio.timeout(timeout):
                     body += (await reader.readexactly(size + 2))[:size]
         else:
@@ -112,7 +116,10 @@ async def _body(
                     break
                 body += more
                 if len(body) > MAX_BODY:
-                    return bytes(body[:MAX_BODY]), True, f"more than {MAX_BODY} bytes"
+                    return bytes(body[:MAX_BODY]), True, (
+                        f"more than the {MAX_BODY} bytes this tool reads arrived "
+                        f"({'no Content-Length' if wanted is None else f'{wanted} announced'}"
+                        "); it stopped reading there")
     if wanted is not None and len(body) < wanted:
         raise asyncio.IncompleteReadError(bytes(body), wanted)
     return bytes(body), False, ""
@@ -175,9 +182,11 @@ async def _fetch(
     if isinstance(reply, str):
         return HttpFetch(url, method, outcome, address=address, attempts=count,
                          started_at=started, elapsed_ms=elapsed, detail=f"{resolution}; {reply}")
+    # A body over the cap: its size first, the words a report shows for a download too
+    # large to judge (never "HTTP 200, 0 bytes")
+    detail = f"{reply.detail} ({resolution})" if reply.detail else resolution
     return HttpFetch(url, method, outcome, reply.status, reply.content_type, reply.body,
-                     reply.truncated, address, count, started, elapsed,
-                     f"{resolution}; {reply.detail}" if reply.detail else resolution)
+                     reply.truncated, address, count, started, elapsed, detail)
 
 
 # --- OCSP ------------------------------------------------------------------------------
@@ -194,7 +203,9 @@ async def issuer_of(
     ctx: SiteProbes, cert: x509.Certificate, facts: CertificateFacts,
     bundle: CertificateBundle,
 ) -> x509.Certificate | None:
-    """The certificate that signed `cert`: from the file, else from its caIssuers URLs."""
+    """The certificate that signed `cert`: from the file, else from its caIssuers URLs. A
+    download that is not a certificate (a hostile or broken CA) is no issuer, never a crash:
+    CA-AIA-REACHABLE judges it."""
     in_file = pki.issuer_among(cert, [x509.load_der_x509_certificate(c.der)
                                       for c in bundle.certificates])
     if in_file is not None:
@@ -203,7 +214,7 @@ async def issuer_of(
         download = await fetch(ctx, url)
         try:
             found = pki.issuer_among(cert, pki.load_certificates(download.body))
-        except ValueError:
+        except pki.CERT_ERRORS:
             continue
         if download.ok and found is not None:
             return found

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections import Counter
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
@@ -29,7 +30,7 @@ from amt_preflight.observations import (
     SnmpProcesses,
     SnmpSystem,
 )
-from amt_preflight.secrets import SecretError, read_secret
+from amt_preflight.secrets import Secret, SecretError, read_secret
 
 if TYPE_CHECKING:
     from amt_preflight.probes import SiteProbes
@@ -126,37 +127,58 @@ class Credentials:
     engine_key: tuple[str, ...] = field(default=(), repr=False)
 
 
-def _key(ref: SecretRef | None, config: Config, key: str) -> tuple[str, str]:
+def _key(ref: SecretRef | None, config: Config, key: str) -> Secret:
     secret = read_secret(ref or SecretRef(), config, key)
     if len(secret.value) < MIN_KEY_LENGTH:
         raise SecretError(f"the {key.replace('_', ' ')} from {secret.source} is shorter than "
                           f"{MIN_KEY_LENGTH} characters (RFC 3414)")
-    return secret.value, secret.source
+    return secret
 
 
-def credentials(spec: SnmpCredentials, config: Config) -> Credentials:
-    """pysnmp's auth data for a device or a trap receiver; SecretError when a secret cannot
-    be read (the message names the variable or file)."""
-    h = _hlapi()
+@dataclass(frozen=True)
+class _Secrets:
+    """What a device's or a trap receiver's credentials are made of, as read."""
+
+    community: Secret | None = None
+    auth_key: Secret | None = None
+    priv_key: Secret | None = None
+
+
+def _read_secrets(spec: SnmpCredentials, config: Config) -> _Secrets:
+    """The community, or the USM keys; SecretError when one cannot be read."""
     if spec.community is not None:
-        community = read_secret(spec.community, config, "community")
+        return _Secrets(community=read_secret(spec.community, config, "community"))
+    return _Secrets(auth_key=_key(spec.auth_key, config, "auth_key"),
+                    priv_key=_key(spec.priv_key, config, "priv_key")
+                    if spec.priv_protocol is not None else None)
+
+
+def credentials(spec: SnmpCredentials, config: Config,
+                secrets: _Secrets | None = None) -> Credentials:
+    """pysnmp's auth data for a device or a trap receiver; SecretError when a secret cannot
+    be read (the message names the variable or file). `secrets`: already read."""
+    h = _hlapi()
+    read = secrets if secrets is not None else _read_secrets(spec, config)
+    if read.community is not None:
+        community = read.community
         return Credentials(h.CommunityData(community.value, mpModel=1),
                            f"v2c, community from {community.source}", False)
-    auth_key, auth_source = _key(spec.auth_key, config, "auth_key")
+    assert read.auth_key is not None  # _read_secrets reads it when there is no community
     assert spec.auth_protocol is not None  # the config's validator requires it with a user
     auth = getattr(h, AUTH_PROTOCOLS[spec.auth_protocol])
-    sources = [auth_source]
+    sources = [read.auth_key.source]
     priv_key, priv = None, h.usmNoPrivProtocol
-    if spec.priv_protocol is not None:
-        priv_key, priv_source = _key(spec.priv_key, config, "priv_key")
+    if spec.priv_protocol is not None and read.priv_key is not None:
+        priv_key = read.priv_key.value
         priv = getattr(h, PRIV_PROTOCOLS[spec.priv_protocol])
-        sources.append(priv_source)
+        sources.append(read.priv_key.source)
     level = "authPriv" if priv_key else "authNoPriv"
     protocols = "/".join(p for p in (spec.auth_protocol, spec.priv_protocol) if p)
     return Credentials(
-        h.UsmUserData(spec.user, auth_key, priv_key, authProtocol=auth, privProtocol=priv),
+        h.UsmUserData(spec.user, read.auth_key.value, priv_key, authProtocol=auth,
+                      privProtocol=priv),
         f"v3 {level}, user {spec.user}, {protocols}, keys from {' and '.join(sources)}", True,
-        (spec.user or "", protocols, auth_key, priv_key or ""))
+        (spec.user or "", protocols, read.auth_key.value, priv_key or ""))
 
 
 def _failure(error: Any, v3: bool, timeout: float, retries: int) -> tuple[SnmpOutcome, str]:
@@ -192,6 +214,8 @@ class SnmpProbe:
         self.observer = observer
         self._engines: dict[tuple[str, ...], Any] = {}  # by Credentials.engine_key
         self._users = 0
+        # Datagrams pysnmp could not decode, by source address ("192.0.2.2:161")
+        self.malformed: Counter[str] = Counter()
 
     @asynccontextmanager
     async def in_use(self) -> AsyncIterator[None]:
@@ -206,14 +230,48 @@ class SnmpProbe:
                     engine.close_dispatcher()
                 self._engines.clear()
 
-    def agent(self, device: SnmpDevice, config: Config) -> Agent:
+    async def agent(self, device: SnmpDevice, config: Config) -> Agent:
         """One device to talk to, inside in_use(); SecretError when its credentials cannot
-        be read."""
-        creds = credentials(device, config)
+        be read (they are read off the event loop)."""
+        secrets = await asyncio.to_thread(_read_secrets, device, config)
+        creds = credentials(device, config, secrets)
         engine = self._engines.get(creds.engine_key)
         if engine is None:
             engine = self._engines[creds.engine_key] = _hlapi().SnmpEngine()
+            guard_receive(engine, self._count_malformed)
         return Agent(self, engine, device.host, device.port, creds)
+
+    def _count_malformed(self, source: str) -> None:
+        self.malformed[source] += 1
+
+
+# What pysnmp and pyasn1 raise on a datagram they cannot decode (upstream, e.g. the two bytes
+# e83e: TypeError from the BER decoder), where a well-behaved decoder would drop it.
+_UNDECODABLE: tuple[type[Exception], ...] = (TypeError, IndexError, ValueError, KeyError,
+                                             OverflowError)
+
+
+def guard_receive(engine: Any, malformed: Callable[[str], None]) -> None:
+    """Make the engine drop a datagram it cannot decode, and count it by its source, instead
+    of letting the exception out of the transport's callback (where asyncio prints it as
+    "Exception in callback" with a traceback, and the request just times out)."""
+    from pyasn1.error import PyAsn1Error  # type: ignore[import-untyped]
+    from pysnmp.error import PySnmpError
+
+    undecodable = (*_UNDECODABLE, PyAsn1Error, PySnmpError)
+    dispatcher = engine.message_dispatcher
+    receive = dispatcher.receive_message
+
+    def guarded(snmp_engine: Any, domain: Any, address: Any, message: Any) -> Any:
+        try:
+            return receive(snmp_engine, domain, address, message)
+        except undecodable:
+            source = (f"{address[0]}:{address[1]}" if isinstance(address, tuple)
+                      and len(address) >= 2 else str(address))
+            malformed(source)
+            return b""
+
+    dispatcher.receive_message = guarded
 
 
 class Agent:
@@ -230,8 +288,22 @@ class Agent:
 
     def _exchange(self, request: str, outcome: SnmpOutcome, detail: str, requests: int,
                   rows: int, started: float, clock: float) -> SnmpExchange:
+        malformed = self._malformed()
+        if malformed:
+            detail = f"{detail}; {malformed}" if detail else malformed
         return SnmpExchange(self.host, self.port, self.creds.security, request, outcome, detail,
                             requests, rows, started, (time.monotonic() - clock) * 1000)
+
+    def _malformed(self) -> str:
+        """How many undecodable datagrams came from this agent's address so far, in words."""
+        address = getattr(self._target, "transport_address", None)
+        if not isinstance(address, tuple) or len(address) < 2:
+            return ""
+        count = self.probe.malformed.get(f"{address[0]}:{address[1]}", 0)
+        if not count:
+            return ""
+        return (f"{count} malformed datagram{'s' if count > 1 else ''} from "
+                f"{address[0]}:{address[1]} dropped (not SNMP that decodes)")
 
     async def _send(self, what: str, command: Callable[[Any], Awaitable[Any]]
                     ) -> tuple[Any, Any, Any, Any]:
@@ -363,7 +435,7 @@ async def _system(ctx: SiteProbes, device: SnmpDevice) -> SnmpSystem:
     async def ask() -> SnmpSystem:
         request = "GET sysDescr.0 sysUpTime.0 sysName.0"
         try:
-            agent = (await _probe(ctx)).agent(device, ctx.config)
+            agent = await (await _probe(ctx)).agent(device, ctx.config)
             exchange, values = await agent.get([SYS_DESCR, SYS_UPTIME, SYS_NAME], request)
         except SecretError as exc:
             return SnmpSystem(_failed(device, request, SnmpOutcome.NO_SECRET, str(exc)))
@@ -416,7 +488,7 @@ async def _interfaces(ctx: SiteProbes, device: SnmpDevice) -> SnmpInterfaces:
     system = await _system(ctx, device)
     if not system.exchange.outcome.answered:  # one silent wait per device is enough
         return SnmpInterfaces(device.host, (system.exchange,))
-    agent = (await _probe(ctx)).agent(device, ctx.config)
+    agent = await (await _probe(ctx)).agent(device, ctx.config)
     exchanges: list[SnmpExchange] = []
     if_names: dict[int, str] = {}
     if_descrs: dict[int, str] = {}
@@ -466,7 +538,7 @@ async def _processes(ctx: SiteProbes, device: SnmpDevice) -> SnmpProcesses:
     system = await _system(ctx, device)
     if not system.exchange.outcome.answered:
         return SnmpProcesses(system.exchange)
-    agent = (await _probe(ctx)).agent(device, ctx.config)
+    agent = await (await _probe(ctx)).agent(device, ctx.config)
     exchange, rows = await agent.walk(HR_SW_RUN_NAME, "WALK hrSWRunName")
     return SnmpProcesses(exchange, tuple(str(v) for _, v in rows if v is not None))
 
@@ -509,7 +581,8 @@ async def send_trap(
 
     h = _hlapi()
     try:
-        creds = credentials(receiver, config)
+        creds = credentials(receiver, config, await asyncio.to_thread(
+            _read_secrets, receiver, config))
     except SecretError as exc:
         raise TrapError(str(exc)) from None
     engine = _trap_engine(engine_id) if creds.v3 else h.SnmpEngine()
