@@ -13,12 +13,12 @@ setup: $(VENV)/.installed
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q --upgrade pip "setuptools>=70.1"
 	$(PY) -m pip install -q -e '.[dev]'
 	@touch $@
 
 demo: setup
-	$(PY) -m amt_preflight.lab demo --config config.yaml --out $(REPORT)
+	$(PY) -m lab demo --config config.yaml --out $(REPORT)
 
 lint: $(VENV)/.installed
 	$(VENV)/bin/ruff check .

@@ -26,9 +26,9 @@ sys.path.insert(0, str(REPO))
 from amt_preflight import engine  # noqa: E402
 from amt_preflight.checks import CATALOGUE  # noqa: E402
 from amt_preflight.config import parse  # noqa: E402
-from amt_preflight.lab import pki  # noqa: E402
 from amt_preflight.observations import Observations  # noqa: E402
 from amt_preflight.probes.certificate import read_bundle  # noqa: E402
+from lab import pki  # noqa: E402
 
 TARGET_MS = 5.0
 

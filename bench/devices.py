@@ -35,10 +35,10 @@ sys.path.insert(0, str(REPO))
 from amt_preflight import engine  # noqa: E402
 from amt_preflight.checks import BY_ID  # noqa: E402
 from amt_preflight.config import load  # noqa: E402
-from amt_preflight.lab import devices, pki  # noqa: E402
 from amt_preflight.observations import Observations  # noqa: E402
 from amt_preflight.probes import certificate  # noqa: E402
 from amt_preflight.probes.devices import read_inventory  # noqa: E402
+from lab import devices, pki  # noqa: E402
 
 TARGET_S = 2.0
 DEV_CHECKS = ("DEV-ROOT-ACTIVE", "DEV-SUFFIX-MATCH", "DEV-CONTROL-MODE")

@@ -41,7 +41,7 @@ import dns.message
 import dns.query
 import yaml
 
-from amt_preflight.lab import Lab, LabError, netns, network
+from lab import Lab, LabError, netns, network
 
 REPO = Path(__file__).resolve().parents[1]
 PYTHON = Path(sys.executable)

@@ -10,7 +10,6 @@ from typing import Any
 from cryptography.hazmat.primitives import serialization
 
 from amt_preflight.config import ChecksConfig, SiteConfig
-from amt_preflight.lab import pki
 from amt_preflight.model import Finding, Status
 from amt_preflight.observations import (
     CertificateBundle,
@@ -21,6 +20,7 @@ from amt_preflight.observations import (
     TcpConnect,
 )
 from amt_preflight.probes.certificate import read_bundle
+from lab import pki
 
 from .observed import site
 

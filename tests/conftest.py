@@ -7,7 +7,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from amt_preflight.lab import Lab, ad, dhcp
+from lab import Lab, ad, dhcp
 
 
 def _need_root() -> None:

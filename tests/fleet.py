@@ -7,8 +7,8 @@ import json
 from typing import Any
 
 from amt_preflight.device_reports import DeviceFileProblem, DeviceInventory, DeviceReport
-from amt_preflight.lab import devices as lab_devices
 from amt_preflight.probes.devices import read_rpc_amtinfo
+from lab import devices as lab_devices
 
 from .certs import NOW, ROOT, Seen
 

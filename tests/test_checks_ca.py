@@ -9,9 +9,9 @@ from datetime import timedelta
 
 import pytest
 
-from amt_preflight.lab import pki
 from amt_preflight.model import NO_TARGET, Status
 from amt_preflight.observations import CertificateBundle, HttpFetch, Outcome
+from lab import pki
 
 from .certs import (
     CRL,

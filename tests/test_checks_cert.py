@@ -14,9 +14,9 @@ from cryptography.hazmat.primitives import hashes
 from amt_preflight import pki as facts_pki
 from amt_preflight.checks.cert import domain_rule, domain_to_match
 from amt_preflight.config import SiteConfig
-from amt_preflight.lab import pki
 from amt_preflight.model import Severity, Status
 from amt_preflight.observations import CertificateBundle, LoadOutcome, Option15
+from lab import pki
 
 from .certs import DOMAIN, ROOT, SITE, Seen, bundle, leaf_bundle, run, status
 from .observed import site

@@ -10,8 +10,8 @@ import pytest
 
 from amt_preflight.config import SiteConfig
 from amt_preflight.device_reports import DeviceInventory
-from amt_preflight.lab import pki
 from amt_preflight.model import NO_TARGET, Finding, Status
+from lab import pki
 
 from .certs import ROOT, Seen, bundle, leaf_bundle, run
 from .fleet import ADMIN, CLIENT, device, devices, inventory, with_fleet
@@ -284,7 +284,7 @@ def test_a_big_array_file_is_judged_device_by_device() -> None:
 
 
 def test_the_lab_fleet_gives_each_case_once_or_twice() -> None:
-    from amt_preflight.lab import devices as lab_devices
+    from lab import devices as lab_devices
 
     fleet = inventory(*((f"lab-pki/devices/{name}", data)
                         for name, data in lab_devices.files(ROOT).items()))

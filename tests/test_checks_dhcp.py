@@ -237,7 +237,7 @@ def test_private_suffix_with_a_public_ca_certificate_fails() -> None:
 def test_private_suffix_with_a_private_root_is_fine(tmp_path: Path) -> None:
     from cryptography.hazmat.primitives.serialization import Encoding
 
-    from amt_preflight.lab import pki as lab_pki
+    from lab import pki as lab_pki
 
     root = tmp_path / "root.pem"
     root.write_bytes(lab_pki.ca_certificates()["root"].public_bytes(Encoding.PEM))

@@ -15,7 +15,6 @@ from amt_preflight import pki
 from amt_preflight.checks import BY_ID, handshake
 from amt_preflight.config import SiteConfig
 from amt_preflight.hello import Hello, synthetic_uuid
-from amt_preflight.lab import pki as lab_pki
 from amt_preflight.model import Finding, Status
 from amt_preflight.observations import (
     AnnouncedHash,
@@ -31,6 +30,7 @@ from amt_preflight.observations import (
     Outcome,
     TcpConnect,
 )
+from lab import pki as lab_pki
 from tests.observed import site
 
 # The lab PKI's huge-subject certificate warns when it is made; not what these tests are about.

@@ -15,9 +15,9 @@ from typing import Any
 import jsonschema
 import pytest
 
-from amt_preflight.lab import Lab, ad, provisioning_server, snmp
 from amt_preflight.reports.json_report import render as render_json
 from amt_preflight.reports.json_report import schema
+from lab import Lab, ad, provisioning_server, snmp
 
 REPO = Path(__file__).resolve().parent.parent
 CLI = [sys.executable, "-m", "amt_preflight.cli"]

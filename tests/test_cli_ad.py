@@ -12,8 +12,8 @@ from typing import Any
 
 import pytest
 
-from amt_preflight.lab import Lab, ad
-from amt_preflight.lab.network import ADDRESSES, OUTSIDE_DC_HOST, OUTSIDE_SRV_DOMAIN
+from lab import Lab, ad
+from lab.network import ADDRESSES, OUTSIDE_DC_HOST, OUTSIDE_SRV_DOMAIN
 
 from .test_cli import run_cli, statuses, survey, write
 

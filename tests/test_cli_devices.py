@@ -12,8 +12,8 @@ from pathlib import Path
 import jsonschema
 import pytest
 
-from amt_preflight.lab import pki
 from amt_preflight.reports.json_report import schema
+from lab import pki
 
 from .fleet import CLIENT, device, encode
 

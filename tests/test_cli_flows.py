@@ -16,8 +16,8 @@ from typing import Any
 import jsonschema
 import pytest
 
-from amt_preflight.lab import Lab, pki, provisioning_server
 from amt_preflight.reports.json_report import schema
+from lab import Lab, pki, provisioning_server
 
 from .fleet import device, encode
 

@@ -27,8 +27,8 @@ import dns.rdatatype
 import pytest
 
 from amt_preflight import history
-from amt_preflight.lab import Lab, netns, network
 from amt_preflight.reports.json_report import load as load_run
+from lab import Lab, netns, network
 
 pytestmark = pytest.mark.lab
 REPO = Path(__file__).resolve().parent.parent

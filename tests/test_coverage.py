@@ -42,7 +42,7 @@ def site_text(certificate: bool = True, provision_server: bool = True, amt: str 
 
 
 def _lab_root() -> str:
-    from amt_preflight.lab import pki
+    from lab import pki
 
     return pki.root_sha256()
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import pytest
 
-from amt_preflight.lab import hostile_dhcp as wire
 from amt_preflight.observations import ClientFqdn
 from amt_preflight.probes import dhcp
 from amt_preflight.probes.dhcp import (
@@ -16,6 +15,7 @@ from amt_preflight.probes.dhcp import (
     decode_frame,
     parse_options,
 )
+from lab import hostile_dhcp as wire
 
 SERVER_MAC = b"\x52\x54\x00\x00\x00\x01"
 CLIENT = b"\x02\x11\x22\x33\x44\x55"

@@ -16,7 +16,6 @@ import pytest
 
 from amt_preflight.checks import BY_ID
 from amt_preflight.config import ChecksConfig
-from amt_preflight.lab import hostile_dhcp as wire
 from amt_preflight.model import Status
 from amt_preflight.observations import (
     MAX_OPTION6,
@@ -33,6 +32,7 @@ from amt_preflight.observations import (
 from amt_preflight.probes import OncePerRun, SiteProbes
 from amt_preflight.probes import dns as probe_dns
 from amt_preflight.probes.dhcp import Transaction, decode_frame
+from lab import hostile_dhcp as wire
 
 from .observed import config
 

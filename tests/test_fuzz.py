@@ -37,9 +37,6 @@ from hypothesis import strategies as st
 from amt_preflight import history
 from amt_preflight.config import ConfigError, parse
 from amt_preflight.hello import HashType, Hello, HelloError, RootHash
-from amt_preflight.lab import hostile_dhcp as wire
-from amt_preflight.lab import pki as lab_pki
-from amt_preflight.lab.fake_kdc import JUNK, krb_error
 from amt_preflight.model import (
     Result,
     RunInfo,
@@ -68,6 +65,9 @@ from amt_preflight.probes.dhcp import Rejected, Transaction, decode_frame
 from amt_preflight.reports import FORMATS, render
 from amt_preflight.reports.json_report import ReportInputError
 from amt_preflight.reports.json_report import load as load_report
+from lab import hostile_dhcp as wire
+from lab import pki as lab_pki
+from lab.fake_kdc import JUNK, krb_error
 
 from .certs import Seen, bundle, healthy_downloads, lab_files, ocsp_answer, ok, run, www
 from .test_hostile_certificates import bad_version, bit_string_name

@@ -14,8 +14,8 @@ from typing import Any
 import pytest
 
 from amt_preflight.hello import normal_pid, normal_pps
-from amt_preflight.lab import Lab, network, provisioning_server
-from amt_preflight.lab import pki as lab_pki
+from lab import Lab, network, provisioning_server
+from lab import pki as lab_pki
 
 pytestmark = pytest.mark.lab
 

@@ -17,7 +17,6 @@ from OpenSSL import SSL
 from amt_preflight import firmware, pki, tlsio
 from amt_preflight.checks import ca as ca_checks
 from amt_preflight.config import parse
-from amt_preflight.lab import pki as lab_pki
 from amt_preflight.model import Status
 from amt_preflight.observations import (
     CertificateBundle,
@@ -35,6 +34,7 @@ from amt_preflight.probes import OncePerRun, SiteProbes, http
 from amt_preflight.probes.certificate import read_bundle
 from amt_preflight.probes.dns import DnsProbe
 from amt_preflight.probes.handshake import HelloPlan, HelloQueue, Timeline, endpoint_identity
+from lab import pki as lab_pki
 
 from .certs import (
     Seen,

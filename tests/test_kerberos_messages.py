@@ -9,7 +9,6 @@ from datetime import UTC, datetime
 import pytest
 from minikerberos.protocol.asn1_structs import AS_REQ, KDC_REQ_BODY, TGS_REQ, PrincipalName
 
-from amt_preflight.lab.fake_kdc import JUNK, krb_error
 from amt_preflight.observations import (
     AD_KDC_PRINCIPAL,
     KerberosQuestion,
@@ -21,6 +20,7 @@ from amt_preflight.observations import (
 from amt_preflight.probes import OncePerRun, SiteProbes
 from amt_preflight.probes import kerberos as probe_kerberos
 from amt_preflight.probes.dns import DnsProbe
+from lab.fake_kdc import JUNK, krb_error
 
 from .observed import config
 

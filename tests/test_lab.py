@@ -21,9 +21,9 @@ import dns.rdatatype
 import dns.update
 import pytest
 
-from amt_preflight.lab import Lab, LabError, netns, network, programs
-from amt_preflight.lab.servers import DnsAnswers, Listening, Server
-from amt_preflight.lab.state import STATE_FILE, LabState
+from lab import Lab, LabError, netns, network, programs
+from lab.servers import DnsAnswers, Listening, Server
+from lab.state import STATE_FILE, LabState
 
 pytestmark = pytest.mark.lab
 
@@ -227,7 +227,7 @@ def test_down_cleans_up_after_a_crashed_run(lab: Lab, tmp_path: Path) -> None:
     output = tmp_path / "up.out"
     with output.open("w") as out:
         up = subprocess.Popen(
-            [sys.executable, "-m", "amt_preflight.lab", "up"], cwd=REPO, stdout=out, stderr=out
+            [sys.executable, "-m", "lab", "up"], cwd=REPO, stdout=out, stderr=out
         )
     try:
         deadline = time.monotonic() + 30
@@ -244,7 +244,7 @@ def test_down_cleans_up_after_a_crashed_run(lab: Lab, tmp_path: Path) -> None:
     assert all(server.is_alive() for server in state.servers)
 
     down = subprocess.run(
-        [sys.executable, "-m", "amt_preflight.lab", "down"],
+        [sys.executable, "-m", "lab", "down"],
         cwd=REPO,
         capture_output=True,
         text=True,

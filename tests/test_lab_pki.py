@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from amt_preflight.lab import Lab, network, pki
+from lab import Lab, network, pki
 
 from .test_cli import CERT_AND_CA, run_cli, statuses, survey
 
@@ -17,7 +17,7 @@ pytestmark = pytest.mark.lab
 
 NOT_LOADED = {c: "skipped" for c in CERT_AND_CA} | {"CERT-LOADABLE": "fail"}
 
-# What differs from "every check passes", per lab certificate (amt_preflight/lab/pki.py).
+# What differs from "every check passes", per lab certificate (lab/pki.py).
 EXPECTED: dict[str, dict[str, str]] = {
     "good": {}, "oid-only": {}, "ou-only": {}, "wildcard": {},
     "no-usage": {"CERT-AMT-USAGE": "fail"},

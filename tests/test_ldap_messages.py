@@ -8,7 +8,6 @@ from typing import Any, cast
 
 import pytest
 
-from amt_preflight.lab.fake_ldap import DRIP_HEADER, HUGE_HEADER
 from amt_preflight.observations import LDAP_VALUE_LIMIT, Outcome
 from amt_preflight.probes import ldap
 from amt_preflight.probes.ldap import (
@@ -22,6 +21,7 @@ from amt_preflight.probes.ldap import (
     ber_integer,
     ber_tlv,
 )
+from lab.fake_ldap import DRIP_HEADER, HUGE_HEADER
 
 # ldap3 2.9's encoding of the same rootDSE search, message ID 1 (pinned: servers take it)
 ROOT_DSE_SEARCH = (

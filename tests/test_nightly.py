@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from amt_preflight.lab import Lab
+from lab import Lab
 
 pytestmark = pytest.mark.lab
 REPO = Path(__file__).resolve().parent.parent

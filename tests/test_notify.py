@@ -14,7 +14,6 @@ from pathlib import Path
 import pytest
 
 from amt_preflight import notify
-from amt_preflight.lab import Lab, snmp
 from amt_preflight.model import (
     Result,
     RunInfo,
@@ -25,6 +24,7 @@ from amt_preflight.model import (
     Verdict,
     fingerprint,
 )
+from lab import Lab, snmp
 
 REPO = Path(__file__).resolve().parent.parent
 TRAP_WAIT = 10.0  # seconds at most for snmptrapd to log a trap that was sent

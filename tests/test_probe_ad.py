@@ -18,8 +18,6 @@ import dns.query
 import dns.rcode
 import pytest
 
-from amt_preflight.lab import Lab, ad
-from amt_preflight.lab.network import ADDRESSES, OUTSIDE_DC_HOST, OUTSIDE_SRV_DOMAIN
 from amt_preflight.observations import (
     AD_KDC_PRINCIPAL,
     AdRole,
@@ -38,6 +36,8 @@ from amt_preflight.probes import kerberos as probe_kerberos
 from amt_preflight.probes import ldap as probe_ldap
 from amt_preflight.probes.dns import DnsProbe
 from amt_preflight.secrets import Secret
+from lab import Lab, ad
+from lab.network import ADDRESSES, OUTSIDE_DC_HOST, OUTSIDE_SRV_DOMAIN
 
 from .observed import config
 

@@ -13,10 +13,10 @@ import pytest
 
 from amt_preflight.config import ConfigError, parse
 from amt_preflight.device_reports import HASH_ACTIVE, HASH_ALGORITHM, HASH_VALUE
-from amt_preflight.lab import devices as lab_devices
 from amt_preflight.observations import Observations, ResolverSet
 from amt_preflight.probes import RESOLVER_FREE, SiteProbes, gatherers
 from amt_preflight.probes.devices import MAX_FILE, read_inventory, read_rpc_amtinfo
+from lab import devices as lab_devices
 
 from .certs import ROOT
 from .fleet import device, read

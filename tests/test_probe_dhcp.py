@@ -18,12 +18,12 @@ from typing import Any
 import pytest
 
 from amt_preflight import engine
-from amt_preflight.lab import Lab, netns
-from amt_preflight.lab import dhcp as lab_dhcp
-from amt_preflight.lab.state import STATE_FILE, LabState
 from amt_preflight.model import RunResult
 from amt_preflight.observations import DhcpAnswer
 from amt_preflight.probes import dhcp as probe_dhcp
+from lab import Lab, netns
+from lab import dhcp as lab_dhcp
+from lab.state import STATE_FILE, LabState
 
 from .observed import config
 

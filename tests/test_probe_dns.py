@@ -9,7 +9,6 @@ from typing import TypeVar
 
 import pytest
 
-from amt_preflight.lab import Lab
 from amt_preflight.observations import (
     DnsAnswer,
     DnsQuestion,
@@ -21,6 +20,7 @@ from amt_preflight.observations import (
 )
 from amt_preflight.probes import OncePerRun, SiteProbes
 from amt_preflight.probes import dns as probe_dns
+from lab import Lab
 
 from .observed import config
 

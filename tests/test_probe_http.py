@@ -13,10 +13,10 @@ from cryptography import x509
 from cryptography.x509 import ocsp
 
 from amt_preflight.config import parse
-from amt_preflight.lab import Lab, network, pki
 from amt_preflight.observations import HttpFetch, Observations, Outcome, ProbeObserver, ResolverSet
 from amt_preflight.probes import OncePerRun, SiteProbes, http, tcp
 from amt_preflight.probes.dns import DnsProbe
+from lab import Lab, network, pki
 
 from .certs import lab_files
 

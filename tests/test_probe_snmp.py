@@ -18,9 +18,9 @@ import pytest
 
 from amt_preflight import engine, notify
 from amt_preflight.config import Config
-from amt_preflight.lab import Lab, network, snmp
 from amt_preflight.model import RunResult, Status
 from amt_preflight.probes.snmp import MAX_WALK_ROWS
+from lab import Lab, network, snmp
 
 from .observed import config
 

@@ -6,9 +6,9 @@ from __future__ import annotations
 from html.parser import HTMLParser
 
 from amt_preflight import engine
-from amt_preflight.lab import pki
 from amt_preflight.model import RunInfo, RunResult
 from amt_preflight.reports import render
+from lab import pki
 
 from .certs import NOW, ROOT, Seen, leaf_bundle
 from .observed import config

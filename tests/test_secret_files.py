@@ -13,7 +13,6 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 
 from amt_preflight.config import Config, SecretRef, parse
-from amt_preflight.lab import pki
 from amt_preflight.observations import LoadOutcome
 from amt_preflight.probes import certificate
 from amt_preflight.secrets import (
@@ -23,6 +22,7 @@ from amt_preflight.secrets import (
     read_secret_async,
     read_small_file,
 )
+from lab import pki
 
 from .certs import lab_files
 

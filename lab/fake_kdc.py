@@ -1,6 +1,6 @@
 """Misbehaving KDCs for the lab, each behaviour on its own address, all in one process:
 
-    python -m amt_preflight.lab.fake_kdc --garbage 10.250.0.25 --truncated 10.250.0.26 \\
+    python -m lab.fake_kdc --garbage 10.250.0.25 --truncated 10.250.0.26 \\
         --huge 10.250.0.27 --picky 10.250.0.28=CORP.EXAMPLE
 
 garbage    a reply that is no Kerberos message: junk bytes (UDP), a well-framed junk message (TCP)
@@ -140,7 +140,7 @@ async def serve(behaviours: list[tuple[str, str, str]]) -> None:
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m amt_preflight.lab.fake_kdc")
+    parser = argparse.ArgumentParser(prog="python -m lab.fake_kdc")
     for kind in ("garbage", "truncated", "huge"):
         parser.add_argument(f"--{kind}", metavar="ADDR", action="append", default=[])
     parser.add_argument("--picky", metavar="ADDR=REALM", action="append", default=[])

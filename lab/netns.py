@@ -9,8 +9,8 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
-from amt_preflight.lab import programs
-from amt_preflight.lab.errors import LabError
+from lab import programs
+from lab.errors import LabError
 
 PREFIX = "amtp-"  # every namespace the lab creates starts with this; `down` touches no other
 NETNS_DIR = Path("/var/run/netns")

@@ -31,10 +31,10 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from amt_preflight.lab import netns, programs
-from amt_preflight.lab.errors import LabError
-from amt_preflight.lab.network import ADDRESSES, OUTSIDE_DC_HOST, OUTSIDE_SRV_DOMAIN
-from amt_preflight.lab.servers import (
+from lab import netns, programs
+from lab.errors import LabError
+from lab.network import ADDRESSES, OUTSIDE_DC_HOST, OUTSIDE_SRV_DOMAIN
+from lab.servers import (
     AllReady,
     DnsAnswers,
     Listening,
@@ -44,7 +44,7 @@ from amt_preflight.lab.servers import (
 )
 
 if TYPE_CHECKING:
-    from amt_preflight.lab.control import Lab
+    from lab.control import Lab
 
 AD_DOMAIN = "corp.example"
 AD_REALM = "CORP.EXAMPLE"
@@ -405,7 +405,7 @@ directory {directory}/db
 
 def fake_kdcs(namespace: str) -> Server:
     roles = {"garbage": "garbage_kdc", "truncated": "truncated_kdc", "huge": "huge_kdc"}
-    argv = [sys.executable, "-m", "amt_preflight.lab.fake_kdc"]
+    argv = [sys.executable, "-m", "lab.fake_kdc"]
     for kind, role in roles.items():
         argv += [f"--{kind}", ADDRESSES[role]]
     argv += ["--picky", f"{ADDRESSES['picky_kdc']}={AD_REALM}"]
@@ -427,7 +427,7 @@ def fake_ldaps(namespace: str, tls_dir: Path, record: Path) -> Server:
     record.parent.mkdir(parents=True, exist_ok=True)
     record.touch()
     cert, key = (tls_dir / f for f in OUTSIDE_DC_FILES)
-    argv = (sys.executable, "-m", "amt_preflight.lab.fake_ldap",
+    argv = (sys.executable, "-m", "lab.fake_ldap",
             "--huge", ADDRESSES["huge_ldap"], "--drip", ADDRESSES["drip_ldap"],
             "--dc", ADDRESSES["outside_dc"], "--domain", OUTSIDE_SRV_DOMAIN,
             "--host", OUTSIDE_DC_HOST, "--cert", str(cert), "--key", str(key),

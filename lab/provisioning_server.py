@@ -1,10 +1,10 @@
 """The lab's reference provisioning server: takes hellos on port 9971 and connects back to the
 device as a real one does, or misbehaves in one chosen way per address.
 
-    python -m amt_preflight.lab.provisioning_server --config FILE --folder DIR
+    python -m lab.provisioning_server --config FILE --folder DIR
 
 FILE (JSON, written by `servers()`) lists its endpoints: an address, the domains whose
-ProvisionServer resolves there, the lab PKI bundles it holds (amt_preflight/lab/pki.py), and
+ProvisionServer resolves there, the lab PKI bundles it holds (lab/pki.py), and
 its behaviour. For a version 3 hello it chooses the first bundle whose root hash is among the
 announced hashes and whose leaf names one of its domains, and opens mutual TLS to the hello's
 source address, port 16993, presenting that chain (from its own address, as MeshCentral
@@ -40,9 +40,9 @@ from OpenSSL import SSL
 
 from amt_preflight import tlsio
 from amt_preflight.hello import MAX_HELLO, PKI_VERSION, Hello, HelloError, normal_pid, normal_pps
-from amt_preflight.lab import pki
-from amt_preflight.lab.network import ADDRESSES, handshake_domain
-from amt_preflight.lab.servers import AllReady, Listening, Server, own_module_env
+from lab import pki
+from lab.network import ADDRESSES, handshake_domain
+from lab.servers import AllReady, Listening, Server, own_module_env
 
 HELLO_PORT = 9971
 DEVICE_PORT = 16993
@@ -328,7 +328,7 @@ class ProvisioningServer:
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m amt_preflight.lab.provisioning_server")
+    parser = argparse.ArgumentParser(prog="python -m lab.provisioning_server")
     parser.add_argument("--config", type=Path, required=True)
     parser.add_argument("--folder", type=Path, required=True,
                         help="where the chains it presents are written")
@@ -359,7 +359,7 @@ def server(workdir: Path, namespace: str, endpoints: Iterable[Endpoint] = ENDPOI
     return Server(
         name=name,
         namespace=namespace,
-        argv=(sys.executable, "-m", "amt_preflight.lab.provisioning_server",
+        argv=(sys.executable, "-m", "lab.provisioning_server",
               "--config", str(config), "--folder", str(folder / "chains")),
         files={config: json.dumps({"endpoints": [asdict(e) for e in chosen]}, indent=2)},
         env=own_module_env(),

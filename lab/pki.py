@@ -27,7 +27,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
 from cryptography.hazmat.primitives.serialization import pkcs12
 from cryptography.x509.oid import AuthorityInformationAccessOID, ExtendedKeyUsageOID, NameOID
 
-from amt_preflight.lab.httpd import HUGE_CRL, STALL_PATH
+from lab.httpd import HUGE_CRL, STALL_PATH
 
 # The huge-subject certificate exceeds the name length limits on purpose.
 warnings.filterwarnings("ignore", "Attribute's length must be", UserWarning)

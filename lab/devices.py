@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from amt_preflight.lab import pki
+from lab import pki
 
 DOMAIN = "corp.example"
 FOLDER = pki.PUBLISHED / "devices"  # config.yaml: amt.devices: [lab-pki/devices/*.json]

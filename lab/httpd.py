@@ -1,6 +1,6 @@
 """The lab CA's web server: CRLs and CA certificates, and the misbehaviour a survey must survive.
 
-    python -m amt_preflight.lab.httpd --listen 10.250.0.31:80 --root DIR
+    python -m lab.httpd --listen 10.250.0.31:80 --root DIR
 
 GET /pki/NAME serves DIR/NAME (404 when there is none), and two paths misbehave:
   /pki/huge.crl  streams junk without a Content-Length, HUGE_CRL_BYTES in all (a CRL of
@@ -80,7 +80,7 @@ async def serve(host: str, port: int, root: Path) -> None:
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m amt_preflight.lab.httpd")
+    parser = argparse.ArgumentParser(prog="python -m lab.httpd")
     parser.add_argument("--listen", required=True, metavar="ADDR:PORT")
     parser.add_argument("--root", required=True, type=Path)
     args = parser.parse_args(argv)

@@ -1,7 +1,7 @@
 """Fakes for the lab's SNMP: an agent whose walks go wrong, and a process with a given name.
 
-    python -m amt_preflight.lab.fake_snmp agent --listen 10.250.0.43:161
-    python -m amt_preflight.lab.fake_snmp process --name AMTConfigSvc
+    python -m lab.fake_snmp agent --listen 10.250.0.43:161
+    python -m lab.fake_snmp process --name AMTConfigSvc
 
 The agent answers SNMPv2c, any community. A GET of the system group answers like a healthy
 device. A walk (GETNEXT or GETBULK) of ifName, ifDescr or hrSWRunName gets rows named
@@ -122,7 +122,7 @@ def run_as(name: str) -> NoReturn:
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m amt_preflight.lab.fake_snmp")
+    parser = argparse.ArgumentParser(prog="python -m lab.fake_snmp")
     kinds = parser.add_subparsers(dest="kind", required=True)
     agent = kinds.add_parser("agent", help="an SNMPv2c agent whose walks loop or never end")
     agent.add_argument("--listen", required=True, metavar="ADDR:PORT")

@@ -21,17 +21,17 @@ import dns.message
 import dns.query
 import dns.rcode
 
-from amt_preflight.lab import netns, programs
-from amt_preflight.lab.errors import LabError
+from lab import netns, programs
+from lab.errors import LabError
 
 POLL = 0.02  # seconds between readiness attempts
 # The repository root: our own modules run as lab servers must import even when the project
 # is not installed (tests run from the repository).
-_SOURCE_ROOT = str(Path(__file__).resolve().parents[2])
+_SOURCE_ROOT = str(Path(__file__).resolve().parents[1])
 
 
 def own_module_env() -> dict[str, str]:
-    """The environment that lets `python -m amt_preflight.…` run as a lab server."""
+    """The environment that lets `python -m lab.…` (and amt_preflight) run as a lab server."""
     return {"PYTHONPATH": os.pathsep.join(
         p for p in (_SOURCE_ROOT, os.environ.get("PYTHONPATH")) if p)}
 

@@ -1,4 +1,4 @@
-"""python -m amt_preflight.lab {up,down,demo}: run the lab by hand, clean up, or demo the tool."""
+"""python -m lab {up,down,demo}: run the lab by hand, clean up, or demo the tool."""
 
 from __future__ import annotations
 
@@ -10,8 +10,8 @@ import sys
 from pathlib import Path
 from types import FrameType
 
-from amt_preflight.lab import Lab, LabError, ad, dhcp, provisioning_server, snmp
-from amt_preflight.lab.state import clean_up_left_behind
+from lab import Lab, LabError, ad, dhcp, provisioning_server, snmp
+from lab.state import clean_up_left_behind
 
 DEMO_TIMEOUT = 900.0  # seconds; the run's own deadline (300 s by default) ends it well before
 VERDICT_CODES = range(4)  # `run` exit codes that are verdicts: ready, at-risk, not-ready, unknown
@@ -81,7 +81,7 @@ def demo(config: Path, out: Path) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m amt_preflight.lab")
+    parser = argparse.ArgumentParser(prog="python -m lab")
     commands = parser.add_subparsers(dest="command", required=True)
     commands.add_parser("up", help="start the lab and keep it running until Ctrl-C or SIGTERM")
     commands.add_parser("down", help="clean up labs left behind by crashed runs")

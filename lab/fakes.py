@@ -1,10 +1,10 @@
 """Misbehaving DNS servers for the lab: one that never answers, one that answers garbage,
 one with a stale ProvisionServer record, and a relay that answers late.
 
-    python -m amt_preflight.lab.fakes silent --listen 10.250.0.3:53
-    python -m amt_preflight.lab.fakes garbage --listen 10.250.0.4:53
-    python -m amt_preflight.lab.fakes stale --listen 10.250.0.7:53
-    python -m amt_preflight.lab.fakes delay --listen 10.250.0.6:53 --to 10.250.0.5:53 --delay-ms 25
+    python -m lab.fakes silent --listen 10.250.0.3:53
+    python -m lab.fakes garbage --listen 10.250.0.4:53
+    python -m lab.fakes stale --listen 10.250.0.7:53
+    python -m lab.fakes delay --listen 10.250.0.6:53 --to 10.250.0.5:53 --delay-ms 25
 
 All serve UDP and TCP on the same address and run until SIGTERM. `delay` relays every query
 to the server at --to, holding it --delay-ms first (the kernel here has no netem), so each
@@ -258,7 +258,7 @@ async def serve(
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m amt_preflight.lab.fakes")
+    parser = argparse.ArgumentParser(prog="python -m lab.fakes")
     parser.add_argument("kind", choices=["silent", "garbage", "stale", "delay"])
     parser.add_argument("--listen", required=True, metavar="ADDR:PORT")
     parser.add_argument("--to", metavar="ADDR:PORT", help="delay: the server to relay to")

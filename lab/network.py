@@ -13,8 +13,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from types import MappingProxyType
 
-from amt_preflight.lab import devices, pki, programs
-from amt_preflight.lab.servers import DnsAnswers, Listening, Server, own_module_env
+from lab import devices, pki, programs
+from lab.servers import DnsAnswers, Listening, Server, own_module_env
 
 INTERFACE = "lab0"
 PREFIXLEN = 24
@@ -401,7 +401,7 @@ def fake_dns(kind: str, role: str, namespace: str) -> Server:
     return Server(
         name=role,
         namespace=namespace,
-        argv=(sys.executable, "-m", "amt_preflight.lab.fakes", kind, "--listen", f"{address}:53"),
+        argv=(sys.executable, "-m", "lab.fakes", kind, "--listen", f"{address}:53"),
         env=own_module_env(),
         ready=Listening(address, 53),
     )
@@ -414,7 +414,7 @@ def delay_relay(namespace: str, upstream: str, delay_ms: float) -> Server:
     """
     address = ADDRESSES["delay_dns"]
     argv = (
-        sys.executable, "-m", "amt_preflight.lab.fakes", "delay", "--listen", f"{address}:53",
+        sys.executable, "-m", "lab.fakes", "delay", "--listen", f"{address}:53",
         "--to", f"{upstream}:53", "--delay-ms", f"{delay_ms:g}",
     )
     return Server(
@@ -438,7 +438,7 @@ def ca_web(workdir: Path, namespace: str) -> Server:
     return Server(
         name="ca_web",
         namespace=namespace,
-        argv=(sys.executable, "-m", "amt_preflight.lab.httpd", "--listen", f"{address}:80",
+        argv=(sys.executable, "-m", "lab.httpd", "--listen", f"{address}:80",
               "--root", str(workdir / PKI_DIR / "www")),
         env=own_module_env(),
         ready=Listening(address, 80, udp=False),

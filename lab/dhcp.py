@@ -35,11 +35,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from amt_preflight.lab import netns, network
-from amt_preflight.lab.servers import AllReady, DnsAnswers, Listening, Server, own_module_env
+from lab import netns, network
+from lab.servers import AllReady, DnsAnswers, Listening, Server, own_module_env
 
 if TYPE_CHECKING:
-    from amt_preflight.lab.control import Lab
+    from lab.control import Lab
 
 DNSMASQ = "dnsmasq"
 KEA = "kea"
@@ -324,7 +324,7 @@ def hostile(namespace: str) -> Server:
     return Server(
         name="hostile-dhcp",
         namespace=namespace,
-        argv=(sys.executable, "-m", "amt_preflight.lab.hostile_dhcp", "--interface", seg.name,
+        argv=(sys.executable, "-m", "lab.hostile_dhcp", "--interface", seg.name,
               "--address", seg.address(server.host), "--domain",
               (server.option15 or b"").decode("ascii")),
         env=own_module_env(),

@@ -8,9 +8,9 @@ import tempfile
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from amt_preflight.lab import netns
-from amt_preflight.lab.errors import LabError
-from amt_preflight.lab.servers import ProcessRecord
+from lab import netns
+from lab.errors import LabError
+from lab.servers import ProcessRecord
 
 STATE_FILE = "lab-state.json"
 STOP_GRACE = 2.0  # seconds between SIGTERM and SIGKILL for a left-behind server

@@ -17,9 +17,9 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
-from amt_preflight.lab import netns, network, programs, provisioning_server, servers, snmp
-from amt_preflight.lab.errors import LabError
-from amt_preflight.lab.state import LabState
+from lab import netns, network, programs, provisioning_server, servers, snmp
+from lab.errors import LabError
+from lab.state import LabState
 
 ROOT_NEEDED = (
     "the lab network needs root: it creates network namespaces and a veth pair (ip netns), "
@@ -116,7 +116,7 @@ class Lab:
         """Start one more server in the running lab and wait until it is ready.
 
         It is recorded like the built-in servers, so `stop()` (and `python -m
-        amt_preflight.lab down`, after a crash) stops it with them. If it does not become
+        lab down`, after a crash) stops it with them. If it does not become
         ready, it is stopped at once and LabError says why, with its log's last lines; the
         rest of the lab keeps running.
         """

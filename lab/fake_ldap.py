@@ -1,6 +1,6 @@
 """Misbehaving LDAP servers for the lab, each behaviour on its own address, all in one process:
 
-    python -m amt_preflight.lab.fake_ldap --huge 10.250.0.33 --drip 10.250.0.34 \\
+    python -m lab.fake_ldap --huge 10.250.0.33 --drip 10.250.0.34 \\
         --dc 10.250.0.35 --domain outside-srv.example --host dc.attacker.example \\
         --cert dc.pem --key dc-key.pem --record received.jsonl
 
@@ -173,7 +173,7 @@ async def serve(handlers: list[tuple[str, str, Handler]]) -> None:
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m amt_preflight.lab.fake_ldap")
+    parser = argparse.ArgumentParser(prog="python -m lab.fake_ldap")
     parser.add_argument("--huge", metavar="ADDR", action="append", default=[])
     parser.add_argument("--drip", metavar="ADDR", action="append", default=[])
     parser.add_argument("--dc", metavar="ADDR", action="append", default=[])

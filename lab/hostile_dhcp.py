@@ -1,6 +1,6 @@
 """A hostile DHCP server for the lab: every request gets a burst of bad answers.
 
-    python -m amt_preflight.lab.hostile_dhcp --interface dhcp-hostile --address 10.250.31.1 \\
+    python -m lab.hostile_dhcp --interface dhcp-hostile --address 10.250.31.1 \\
         --domain hostile.example
 
 On a raw socket of the interface it answers each DHCP request (DISCOVER, INFORM, …) with:
@@ -115,7 +115,7 @@ def serve(interface: str, address: str, domain: bytes) -> None:
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m amt_preflight.lab.hostile_dhcp")
+    parser = argparse.ArgumentParser(prog="python -m lab.hostile_dhcp")
     parser.add_argument("--interface", required=True)
     parser.add_argument("--address", required=True, help="its server identifier")
     parser.add_argument("--domain", required=True, help="option 15 of its one good OFFER")

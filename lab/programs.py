@@ -6,7 +6,7 @@ import os
 import shutil
 from collections.abc import Iterable
 
-from amt_preflight.lab.errors import LabError
+from lab.errors import LabError
 
 # Debian package that provides each program the lab runs.
 PACKAGES: dict[str, str] = {

@@ -18,9 +18,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from types import MappingProxyType
 
-from amt_preflight.lab.network import ADDRESSES
-from amt_preflight.lab.servers import Listening, Server, own_module_env
 from amt_preflight.notify import ENGINE_ID
+from lab.network import ADDRESSES
+from lab.servers import Listening, Server, own_module_env
 
 # The lab's secrets: fixed, since the agent's config holds them, and exported into the demo
 # run's environment under the names config.yaml gives.
@@ -51,7 +51,7 @@ LINK_COMMANDS = (f"link add {NO_CARRIER} type veth peer name {ADMIN_DOWN}",
 PROCESS_NAME = "AMTConfigSvc"  # what the provisioning server's service is called here
 TRAP_PREFIX = "TRAP "  # each received trap is one line of the receiver's log, after this
 
-# The fakes run as `python -m amt_preflight.lab.fake_snmp`: make the package importable even
+# The fakes run as `python -m lab.fake_snmp`: make the package importable even
 # when it is not installed (tests run with the repository on sys.path).
 
 @dataclass(frozen=True)
@@ -158,7 +158,7 @@ def received_traps(workdir: Path) -> list[dict[str, str]]:
 
 
 def _python_fake(*args: str) -> tuple[tuple[str, ...], dict[str, str]]:
-    return (sys.executable, "-m", "amt_preflight.lab.fake_snmp", *args), own_module_env()
+    return (sys.executable, "-m", "lab.fake_snmp", *args), own_module_env()
 
 
 def named_process(namespace: str) -> Server:
