@@ -26,7 +26,7 @@ if TYPE_CHECKING:
     from amt_preflight.engine import RunOptions
     from amt_preflight.interruption import Interruption
     from amt_preflight.model import RunResult
-    from amt_preflight.observations import ProbeObserver
+    from amt_preflight.probes.observer import ProbeObserver
 
 EX_USAGE = 64
 EX_SOFTWARE = 70
@@ -98,7 +98,26 @@ def _parser() -> argparse.ArgumentParser:
                      help="print only when a site's verdict changed since the stored previous "
                      "run (for cron); files are still written, the exit code is the same")
 
-    sub.add_parser("checks", help="list the check catalogue")
+    init = sub.add_parser(
+        "init", help="a first config from what the network says (non-intrusive probes only)")
+    init.add_argument("--interface", required=True, metavar="IF",
+                      help="the interface on the AMT VLAN (DHCP is asked there)")
+    init.add_argument("-o", "--output", type=Path, metavar="FILE",
+                      help="write the config here (default: standard output)")
+    init.add_argument("--site", default="site", metavar="NAME", help="the site's name")
+    init.add_argument("--certificate", action="append", type=Path, default=[], metavar="FILE",
+                      help="a provisioning certificate (PEM) to read the domain, root and CA "
+                      "from (repeatable)")
+    validate = sub.add_parser(
+        "validate", help="check a config without network traffic: secrets, files, interface, "
+        "privileges; every problem listed")
+    validate.add_argument("-c", "--config", type=Path, default=Path("config.yaml"),
+                          help="config file (default: ./config.yaml)")
+    validate.add_argument("--check", action="append", default=[], metavar="ID",
+                          help="the checks the runs will select (default: all enabled)")
+    checks = sub.add_parser("checks", help="list the check catalogue")
+    checks.add_argument("--markdown", action="store_true",
+                        help="every check whole, as Markdown (docs/checks.md)")
     roots = sub.add_parser(
         "roots", help="the built-in root hash lists per AMT generation, with their sources")
     roots.add_argument("--generation", action="append", type=int, default=[], metavar="N",
@@ -246,7 +265,7 @@ def _survey(args: argparse.Namespace, formats: list[str], files: list[str],
             print(f"amt-preflight: warning: no SNMP trap sent: {_crash_text(exc)}",
                   file=sys.stderr)
     if args.quiet:
-        from amt_preflight.history import diff
+        from amt_preflight.diff import diff
 
         if not diff(previous, result).changed_sites:
             formats = [f for f in formats if f != "console"]
@@ -293,7 +312,7 @@ def _remember(config: Config, result: RunResult) -> RunResult | None:
 def _options(args: argparse.Namespace, observer: ProbeObserver | None,
              interruption: Interruption | None = None) -> RunOptions:
     from amt_preflight.engine import RunOptions
-    from amt_preflight.observations import ProbeObserver
+    from amt_preflight.probes.observer import ProbeObserver
 
     return RunOptions(
         sites=args.site, checks=args.check, allow_intrusive=args.allow_intrusive,
@@ -304,8 +323,12 @@ def _options(args: argparse.Namespace, observer: ProbeObserver | None,
 def cmd_checks(args: argparse.Namespace) -> int:
     from rich.table import Table
 
+    from amt_preflight.catalogue import markdown
     from amt_preflight.checks import CATALOGUE
 
+    if args.markdown:
+        sys.stdout.write(markdown(CATALOGUE))
+        return 0
     table = Table("ID", "severity", "title", box=None, pad_edge=False)
     for spec in CATALOGUE:
         title = spec.title + (" [dim](intrusive)[/]" if spec.intrusive else "")
@@ -428,6 +451,7 @@ def cmd_history(args: argparse.Namespace) -> int:
 
 def cmd_diff(args: argparse.Namespace) -> int:
     from amt_preflight import history
+    from amt_preflight.diff import diff
     from amt_preflight.reports import json_report, visible
 
     from_files = bool(args.old and args.new and _is_file(args.old) and _is_file(args.new))
@@ -446,7 +470,7 @@ def cmd_diff(args: argparse.Namespace) -> int:
             old, new = pair
     except (history.HistoryError, json_report.ReportInputError) as exc:
         raise _usage(str(exc)) from None
-    change = history.diff(old, new)
+    change = diff(old, new)
     for site, (before, now) in change.verdicts.items():
         marker = "  " if before == now else "! "
         print(f"{marker}site {visible(site)}: {before or 'not surveyed'} -> {now}")
@@ -463,7 +487,62 @@ def _is_file(name: str) -> bool:
     return name.endswith(".json") and Path(name).is_file()
 
 
+def cmd_init(args: argparse.Namespace) -> int:
+    from amt_preflight import discover
+    from amt_preflight import files as output
+
+    target = args.output
+    folder = (target.parent if target is not None else Path(".")).resolve()
+    for path in args.certificate:
+        if not path.is_file():
+            raise _usage(f"--certificate {path}: no such file")
+    if not Path("/sys/class/net", args.interface).exists():
+        raise _usage(f"--interface {args.interface}: not a network interface of this host")
+    found = discover.survey(args.interface, args.certificate, folder)
+    text = discover.render(found, args.site)
+    if target is None:
+        sys.stdout.write(text)
+        shown = "<the file>"
+    else:
+        try:
+            output.write_text(target, text)
+        except OSError as exc:
+            raise CliError(EX_SOFTWARE, f"cannot write {target}: {exc}") from exc
+        shown = str(target)
+        print(f"wrote {target}", file=sys.stderr)
+    if found.dhcp_problem:
+        print(f"DHCP: {found.dhcp_problem}", file=sys.stderr)
+    print(f"next: review it (CONFIRM marks what to confirm), then\n"
+          f"  amt-preflight validate -c {shown} && amt-preflight run -c {shown}",
+          file=sys.stderr)
+    return 0
+
+
+def cmd_validate(args: argparse.Namespace) -> int:
+    from amt_preflight import config as config_module
+    from amt_preflight import engine
+    from amt_preflight.validate import problems
+
+    try:
+        config = config_module.load(args.config)
+    except config_module.ConfigError as exc:
+        raise _config_error(exc) from None
+    try:
+        selected = {spec.id for spec in engine.select_checks(config, args.check)}
+    except engine.UsageError as exc:
+        raise _usage(str(exc)) from None
+    found = problems(config, selected)
+    for problem in found:
+        print(f"{args.config}: {problem}")
+    if found:
+        print(f"{len(found)} problems", file=sys.stderr)
+        return EX_CONFIG
+    print(f"{args.config}: valid: {len(config.sites)} sites, {len(selected)} checks selected")
+    return 0
+
+
 COMMANDS = {
+    "init": cmd_init, "validate": cmd_validate,
     "run": cmd_run, "checks": cmd_checks, "roots": cmd_roots, "explain": cmd_explain,
     "report": cmd_report,
     "history": cmd_history, "diff": cmd_diff,

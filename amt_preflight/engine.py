@@ -41,18 +41,13 @@ from amt_preflight.model import (
     site_verdict,
     status_counts,
 )
-from amt_preflight.observations import (
-    DHCP_OPTION6,
-    Observations,
-    ProbeObserver,
-    ResolverSet,
-    option6_of,
-    option6_trust,
-)
+from amt_preflight.observations import Observations
+from amt_preflight.observations.dns import ResolverSet
+from amt_preflight.probes.observer import ProbeObserver
 from amt_preflight.probes.undo import CLEANUP_S
 
 if TYPE_CHECKING:
-    from amt_preflight.probes.dhcp import DhcpProbe
+    from amt_preflight.probes import ProbeKit
 
 
 class UsageError(Exception):
@@ -68,6 +63,8 @@ class RunOptions:
     resolv_conf: Path = Path("/etc/resolv.conf")
     # SIGTERM / SIGINT: the CLI's, noted from before the run until its last file is written
     interruption: Interruption | None = None
+    # The gatherers and the DHCP probe the run uses; None: the real ones (probes.default_kit)
+    probes: ProbeKit | None = None
 
 
 def select_checks(config: Config, patterns: Sequence[str]) -> list[CheckSpec]:
@@ -120,44 +117,23 @@ STOP_GRACE_S = CLEANUP_S + 0.5
 DEADLINE = "deadline"  # why the gathering stopped, when no signal stopped it
 
 
-async def _site_resolvers(site: SiteConfig, dhcp: DhcpProbe, resolv_conf: Path) -> ResolverSet:
-    """Config, else the DNS servers of the DHCP option 6 seen on the site's interface (from
-    its allowed servers when they answered), else the host's own."""
-    from amt_preflight.probes.dns import host_resolvers
-
-    if site.resolvers:
-        return ResolverSet(tuple(site.resolvers), "config")
-    if site.interface is not None:
-        survey = await dhcp.survey(site.interface, site.dhcp.window)
-        offered = option6_of(survey, site.dhcp.allowed_servers)
-        if offered:  # the AD bind reads the trust: no password via a rogue server's DNS
-            return ResolverSet(offered, DHCP_OPTION6,
-                               option6_trust(survey, site.dhcp.allowed_servers))
-    return host_resolvers(resolv_conf)
-
-
 async def gather(
     config: Config, sites: Sequence[SiteConfig], selected: Sequence[CheckSpec],
     options: RunOptions, intrusive: bool,
 ) -> Gathered:
     """Run, for every site, the gatherers of the selected checks' needs, all at once, until
     they end or the run is stopped: by its deadline, or by SIGTERM / SIGINT."""
-    from amt_preflight.probes import RESOLVER_FREE, OncePerRun, SiteProbes, gatherers
-    from amt_preflight.probes.dhcp import DhcpProbe
+    from amt_preflight.probes import RESOLVER_FREE, OncePerRun, SiteProbes, default_kit
     from amt_preflight.probes.dns import DnsProbe
 
     obs = Observations()
     gathered = Gathered(obs)
     dns = DnsProbe(obs, asyncio.Semaphore(config.defaults.concurrency),
                    config.defaults.timeout, config.defaults.retries, options.observer)
-    table = gatherers()
+    kit = options.probes or default_kit()
+    table = kit.gatherers
     once = OncePerRun()  # run-wide, so no site asks what another already asked
-    dhcp = DhcpProbe(options.observer)
-
-    async def site_resolvers(site: SiteConfig) -> ResolverSet:
-        found = await _site_resolvers(site, dhcp, options.resolv_conf)
-        obs.resolvers[site.name] = found
-        return found
+    dhcp = kit.dhcp(options.observer)
 
     def needs_of(site: SiteConfig) -> list[Need]:
         # Only what applies here: no hello is sent for a host-based site, say
@@ -169,15 +145,18 @@ async def gather(
 
     async def one_site(site: SiteConfig) -> None:
         early = SiteProbes(config, site, obs, dns, ResolverSet((), "not known yet"), intrusive,
-                           once, dhcp)
+                           once, dhcp, options.resolv_conf)
         needs = needs_of(site)
+
+        async def site_resolvers() -> ResolverSet:
+            await table[Need.SITE_RESOLVERS](early)
+            return obs.resolvers[site.name]
 
         async def run(need: Need) -> None:
             try:
                 ctx = early
                 if need not in RESOLVER_FREE:  # only what reads the resolvers waits for them
-                    resolvers = await once.run(("resolvers", site.name),
-                                               lambda: site_resolvers(site))
+                    resolvers = await once.run(("resolvers", site.name), site_resolvers)
                     ctx = replace(early, resolvers=resolvers)
                 await table[need](ctx)
             except Exception as exc:  # a crashed gatherer is its checks' error, never a hole

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from amt_preflight import files
-from amt_preflight.model import Result, RunResult, Status
+from amt_preflight.model import RunResult
 
 BUSY_TIMEOUT_S = 30.0
 SCHEMA = """
@@ -257,33 +257,3 @@ def only_sites(runs_: Sequence[RunResult], picked: dict[str, str]) -> RunResult:
     sites = [s for site, rid in picked.items() for s in by_id[rid].sites if s.name == site]
     results = [r for site, rid in picked.items() for r in by_id[rid].results if r.site == site]
     return RunResult(newest.run, sites, results)
-
-
-# --- diff -----------------------------------------------------------------------------
-
-FAILING = frozenset({Status.FAIL, Status.ERROR})
-
-
-@dataclass(frozen=True)
-class Diff:
-    new: list[Result]  # failing now, not before
-    resolved: list[Result]  # failing before (as it was then), not now
-    unchanged: list[Result]  # failing then and now (as it is now)
-    verdicts: dict[str, tuple[str | None, str]]  # site -> (before, now)
-
-    @property
-    def changed_sites(self) -> list[str]:
-        return [site for site, (old, new) in self.verdicts.items() if old != new]
-
-
-def diff(old: RunResult | None, new: RunResult) -> Diff:
-    """What changed between two runs, finding by finding (matched by fingerprint)."""
-    before = {r.fingerprint: r for r in old.results if r.status in FAILING} if old else {}
-    now = {r.fingerprint: r for r in new.results if r.status in FAILING}
-    old_verdicts = {s.name: s.verdict.value for s in old.sites} if old else {}
-    return Diff(
-        new=[r for fp, r in now.items() if fp not in before],
-        resolved=[r for fp, r in before.items() if fp not in now],
-        unchanged=[r for fp, r in now.items() if fp in before],
-        verdicts={s.name: (old_verdicts.get(s.name), s.verdict.value) for s in new.sites},
-    )

@@ -7,7 +7,7 @@ schema_version 1, so any old run can be rendered again.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
@@ -27,6 +27,29 @@ class Status(StrEnum):
     ERROR = "error"
     SKIPPED = "skipped"
     WAIVED = "waived"
+
+    @property
+    def failing(self) -> bool:
+        """A fail or an error: what a regression, a remediation list and an alert are about."""
+        return self in FAILING
+
+    @property
+    def badness(self) -> int:
+        """Higher is worse: the order in which one status speaks for several (worst())."""
+        return _BADNESS[self]
+
+
+FAILING = frozenset({Status.FAIL, Status.ERROR})
+# Which status speaks for a group (a matrix cell, a target's addresses, a domain's URLs or
+# device profiles): a failure, then an error, a waiver, a pass; a skip only when nothing
+# was judged, as in the verdict.
+_WORST_FIRST = (Status.FAIL, Status.ERROR, Status.WAIVED, Status.PASS, Status.SKIPPED)
+_BADNESS = {status: len(_WORST_FIRST) - i for i, status in enumerate(_WORST_FIRST)}
+
+
+def worst(statuses: Iterable[Status]) -> Status:
+    """The status that speaks for all of them; SKIPPED for none (nothing was judged)."""
+    return max(statuses, key=lambda s: s.badness, default=Status.SKIPPED)
 
 
 class Severity(StrEnum):

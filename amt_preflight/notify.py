@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from typing import TextIO
 
 from amt_preflight.config import Config
-from amt_preflight.history import FAILING, diff
+from amt_preflight.diff import diff
 from amt_preflight.model import RunResult, Verdict
 
 ENTERPRISE = "1.3.6.1.4.1.32473"  # RFC 5612 documentation PEN: a placeholder
@@ -50,7 +50,7 @@ def regressions(previous: RunResult | None, result: RunResult) -> list[Regressio
     for site, (old, new) in diff(previous, result).verdicts.items():
         if old is None or Verdict(new).rank <= Verdict(old).rank:
             continue
-        failing = [r for r in result.results if r.site == site and r.status in FAILING]
+        failing = [r for r in result.results if r.site == site and r.status.failing]
         ids = tuple(dict.fromkeys(r.check for r in failing))
         found.append(Regression(site, Verdict(old), Verdict(new), ids, len(failing)))
     return found

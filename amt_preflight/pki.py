@@ -23,7 +23,7 @@ from cryptography.hazmat.primitives.asymmetric.types import CertificatePublicKey
 from cryptography.hazmat.primitives.serialization import pkcs7
 from cryptography.x509.oid import AuthorityInformationAccessOID, NameOID, SignatureAlgorithmOID
 
-from amt_preflight.observations import CertificateFacts
+from amt_preflight.observations.cert import CertificateFacts
 
 # The EKU that marks a certificate for AMT remote configuration, and the subject OU that
 # does the same (AMT SDK, "Acquiring an Intel vPro certificate"); exact, case-sensitive.

@@ -7,7 +7,7 @@ from types import TracebackType
 from rich.console import Console
 from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
-from amt_preflight.observations import ProbeObserver
+from amt_preflight.probes.observer import ProbeObserver
 
 
 class ProgressDisplay(ProbeObserver):

@@ -13,8 +13,9 @@ from typing import Any
 
 from amt_preflight.catalogue import CheckSpec, Need, check
 from amt_preflight.config import AdConfig, SiteConfig
-from amt_preflight.model import NO_TARGET, Finding, Status
-from amt_preflight.observations import (
+from amt_preflight.model import NO_TARGET, Finding, Status, worst
+from amt_preflight.observations import SiteView
+from amt_preflight.observations.ad import (
     AD_KDC_PRINCIPAL,
     LOOKUP_ANSWERS,
     AdRole,
@@ -23,15 +24,13 @@ from amt_preflight.observations import (
     KerberosQuestion,
     KerberosReply,
     LdapBind,
-    Outcome,
     RootDse,
-    SiteView,
-    Transport,
     naming_context,
-    normal_name,
     same_dn,
     tgs_principal,
 )
+from amt_preflight.observations.base import Outcome, Transport
+from amt_preflight.observations.dns import normal_name
 
 KERBEROS = "RFC 4120: The Kerberos Network Authentication Service (V5)"
 MS_KILE = "[MS-KILE]: Kerberos Protocol Extensions"
@@ -41,8 +40,6 @@ LDAP_AUTH = "RFC 4513: LDAP authentication methods and StartTLS"
 AMT_AD = "Intel AMT SDK: Kerberos and Active Directory integration"
 TRANSPORTS: tuple[Transport, Transport] = ("udp", "tcp")
 UNDECIDED = frozenset({Outcome.MALFORMED, Outcome.DEADLINE, Outcome.NOT_OBSERVED})
-# When one target's addresses disagree, the worst status speaks for the target.
-_WORST_FIRST = (Status.FAIL, Status.ERROR, Status.SKIPPED, Status.PASS)
 
 Judgement = tuple[Status, str]  # what one address of a target showed
 
@@ -89,7 +86,9 @@ def _judged(server: AdServer, judged: Sequence[tuple[str, Judgement]], evidence:
             spans: Iterable[tuple[float, float]]) -> Finding:
     """One target's finding from what its addresses showed: the worst status, with what each
     address showed that status for."""
-    status = next(s for s in _WORST_FIRST if any(j[0] is s for _, j in judged))
+    status = worst(s for _, (s, _) in judged)
+    if status is Status.PASS and any(s is Status.SKIPPED for _, (s, _) in judged):
+        status = Status.SKIPPED  # an address left unjudged keeps its target from passing
     said = [(address, text) for address, (s, text) in judged if s is status]
     if len(judged) == 1:
         message = said[0][1]

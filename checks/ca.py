@@ -19,24 +19,19 @@ from amt_preflight import pki
 from amt_preflight.catalogue import CheckSpec, Need, check
 from amt_preflight.checks.cert import certificate_bundles
 from amt_preflight.config import SiteConfig
-from amt_preflight.model import NO_TARGET, Finding, Status
-from amt_preflight.observations import (
+from amt_preflight.model import NO_TARGET, Finding, Status, worst
+from amt_preflight.observations import SiteView
+from amt_preflight.observations.base import Outcome, Timed, answers_timing, clipped, utc_text
+from amt_preflight.observations.cert import (
     CertificateBundle,
     CertificateFacts,
     HttpFetch,
     LoadOutcome,
-    Outcome,
-    SiteView,
-    Timed,
-    answers_timing,
-    clipped,
-    utc_text,
 )
 
 RFC5280 = "RFC 5280 §4.2.1.13 (CRL distribution points), §4.2.2.1 (authority information access)"
 RFC6960 = "RFC 6960: OCSP"
 OCSP_SKEW = timedelta(minutes=5)  # clock difference tolerated on an OCSP thisUpdate
-_ORDER = {Status.PASS: 0, Status.ERROR: 1, Status.FAIL: 2}  # the worst part decides
 
 
 @dataclass(frozen=True)
@@ -53,11 +48,11 @@ def _combine(domain: str, parts: list[Part], nothing: str, probes: Iterable[Time
     when the probes it rests on ran."""
     if not parts:
         return Finding(domain, Status.SKIPPED, nothing)
-    worst = max(parts, key=lambda p: _ORDER[p.status]).status
-    shown = [p.text for p in parts if p.status is worst]
+    status = worst(p.status for p in parts)  # the worst part decides
+    shown = [p.text for p in parts if p.status is status]
     more = f" (and {len(shown) - 3} more)" if len(shown) > 3 else ""
     started, duration = answers_timing(probes)
-    return Finding(domain, worst, "; ".join(shown[:3]) + more,
+    return Finding(domain, status, "; ".join(shown[:3]) + more,
                    {"checked": [p.evidence for p in parts]}, started_at=started,
                    duration_ms=duration)
 

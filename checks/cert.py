@@ -26,18 +26,15 @@ from amt_preflight import firmware, pki
 from amt_preflight.catalogue import CheckSpec, Need, check
 from amt_preflight.config import SiteConfig
 from amt_preflight.model import Finding, Severity, Status
-from amt_preflight.observations import (
+from amt_preflight.observations import SiteView
+from amt_preflight.observations.base import clipped, utc_text
+from amt_preflight.observations.cert import CertificateBundle, CertificateFacts, LoadOutcome
+from amt_preflight.observations.dns import normal_name
+from amt_preflight.observations.handshake import (
     AnnouncedHash,
-    CertificateBundle,
-    CertificateFacts,
     ConnectBack,
     HandshakeAttempt,
     HandshakeKind,
-    LoadOutcome,
-    SiteView,
-    clipped,
-    normal_name,
-    utc_text,
 )
 
 SDK_CERT = "Intel AMT SDK: Acquiring an Intel vPro certificate"

@@ -21,7 +21,11 @@ from typing import Any
 
 from amt_preflight.catalogue import CheckSpec, Need, check
 from amt_preflight.config import SiteConfig
-from amt_preflight.device_reports import (
+from amt_preflight.model import NO_TARGET, Finding, Status
+from amt_preflight.observations import SiteView
+from amt_preflight.observations.base import clipped
+from amt_preflight.observations.cert import CertificateFacts, LoadOutcome
+from amt_preflight.observations.devices import (
     ADMIN_CONTROL_MODE,
     CLIENT_CONTROL_MODE,
     HASH_ACTIVE,
@@ -34,8 +38,6 @@ from amt_preflight.device_reports import (
     DeviceInventory,
     DeviceReport,
 )
-from amt_preflight.model import NO_TARGET, Finding, Status
-from amt_preflight.observations import CertificateFacts, LoadOutcome, SiteView, clipped
 
 from .cert import LOADABLE, SDK_CERT, SDK_VERIFY, certificate_bundles, domain_rule, root_of
 

@@ -17,16 +17,10 @@ from amt_preflight import pki
 from amt_preflight.catalogue import CheckSpec, Need, check
 from amt_preflight.config import SiteConfig
 from amt_preflight.model import NO_TARGET, Finding, Severity, Status
-from amt_preflight.observations import (
-    PRIVATE_SUFFIXES,
-    DhcpAnswer,
-    DhcpSurvey,
-    SiteView,
-    answers_timing,
-    domain_of,
-    normal_name,
-    option6_questions,
-)
+from amt_preflight.observations import SiteView
+from amt_preflight.observations.base import answers_timing
+from amt_preflight.observations.dhcp import DhcpAnswer, DhcpSurvey, domain_of, option6_questions
+from amt_preflight.observations.dns import normal_name
 
 RFC_2131 = "RFC 2131: Dynamic Host Configuration Protocol"
 RFC_2132 = "RFC 2132: DHCP options and BOOTP vendor extensions (option 15, option 6)"
@@ -35,6 +29,8 @@ SEED_OPTION15 = ("Intel vPro / AMT remote configuration: the domain suffix of DH
                  "validates the provisioning certificate")
 SDK_CERT = "Intel AMT SDK: acquiring an Intel vPro certificate (option 15 suffix of the CN)"
 WHITESPACE = frozenset(b" \t\n\v\f\r")
+# Suffixes that no public CA certifies (CHECKS.md, DHCP-OPT15-CLEAN).
+PRIVATE_SUFFIXES = ("local", "corp", "lan", "internal", "home", "localdomain")
 
 
 # --- what every check does first ---------------------------------------------------------

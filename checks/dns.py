@@ -11,14 +11,13 @@ from collections.abc import Iterable, Iterator
 from amt_preflight.catalogue import REMOTE_CONFIG, CheckSpec, Need, check
 from amt_preflight.config import SiteConfig
 from amt_preflight.model import NO_TARGET, Finding, Status
-from amt_preflight.observations import (
+from amt_preflight.observations import SiteView
+from amt_preflight.observations.base import Outcome, answers_timing
+from amt_preflight.observations.dns import (
     AD_SRV_PREFIXES,
     MAX_REVERSED,
     DnsAnswer,
-    Outcome,
-    SiteView,
     answers_evidence,
-    answers_timing,
     in_domain,
     provision_server_name,
     resolver_probe_question,

@@ -17,18 +17,17 @@ from typing import Any
 from amt_preflight import firmware
 from amt_preflight.catalogue import REMOTE_CONFIG, CheckSpec, Need, check
 from amt_preflight.config import CertificateRef, SiteConfig
-from amt_preflight.model import Finding, Status
-from amt_preflight.observations import (
+from amt_preflight.model import Finding, Status, worst
+from amt_preflight.observations import Observations, SiteView
+from amt_preflight.observations.base import Outcome
+from amt_preflight.observations.cert import CertificateBundle
+from amt_preflight.observations.dns import provision_server_name
+from amt_preflight.observations.handshake import (
     AnnouncedHash,
-    CertificateBundle,
     ConnectBack,
     ConnectBackOutcome,
     HandshakeAttempt,
     HandshakeKind,
-    Observations,
-    Outcome,
-    SiteView,
-    provision_server_name,
 )
 
 from . import cert
@@ -84,13 +83,6 @@ def _not_sent(obs: SiteView, attempt: HandshakeAttempt) -> tuple[Status, str] | 
 
 def _per_profile(attempts: tuple[HandshakeAttempt, ...]) -> dict[str, Any]:
     return {"attempts": [{"profile": a.profile, **a.to_evidence()} for a in attempts]}
-
-
-def _worst(statuses: list[Status]) -> Status:
-    for status in (Status.FAIL, Status.ERROR, Status.PASS):
-        if status in statuses:
-            return status
-    return Status.SKIPPED
 
 
 # --- HS-PROVSERVER-TCP -----------------------------------------------------------------
@@ -179,7 +171,7 @@ def hello_sent(site: SiteConfig, obs: SiteView) -> Iterator[Finding]:
         evidence = _per_profile(attempts)
         for item in evidence["attempts"]:
             item.pop("connect_back", None)
-        status = _worst([s for s, _ in judged])
+        status = worst([s for s, _ in judged])
         shown = [m for s, m in judged if s is status] or [m for _, m in judged]
         if status is Status.SKIPPED and any(s is Status.SKIPPED for s, _ in judged):
             evidence["prerequisite"] = TCP
@@ -293,7 +285,7 @@ def connect_back(site: SiteConfig, obs: SiteView) -> Iterator[Finding]:
             else:
                 judged.append((Status.FAIL, f"{attempt.profile}: "
                                f"{_connect_back_failure(attempt, answer)}"))
-        status = _worst([s for s, _ in judged])
+        status = worst([s for s, _ in judged])
         if status is Status.FAIL and any(s is Status.PASS for s, _ in judged):
             shown = [m for s, m in judged if s is not Status.SKIPPED]
         else:
@@ -442,7 +434,7 @@ def tls_psk(site: SiteConfig, obs: SiteView) -> Iterator[Finding]:
         evidence = _per_profile(attempts)
         judged = [_psk_judged(obs, attempt, item)
                   for attempt, item in zip(attempts, evidence["attempts"], strict=True)]
-        status = _worst([s for s, _ in judged])
+        status = worst([s for s, _ in judged])
         yield _timed(attempts, domain, status,
                      "; ".join(m for s, m in judged if s is status), evidence)
 

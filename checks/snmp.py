@@ -16,14 +16,14 @@ from typing import Any
 from amt_preflight.catalogue import CheckSpec, Need, check
 from amt_preflight.config import SiteConfig
 from amt_preflight.model import Finding, Status
-from amt_preflight.observations import (
-    SiteView,
+from amt_preflight.observations import SiteView
+from amt_preflight.observations.base import clipped
+from amt_preflight.observations.snmp import (
     SnmpExchange,
     SnmpInterfaces,
     SnmpOutcome,
     SnmpProcesses,
     SnmpSystem,
-    clipped,
     if_status_text,
     uptime_text,
 )

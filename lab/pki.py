@@ -45,7 +45,7 @@ AIA_PKCS7_DATA = "data.p7c"
 PKCS7_DATA = bytes.fromhex("300b06092a864886f70d010701")
 PASSWORD = "lab-pfx-password"  # of the lab's PFX and encrypted key files (lab.password)
 WRONG_PASSWORD = "not-the-password"
-REPOSITORY = Path(__file__).resolve().parents[2]
+REPOSITORY = Path(__file__).resolve().parents[1]
 PUBLISHED = REPOSITORY / "lab-pki"  # where config.yaml finds the demo's certificate files
 # The demo's files: hq's corp.example certificate (PFX, good) and branch.example's (PEM
 # chain and key apart, without the AMT OID or OU).

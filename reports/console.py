@@ -28,7 +28,6 @@ STATUS_STYLES: dict[Status, str] = {
     Status.WAIVED: "cyan",
 }
 ATTENTION = frozenset({Status.FAIL, Status.ERROR, Status.WAIVED})
-FAILURES = frozenset({Status.FAIL, Status.ERROR})
 # Width of the text file written by render(): no terminal to fit, so give messages room.
 TEXT_WIDTH = 100
 
@@ -94,7 +93,7 @@ def _print_site(
     shown = [r for r in results if verbose or r.status in ATTENTION]
     if shown:
         console.print(_results_table(shown))
-    _print_remediations([r for r in results if r.status in FAILURES], console)
+    _print_remediations([r for r in results if r.status.failing], console)
     _print_coverage(site, console, verbose=verbose)
     console.print()
 
@@ -140,7 +139,7 @@ def _results_table(results: Sequence[Result]) -> Table:
 def _attention_order(result: Result) -> tuple[int, int, str, str]:
     """Failures first, most severe first, then by check and target."""
     return (
-        0 if result.status in FAILURES else 1,
+        0 if result.status.failing else 1,
         -result.severity.rank,
         result.check,
         result.target,

@@ -22,7 +22,7 @@ from typing import Any
 import jinja2
 from markupsafe import Markup
 
-from amt_preflight.history import diff
+from amt_preflight.diff import diff
 from amt_preflight.model import (
     TOOL_NAME,
     TOOL_VERSION,
@@ -39,7 +39,6 @@ from amt_preflight.model import (
 from . import COVERAGE_GAP, VERDICT_MEANINGS, visible
 
 TEMPLATE = "report.html.j2"
-FAILURES = frozenset({Status.FAIL, Status.ERROR})
 
 # Columns of the readiness matrix: check ID prefix -> heading, in the order of CHECKS.md.
 AREAS: Mapping[str, str] = {
@@ -63,15 +62,6 @@ TEAMS: Mapping[str, Sequence[str]] = {
 }
 OTHER_TEAM = "Other"
 TEAM_OF_AREA = {area: team for team, areas in TEAMS.items() for area in areas}
-# A matrix cell shows the worst status among its results, in this order. Skipped is the
-# least: like the verdict, it shows only when every check of the area was skipped.
-STATUS_BADNESS = {
-    Status.SKIPPED: 0,
-    Status.PASS: 1,
-    Status.WAIVED: 2,
-    Status.ERROR: 3,
-    Status.FAIL: 4,
-}
 # Up to this many sites the matrix is one table; beyond, it is one foldable table per verdict,
 # open only for the verdicts in MATRIX_OPEN (a printout shows them all).
 MATRIX_ONE_TABLE = 20
@@ -293,9 +283,10 @@ def matrix_rows(run: RunResult, areas: Sequence[str]) -> list[SiteRow]:
             continue  # a result of a site the run does not list: nothing to put it in
         i = column[area_of(r.check)]
         cell = cells[i]
-        if cell is None or STATUS_BADNESS[r.status] > STATUS_BADNESS[cell]:
+        # the worst status of its results (model.worst): a skip only when all were skipped
+        if cell is None or r.status.badness > cell.badness:
             cells[i] = r.status
-        if r.status in FAILURES:
+        if r.status.failing:
             failing[r.site] += 1
     rows = [SiteRow(s, worst[s.name], failing[s.name]) for s in run.sites]
     rows.sort(key=lambda row: (-row.site.verdict.rank, -row.failing, row.site.name))
@@ -373,7 +364,7 @@ def failure_groups(results: Sequence[Result]) -> list[FailureGroup]:
     """Fail and error results grouped by check, the most severe check first."""
     by_check: dict[str, list[Result]] = {}
     for r in results:
-        if r.status in FAILURES:
+        if r.status.failing:
             by_check.setdefault(r.check, []).append(r)
     groups = []
     for check, found in by_check.items():

@@ -7,8 +7,6 @@ from amt_preflight.model import Result, RunResult, Status
 
 from . import COVERAGE_GAP, VERDICT_MEANINGS, visible
 
-FAILING = (Status.FAIL, Status.ERROR)
-
 
 def _cell(text: str) -> str:
     """Text safe in a table cell: no pipes or line breaks, markup characters escaped."""
@@ -48,7 +46,7 @@ def render(run: RunResult, previous: RunResult | None = None) -> str:
                   + (f" at {_cell(x.server)}" if x.server else "") + f": {_cell(x.detail)}"
                   for x in run.leftovers]
     if previous is not None:
-        from amt_preflight.history import diff
+        from amt_preflight.diff import diff
 
         change = diff(previous, run)
         lines += ["", "## Changed since the previous run", ""]
@@ -59,7 +57,7 @@ def render(run: RunResult, previous: RunResult | None = None) -> str:
         lines += [f"- resolved: {_finding(r)}" for r in change.resolved]
         if not (change.new or change.resolved or change.changed_sites):
             lines.append("- nothing")
-    failing = sorted((r for r in run.results if r.status in FAILING),
+    failing = sorted((r for r in run.results if r.status.failing),
                      key=lambda r: (-r.severity.rank, r.check, r.site, r.target))
     lines += ["", "## Findings to fix", ""]
     if not failing:

@@ -15,7 +15,6 @@ from . import not_run_summary, visible
 
 STATE = {Verdict.READY: "OK", Verdict.AT_RISK: "WARNING", Verdict.NOT_READY: "CRITICAL",
          Verdict.UNKNOWN: "UNKNOWN"}
-FAILING = (Status.FAIL, Status.ERROR)
 # Evidence keys whose numbers are worth graphing, e.g. a KDC's clock offset in seconds.
 GRAPHED_EVIDENCE = ("offset_s", "clock_offset_s", "hello_to_handshake_ms")
 
@@ -67,7 +66,7 @@ def render(run: RunResult) -> str:
     details = [
         f"{r.status.value.upper()} [{r.severity.value}] {_text(r.check)} {_text(r.site)}/"
         f"{_text(r.target)}: {_text(r.message)}"
-        for r in sorted(run.results, key=lambda r: -r.severity.rank) if r.status in FAILING
+        for r in sorted(run.results, key=lambda r: -r.severity.rank) if r.status.failing
     ]
     for site in run.sites:
         details += [f"NOT CHECKED {_text(check)} {_text(site.name)}: required, nothing "

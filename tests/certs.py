@@ -11,14 +11,9 @@ from cryptography.hazmat.primitives import serialization
 
 from amt_preflight.config import ChecksConfig, SiteConfig
 from amt_preflight.model import Finding, Status
-from amt_preflight.observations import (
-    CertificateBundle,
-    HttpFetch,
-    Observations,
-    Outcome,
-    SiteView,
-    TcpConnect,
-)
+from amt_preflight.observations import Observations, SiteView
+from amt_preflight.observations.base import Outcome
+from amt_preflight.observations.cert import CertificateBundle, HttpFetch, TcpConnect
 from amt_preflight.probes.certificate import read_bundle
 from lab import pki
 

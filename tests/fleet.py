@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from amt_preflight.device_reports import DeviceFileProblem, DeviceInventory, DeviceReport
+from amt_preflight.observations.devices import DeviceFileProblem, DeviceInventory, DeviceReport
 from amt_preflight.probes.devices import read_rpc_amtinfo
 from lab import devices as lab_devices
 

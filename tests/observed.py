@@ -9,29 +9,28 @@ from pathlib import Path
 from typing import Any
 
 from amt_preflight.config import Config, SiteConfig, parse
-from amt_preflight.observations import (
+from amt_preflight.observations import Observations
+from amt_preflight.observations.ad import (
     AD_KDC_PRINCIPAL,
     AdRole,
     AdServer,
     AdServers,
     BindStage,
-    DhcpAnswer,
-    DhcpRegistration,
-    DhcpSurvey,
+    KerberosQuestion,
+    KerberosReply,
+    LdapBind,
+    RootDse,
+)
+from amt_preflight.observations.base import Outcome, Transport
+from amt_preflight.observations.dhcp import DhcpAnswer, DhcpRegistration, DhcpSurvey
+from amt_preflight.observations.dns import (
     DnsAnswer,
     DnsQuestion,
     DnsRecord,
     DnsUpdateAttempt,
-    KerberosQuestion,
-    KerberosReply,
-    LdapBind,
-    Observations,
-    Outcome,
     ResolverSet,
-    RootDse,
-    Transport,
-    option15_of,
 )
+from amt_preflight.probes.dhcp_trust import option15_of
 
 R1, R2 = "10.250.0.1", "10.250.0.2"
 

@@ -14,22 +14,21 @@ from amt_preflight import engine
 from amt_preflight.checks import BY_ID
 from amt_preflight.config import AdConfig, SiteConfig
 from amt_preflight.model import NO_TARGET, Finding, Status
-from amt_preflight.observations import (
-    DHCP_OPTION6,
+from amt_preflight.observations import Observations
+from amt_preflight.observations.ad import (
     AdRole,
     AdServer,
     BindStage,
-    DhcpAnswer,
-    DhcpSurvey,
-    Outcome,
-    ResolverSet,
-    ResolverTrust,
     RootDse,
-    option6_of,
-    option6_trust,
     same_dn,
     tgs_principal,
 )
+from amt_preflight.observations.base import Outcome
+from amt_preflight.observations.dhcp import DhcpAnswer, DhcpSurvey
+from amt_preflight.observations.dns import DHCP_OPTION6, ResolverSet, ResolverTrust
+from amt_preflight.probes import OncePerRun, SiteProbes
+from amt_preflight.probes.dhcp_trust import option6_of, option6_trust
+from amt_preflight.probes.dns import gather_site_resolvers
 from amt_preflight.probes.ldap import password_names
 
 from .observed import CLIENT_MAC, Observed, config, dhcp_answer, site
@@ -399,7 +398,7 @@ def ad_config(extra: str = "") -> AdConfig:
 
 
 def dhcp_resolvers(allowed: list[str], *answers: DhcpAnswer) -> ResolverSet:
-    """The site's resolvers as the engine takes them from DHCP option 6 (_site_resolvers)."""
+    """The site's resolvers as Need.SITE_RESOLVERS takes them from DHCP option 6."""
     survey = DhcpSurvey("lab0", CLIENT_MAC, 5.0, answers=answers)
     return ResolverSet(option6_of(survey, allowed), DHCP_OPTION6, option6_trust(survey, allowed))
 
@@ -510,7 +509,7 @@ class Surveyed:
      ResolverTrust.TRUSTED),
     ("", [(ROGUE, ROGUE)], f"resolvers: [{ALLOWED}]", ResolverTrust.TRUSTED),
 ])
-def test_the_engine_records_whom_the_sites_resolvers_came_from(
+def test_resolver_discovery_records_whom_the_sites_resolvers_came_from(
     dhcp: str, answers: list[tuple[str, str]], resolvers: str, trust: ResolverTrust,
     tmp_path: Path
 ) -> None:
@@ -523,9 +522,11 @@ sites:
     ad: {{domain: corp.example}}
 """
     stand_in = Surveyed(*(dhcp_answer(server, option6=[dns]) for server, dns in answers))
-    found = asyncio.run(engine._site_resolvers(site(text), cast(Any, stand_in),
-                                               tmp_path / "resolv.conf"))
-    assert found.trust is trust
+    ctx = SiteProbes(cast(Any, None), site(text), Observations(), cast(Any, None),
+                     ResolverSet((), "not known yet"), False, OncePerRun(),
+                     cast(Any, stand_in), tmp_path / "resolv.conf")
+    asyncio.run(gather_site_resolvers(ctx))
+    assert ctx.observations.resolvers["hq"].trust is trust
 
 
 # --- same_dn: untrusted text from a DC, compared in linear time

@@ -10,7 +10,8 @@ from datetime import timedelta
 import pytest
 
 from amt_preflight.model import NO_TARGET, Status
-from amt_preflight.observations import CertificateBundle, HttpFetch, Outcome
+from amt_preflight.observations.base import Outcome
+from amt_preflight.observations.cert import CertificateBundle, HttpFetch
 from lab import pki
 
 from .certs import (

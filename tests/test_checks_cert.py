@@ -15,7 +15,8 @@ from amt_preflight import pki as facts_pki
 from amt_preflight.checks.cert import domain_rule, domain_to_match
 from amt_preflight.config import SiteConfig
 from amt_preflight.model import Severity, Status
-from amt_preflight.observations import CertificateBundle, LoadOutcome, Option15
+from amt_preflight.observations.cert import CertificateBundle, LoadOutcome
+from amt_preflight.observations.dhcp import Option15
 from lab import pki
 
 from .certs import DOMAIN, ROOT, SITE, Seen, bundle, leaf_bundle, run, status

@@ -9,8 +9,8 @@ import json
 import pytest
 
 from amt_preflight.config import SiteConfig
-from amt_preflight.device_reports import DeviceInventory
 from amt_preflight.model import NO_TARGET, Finding, Status
+from amt_preflight.observations.devices import DeviceInventory
 from lab import pki
 
 from .certs import ROOT, Seen, bundle, leaf_bundle, run
@@ -184,7 +184,7 @@ def test_an_unreadable_file_is_an_error_of_every_check_and_the_others_are_judged
 
 
 def test_a_pattern_matching_nothing_and_files_never_read() -> None:
-    from amt_preflight.device_reports import DeviceFileProblem
+    from amt_preflight.observations.devices import DeviceFileProblem
 
     nothing = DeviceInventory(("inventory/*.json",), (), (DeviceFileProblem(
         "inventory/*.json", "no-match", "matches no file", pattern=True),))

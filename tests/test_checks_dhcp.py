@@ -12,7 +12,7 @@ from amt_preflight.checks import BY_ID
 from amt_preflight.checks import dhcp as dhcp_checks
 from amt_preflight.config import SiteConfig
 from amt_preflight.model import NO_TARGET, Finding, Status
-from amt_preflight.observations import CertificateBundle, LoadOutcome
+from amt_preflight.observations.cert import CertificateBundle, LoadOutcome
 from amt_preflight.pki import facts
 
 from .observed import CORP, R1, R2, Observed, dhcp_answer, site

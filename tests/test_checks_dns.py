@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from amt_preflight.checks import BY_ID
 from amt_preflight.model import NO_TARGET, Finding, Status
-from amt_preflight.observations import Outcome
+from amt_preflight.observations.base import Outcome
 
 from .observed import R1, R2, Observed, site
 

@@ -16,19 +16,18 @@ from amt_preflight.checks import BY_ID, handshake
 from amt_preflight.config import SiteConfig
 from amt_preflight.hello import Hello, synthetic_uuid
 from amt_preflight.model import Finding, Status
-from amt_preflight.observations import (
+from amt_preflight.observations import Observations
+from amt_preflight.observations.base import Outcome
+from amt_preflight.observations.cert import CertificateFacts, TcpConnect
+from amt_preflight.observations.dhcp import Option15
+from amt_preflight.observations.handshake import (
     AnnouncedHash,
-    CertificateFacts,
     ConnectBack,
     ConnectBackOutcome,
     HandshakeAttempt,
     HandshakeEvent,
     HandshakeKind,
     HelloClose,
-    Observations,
-    Option15,
-    Outcome,
-    TcpConnect,
 )
 from lab import pki as lab_pki
 from tests.observed import site

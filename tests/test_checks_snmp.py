@@ -12,9 +12,8 @@ from amt_preflight import engine
 from amt_preflight.checks import BY_ID
 from amt_preflight.checks.snmp import same_process
 from amt_preflight.model import Result, Status
-from amt_preflight.observations import (
-    Observations,
-    SiteView,
+from amt_preflight.observations import Observations, SiteView
+from amt_preflight.observations.snmp import (
     SnmpExchange,
     SnmpInterface,
     SnmpInterfaces,

@@ -22,7 +22,7 @@ from amt_preflight.model import (
     Status,
     Verdict,
 )
-from amt_preflight.observations import DhcpAnswer, DhcpSurvey, Option15
+from amt_preflight.observations.dhcp import DhcpAnswer, DhcpSurvey, Option15
 from amt_preflight.reports.json_report import schema
 
 from .certs import NOW, bundle

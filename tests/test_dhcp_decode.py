@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from amt_preflight.observations import ClientFqdn
+from amt_preflight.observations.dhcp import ClientFqdn
 from amt_preflight.probes import dhcp
 from amt_preflight.probes.dhcp import (
     MAX_ANSWERS,

@@ -17,21 +17,15 @@ import pytest
 from amt_preflight.checks import BY_ID
 from amt_preflight.config import ChecksConfig
 from amt_preflight.model import Status
-from amt_preflight.observations import (
-    MAX_OPTION6,
-    MAX_REVERSED,
-    DhcpAnswer,
-    DhcpSurvey,
-    Observations,
-    Outcome,
-    ProbeObserver,
-    ResolverSet,
-    option6_of,
-    option6_questions,
-)
+from amt_preflight.observations import Observations
+from amt_preflight.observations.base import Outcome
+from amt_preflight.observations.dhcp import MAX_OPTION6, DhcpAnswer, DhcpSurvey, option6_questions
+from amt_preflight.observations.dns import MAX_REVERSED, ResolverSet
 from amt_preflight.probes import OncePerRun, SiteProbes
 from amt_preflight.probes import dns as probe_dns
 from amt_preflight.probes.dhcp import Transaction, decode_frame
+from amt_preflight.probes.dhcp_trust import option6_of
+from amt_preflight.probes.observer import ProbeObserver
 from lab import hostile_dhcp as wire
 
 from .observed import config

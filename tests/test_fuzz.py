@@ -48,15 +48,11 @@ from amt_preflight.model import (
     site_verdict,
     status_counts,
 )
-from amt_preflight.observations import (
-    CertificateBundle,
-    DhcpAnswer,
-    DnsQuestion,
-    KerberosQuestion,
-    Outcome,
-    domain_of,
-    option6_questions,
-)
+from amt_preflight.observations.ad import KerberosQuestion
+from amt_preflight.observations.base import Outcome
+from amt_preflight.observations.cert import CertificateBundle
+from amt_preflight.observations.dhcp import DhcpAnswer, domain_of, option6_questions
+from amt_preflight.observations.dns import DnsQuestion
 from amt_preflight.probes import certificate, http
 from amt_preflight.probes import dns as probe_dns
 from amt_preflight.probes import kerberos as probe_kerberos

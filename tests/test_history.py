@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from amt_preflight import history
+from amt_preflight.diff import diff
 from amt_preflight.model import RunResult, Status, Verdict
 
 from .test_reports import hostile_run
@@ -48,14 +49,14 @@ def test_previous_site_results_and_latest_two(tmp_path: Path) -> None:
     assert [s.name for s in previous.sites] == ["hq"]
     pair = history.latest_two(db)
     assert pair is not None
-    change = history.diff(*pair)
+    change = diff(*pair)
     assert [r.check for r in change.resolved] == ["DNS-PROVSERVER-A"]
     assert change.verdicts["hq"] == ("not-ready", "ready") and change.changed_sites == ["hq"]
     assert not change.new
 
 
 def test_diff_without_previous_run_is_all_new() -> None:
-    change = history.diff(None, hostile_run())
+    change = diff(None, hostile_run())
     assert len(change.new) == 3 and set(change.changed_sites) == {"hq", "branch-ü", "lab", "dr"}
 
 

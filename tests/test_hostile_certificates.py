@@ -18,22 +18,16 @@ from amt_preflight import firmware, pki, tlsio
 from amt_preflight.checks import ca as ca_checks
 from amt_preflight.config import parse
 from amt_preflight.model import Status
-from amt_preflight.observations import (
-    CertificateBundle,
-    ConnectBack,
-    ConnectBackOutcome,
-    HandshakeKind,
-    HttpFetch,
-    LoadOutcome,
-    Observations,
-    Outcome,
-    ProbeObserver,
-    ResolverSet,
-)
+from amt_preflight.observations import Observations
+from amt_preflight.observations.base import Outcome
+from amt_preflight.observations.cert import CertificateBundle, HttpFetch, LoadOutcome
+from amt_preflight.observations.dns import ResolverSet
+from amt_preflight.observations.handshake import ConnectBack, ConnectBackOutcome, HandshakeKind
 from amt_preflight.probes import OncePerRun, SiteProbes, http
 from amt_preflight.probes.certificate import read_bundle
 from amt_preflight.probes.dns import DnsProbe
 from amt_preflight.probes.handshake import HelloPlan, HelloQueue, Timeline, endpoint_identity
+from amt_preflight.probes.observer import ProbeObserver
 from lab import pki as lab_pki
 
 from .certs import (

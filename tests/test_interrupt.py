@@ -33,7 +33,9 @@ from amt_preflight import reports as report_formats
 from amt_preflight.catalogue import Need
 from amt_preflight.interruption import Interruption
 from amt_preflight.model import LeftoverKind, RunResult, Status
-from amt_preflight.observations import DhcpAnswer, DnsQuestion, Outcome, ResolverSet
+from amt_preflight.observations.base import Outcome
+from amt_preflight.observations.dhcp import DhcpAnswer
+from amt_preflight.observations.dns import DnsQuestion, ResolverSet
 from amt_preflight.probes import dhcp as probe_dhcp
 from amt_preflight.probes import dns as probe_dns
 from amt_preflight.probes.undo import CLEANUP_S, undo_within
@@ -204,7 +206,7 @@ def test_a_lost_reply_to_the_add_still_sends_the_delete(monkeypatch: pytest.Monk
 
     class Probe:
         def ask(self, question: DnsQuestion) -> asyncio.Future[Any]:
-            from amt_preflight.observations import DnsAnswer, DnsRecord
+            from amt_preflight.observations.dns import DnsAnswer, DnsRecord
 
             record = DnsRecord(ZONE, "SOA", 60, f"ns1.{ZONE}. h. 1 2 3 4 5")
             answer = DnsAnswer(question, Outcome.ANSWER, "NOERROR",
@@ -269,8 +271,7 @@ def test_questions_cut_by_the_deadline_are_deadline_not_never_probed(
     assert {a["outcome"] for a in result.evidence["answers"]} == {"deadline"}
 
 
-def test_a_signal_before_the_gathering_stops_it_at_once(monkeypatch: pytest.MonkeyPatch
-                                                        ) -> None:
+def test_a_signal_before_the_gathering_stops_it_at_once() -> None:
     """A SIGINT noted before the loop runs (say, while the config loaded) stops the
     gathering as soon as it starts: every check is an error, "interrupted"."""
     started: list[Need] = []
@@ -279,12 +280,13 @@ def test_a_signal_before_the_gathering_stops_it_at_once(monkeypatch: pytest.Monk
         started.append(Need.DNS_RESOLVERS)
         await asyncio.sleep(30)
 
-    monkeypatch.setattr(probes, "gatherers", lambda: {Need.DNS_RESOLVERS: never_ends})
+    kit = replace(probes.default_kit(),
+                  gatherers={**probes.gatherers(), Need.DNS_RESOLVERS: never_ends})
     interruption = Interruption()
     interruption.fire(signal.SIGINT)
     cfg = config(SITE.format(deadline=60, window=1))
     run = engine.run(cfg, engine.RunOptions(checks=["DNS-RESOLVER-ANSWERS"],
-                                            interruption=interruption))
+                                            interruption=interruption, probes=kit))
     assert run.run.interrupted == "SIGINT"
     assert [(r.status, r.message) for r in run.results] == [(Status.ERROR, "interrupted")]
 

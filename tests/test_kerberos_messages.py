@@ -9,14 +9,10 @@ from datetime import UTC, datetime
 import pytest
 from minikerberos.protocol.asn1_structs import AS_REQ, KDC_REQ_BODY, TGS_REQ, PrincipalName
 
-from amt_preflight.observations import (
-    AD_KDC_PRINCIPAL,
-    KerberosQuestion,
-    KerberosReply,
-    Observations,
-    Outcome,
-    ResolverSet,
-)
+from amt_preflight.observations import Observations
+from amt_preflight.observations.ad import AD_KDC_PRINCIPAL, KerberosQuestion, KerberosReply
+from amt_preflight.observations.base import Outcome
+from amt_preflight.observations.dns import ResolverSet
 from amt_preflight.probes import OncePerRun, SiteProbes
 from amt_preflight.probes import kerberos as probe_kerberos
 from amt_preflight.probes.dns import DnsProbe

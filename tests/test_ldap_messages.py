@@ -8,7 +8,8 @@ from typing import Any, cast
 
 import pytest
 
-from amt_preflight.observations import LDAP_VALUE_LIMIT, Outcome
+from amt_preflight.observations.ad import LDAP_VALUE_LIMIT
+from amt_preflight.observations.base import Outcome
 from amt_preflight.probes import ldap
 from amt_preflight.probes.ldap import (
     OCTET_STRING,

@@ -18,19 +18,17 @@ import dns.query
 import dns.rcode
 import pytest
 
-from amt_preflight.observations import (
+from amt_preflight.observations import Observations
+from amt_preflight.observations.ad import (
     AD_KDC_PRINCIPAL,
     AdRole,
     BindStage,
     KerberosQuestion,
     KerberosReply,
-    Observations,
-    Outcome,
-    ResolverSet,
-    ResolverTrust,
-    Transport,
     tgs_principal,
 )
+from amt_preflight.observations.base import Outcome, Transport
+from amt_preflight.observations.dns import ResolverSet, ResolverTrust
 from amt_preflight.probes import OncePerRun, SiteProbes
 from amt_preflight.probes import kerberos as probe_kerberos
 from amt_preflight.probes import ldap as probe_ldap

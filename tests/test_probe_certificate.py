@@ -10,7 +10,9 @@ from pathlib import Path
 import pytest
 
 from amt_preflight.config import Config, parse
-from amt_preflight.observations import LoadOutcome, Observations, ResolverSet
+from amt_preflight.observations import Observations
+from amt_preflight.observations.cert import LoadOutcome
+from amt_preflight.observations.dns import ResolverSet
 from amt_preflight.probes import OncePerRun, SiteProbes, certificate
 from amt_preflight.probes.certificate import MAX_FILE, read_bundle
 from lab import pki

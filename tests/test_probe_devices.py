@@ -12,8 +12,9 @@ from typing import Any
 import pytest
 
 from amt_preflight.config import ConfigError, parse
-from amt_preflight.device_reports import HASH_ACTIVE, HASH_ALGORITHM, HASH_VALUE
-from amt_preflight.observations import Observations, ResolverSet
+from amt_preflight.observations import Observations
+from amt_preflight.observations.devices import HASH_ACTIVE, HASH_ALGORITHM, HASH_VALUE
+from amt_preflight.observations.dns import ResolverSet
 from amt_preflight.probes import RESOLVER_FREE, SiteProbes, gatherers
 from amt_preflight.probes.devices import MAX_FILE, read_inventory, read_rpc_amtinfo
 from lab import devices as lab_devices

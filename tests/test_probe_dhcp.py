@@ -19,7 +19,7 @@ import pytest
 
 from amt_preflight import engine
 from amt_preflight.model import RunResult
-from amt_preflight.observations import DhcpAnswer
+from amt_preflight.observations.dhcp import DhcpAnswer
 from amt_preflight.probes import dhcp as probe_dhcp
 from lab import Lab, netns
 from lab import dhcp as lab_dhcp

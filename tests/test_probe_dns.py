@@ -9,17 +9,12 @@ from typing import TypeVar
 
 import pytest
 
-from amt_preflight.observations import (
-    DnsAnswer,
-    DnsQuestion,
-    Observations,
-    Outcome,
-    ProbeObserver,
-    ResolverSet,
-    srv_target,
-)
+from amt_preflight.observations import Observations
+from amt_preflight.observations.base import Outcome
+from amt_preflight.observations.dns import DnsAnswer, DnsQuestion, ResolverSet, srv_target
 from amt_preflight.probes import OncePerRun, SiteProbes
 from amt_preflight.probes import dns as probe_dns
+from amt_preflight.probes.observer import ProbeObserver
 from lab import Lab
 
 from .observed import config

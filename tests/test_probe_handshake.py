@@ -15,12 +15,12 @@ from OpenSSL import SSL
 
 from amt_preflight import firmware, tlsio
 from amt_preflight.hello import Hello
-from amt_preflight.observations import (
+from amt_preflight.observations.base import Outcome
+from amt_preflight.observations.handshake import (
     ConnectBack,
     ConnectBackOutcome,
     HandshakeKind,
     HelloClose,
-    Outcome,
 )
 from amt_preflight.probes.handshake import (
     HelloPlan,

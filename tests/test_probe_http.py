@@ -13,9 +13,13 @@ from cryptography import x509
 from cryptography.x509 import ocsp
 
 from amt_preflight.config import parse
-from amt_preflight.observations import HttpFetch, Observations, Outcome, ProbeObserver, ResolverSet
+from amt_preflight.observations import Observations
+from amt_preflight.observations.base import Outcome
+from amt_preflight.observations.cert import HttpFetch
+from amt_preflight.observations.dns import ResolverSet
 from amt_preflight.probes import OncePerRun, SiteProbes, http, tcp
 from amt_preflight.probes.dns import DnsProbe
+from amt_preflight.probes.observer import ProbeObserver
 from lab import Lab, network, pki
 
 from .certs import lab_files

@@ -16,7 +16,7 @@ from amt_preflight.model import (
     Verdict,
     fingerprint,
 )
-from amt_preflight.observations import ConnectBack, ConnectBackOutcome, HandshakeEvent
+from amt_preflight.observations.handshake import ConnectBack, ConnectBackOutcome, HandshakeEvent
 from amt_preflight.reports import html
 from tests.test_checks_handshake import NOW, handshake_of, judge, observed, shook
 

@@ -13,7 +13,7 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 
 from amt_preflight.config import Config, SecretRef, parse
-from amt_preflight.observations import LoadOutcome
+from amt_preflight.observations.cert import LoadOutcome
 from amt_preflight.probes import certificate
 from amt_preflight.secrets import (
     MAX_SECRET_FILE,

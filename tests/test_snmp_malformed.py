@@ -12,7 +12,8 @@ from typing import Any
 
 import pytest
 
-from amt_preflight.observations import ProbeObserver, SnmpOutcome
+from amt_preflight.observations.snmp import SnmpOutcome
+from amt_preflight.probes.observer import ProbeObserver
 from amt_preflight.probes.snmp import SnmpProbe
 
 from .observed import config

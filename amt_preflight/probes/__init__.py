@@ -1,24 +1,29 @@
 """Probes: the only code that touches the network.
 
 Each area's module holds its protocol code and the gatherers that decide what to ask for the
-checks' needs. GATHERERS below is the one table from a Need to its gatherer: a new area adds
-its lines there. Area modules are imported on first use, so start-up stays cheap.
+checks' needs. gatherers() below is the one table from a Need to its gatherer: a new area adds
+its lines there. Area modules are imported on first use, so start-up stays cheap. A run gets
+its probes as a ProbeKit (that table and the DHCP probe): a test passes stand-ins instead of
+patching modules.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable, Coroutine, Hashable
+from collections.abc import Awaitable, Callable, Coroutine, Hashable, Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from amt_preflight.catalogue import Need
 from amt_preflight.config import Config, SiteConfig
-from amt_preflight.observations import Observations, ResolverSet
+from amt_preflight.observations import Observations
+from amt_preflight.observations.dns import ResolverSet
 
 if TYPE_CHECKING:
     from amt_preflight.probes.dhcp import DhcpProbe
     from amt_preflight.probes.dns import DnsProbe
+    from amt_preflight.probes.observer import ProbeObserver
 
 T = TypeVar("T")
 
@@ -51,6 +56,7 @@ class SiteProbes:
     intrusive: bool
     once: OncePerRun
     dhcp: DhcpProbe = field(default_factory=lambda: _new_dhcp_probe())
+    resolv_conf: Path = Path("/etc/resolv.conf")  # the host's resolvers, the last resort
 
 
 def _new_dhcp_probe() -> DhcpProbe:
@@ -63,9 +69,11 @@ def _new_dhcp_probe() -> DhcpProbe:
 Gatherer = Callable[[SiteProbes], Awaitable[None]]
 
 # Gatherers that never read SiteProbes.resolvers: they start at once. Every other one waits
-# for the site's resolvers, which (none configured) come from the DHCP survey's option 6.
-# SNMP devices are addressed as configured (a name resolves at the host's resolver).
-RESOLVER_FREE = frozenset({Need.DHCP_SURVEY, Need.DHCP_OPT6_DNS, Need.CERT_FILES,
+# for the site's resolvers (Need.SITE_RESOLVERS, gathered once per site before them), which
+# (none configured) come from the DHCP survey's option 6. SNMP devices are addressed as
+# configured (a name resolves at the host's resolver).
+RESOLVER_FREE = frozenset({Need.SITE_RESOLVERS, Need.DHCP_SURVEY, Need.DHCP_OPT6_DNS,
+                           Need.CERT_FILES,
                            Need.SNMP_SYSTEM, Need.SNMP_INTERFACES, Need.SNMP_PROCESSES,
                            Need.DEVICE_FILES})
 
@@ -85,6 +93,7 @@ def gatherers() -> dict[Need, Gatherer]:
     )
 
     return {
+        Need.SITE_RESOLVERS: dns.gather_site_resolvers,
         Need.DHCP_SURVEY: dhcp.gather_survey,
         Need.DHCP_OPT6_DNS: dhcp.gather_option6_dns,
         Need.DHCP_REGISTRATION: dhcp.gather_registration,
@@ -109,3 +118,20 @@ def gatherers() -> dict[Need, Gatherer]:
         Need.HS_PSK: handshake.gather_psk,
         Need.DEVICE_FILES: devices.gather_devices,
     }
+
+
+@dataclass(frozen=True)
+class ProbeKit:
+    """The probes a run works with: the gatherer behind each Need, and how to make the run's
+    DHCP probe (one per run: a survey of an interface is shared by every need that reads it).
+    engine.gather takes one (RunOptions.probes); a test passes stand-ins, nothing sent."""
+
+    gatherers: Mapping[Need, Gatherer]
+    dhcp: Callable[[ProbeObserver], DhcpProbe]
+
+
+def default_kit() -> ProbeKit:
+    """The real probes."""
+    from amt_preflight.probes.dhcp import DhcpProbe
+
+    return ProbeKit(gatherers(), DhcpProbe)

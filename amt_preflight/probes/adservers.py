@@ -9,14 +9,8 @@ import ipaddress
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-from amt_preflight.observations import (
-    AdRole,
-    AdServer,
-    AdServers,
-    DnsQuestion,
-    normal_name,
-    srv_target,
-)
+from amt_preflight.observations.ad import AdRole, AdServer, AdServers
+from amt_preflight.observations.dns import DnsQuestion, normal_name, srv_target
 
 if TYPE_CHECKING:
     from amt_preflight.probes import SiteProbes

@@ -24,7 +24,7 @@ from cryptography.hazmat.primitives.serialization import pkcs12
 
 from amt_preflight import pki
 from amt_preflight.config import CertificateRef, Config
-from amt_preflight.observations import CertificateBundle, CertificateFacts, LoadOutcome
+from amt_preflight.observations.cert import CertificateBundle, CertificateFacts, LoadOutcome
 from amt_preflight.secrets import MAX_SECRET_FILE, read_small_file, strip_line_break
 
 if TYPE_CHECKING:

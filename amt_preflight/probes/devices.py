@@ -24,14 +24,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from amt_preflight.config import Config
-from amt_preflight.device_reports import (
+from amt_preflight.observations.base import clipped
+from amt_preflight.observations.devices import (
     DeviceFileProblem,
     DeviceHash,
     DeviceInventory,
     DeviceReport,
     entry_label,
 )
-from amt_preflight.observations import clipped
 
 if TYPE_CHECKING:
     from amt_preflight.probes import SiteProbes

@@ -34,22 +34,24 @@ from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
 from amt_preflight.model import Leftover, LeftoverKind
-from amt_preflight.observations import (
+from amt_preflight.observations.dhcp import (
     DHCP_MESSAGE_TYPES,
-    DHCP_REQUESTED_OPTIONS,
     DhcpAnswer,
     DhcpRegistration,
     DhcpSurvey,
+    option6_questions,
+)
+from amt_preflight.observations.dns import (
     DnsAnswer,
     DnsQuestion,
-    ProbeObserver,
     ResolverSet,
     normal_name,
-    option6_questions,
-    option15_of,
     reverse_name,
 )
+from amt_preflight.probes.dhcp_trust import option15_of
+from amt_preflight.probes.observer import ProbeObserver
 from amt_preflight.probes.undo import CLEANUP_S, undo_within
+from amt_preflight.probes.wire import excerpt
 
 if TYPE_CHECKING:
     from amt_preflight.probes import SiteProbes
@@ -60,7 +62,6 @@ MAGIC_COOKIE = b"\x63\x82\x53\x63"
 BOOTP_FIXED = 236  # bytes of the BOOTP header before the magic cookie
 MAX_ANSWERS = 16  # answers kept per exchange; a flood beyond that is counted, not kept
 MAX_MALFORMED = 8  # undecodable answers kept (as hex excerpts) per exchange
-EXCERPT = 48  # bytes of an undecodable answer kept, as hex
 POLL = 0.1  # seconds: how often a waiting thread looks whether the run was stopped
 DNS_POLL = 0.5  # seconds between lookups while waiting for a registration to show
 CLEANUP_WAIT = 3.0  # seconds to watch the A record go after the RELEASE
@@ -70,6 +71,8 @@ ETH_P_IP = 0x0800
 SIOCGIFADDR, SIOCGIFHWADDR = 0x8915, 0x8927
 RECEIVE_SIZE = 65535
 MAX_THREADS = 64  # interfaces surveyed (and leases taken) at once
+# What the probe asks for in its parameter request list (option 55).
+DHCP_REQUESTED_OPTIONS = (1, 3, 6, 15, 81)
 
 
 class ProbeUnavailable(Exception):
@@ -115,11 +118,6 @@ class Rejected:
     why: str
     ours: bool = False  # it answers our transaction but cannot be decoded
     excerpt: str = ""
-
-
-def excerpt(data: bytes) -> str:
-    more = "…" if len(data) > EXCERPT else ""
-    return f"{len(data)} bytes {data[:EXCERPT].hex()}{more}"
 
 
 def decode_frame(

@@ -26,32 +26,32 @@ import dns.rrset
 import dns.update
 
 from amt_preflight.model import Leftover, LeftoverKind
-from amt_preflight.observations import (
+from amt_preflight.observations import Observations
+from amt_preflight.observations.base import Outcome, Transport
+from amt_preflight.observations.dns import (
     AD_SRV_PREFIXES,
     DHCP_OPTION6,
     DnsAnswer,
     DnsQuestion,
     DnsRecord,
     DnsUpdateAttempt,
-    Observations,
-    Outcome,
-    ProbeObserver,
     ResolverSet,
-    Transport,
     normal_name,
     provision_server_name,
     resolver_probe_question,
     reverse_name,
     reversed_addresses,
     srv_target,
-    trusted_answers,
 )
+from amt_preflight.probes.attempts import after_silence
+from amt_preflight.probes.dhcp_trust import option6_of, option6_trust, trusted_answers
+from amt_preflight.probes.observer import ProbeObserver
 from amt_preflight.probes.undo import undo_within
+from amt_preflight.probes.wire import excerpt, os_error
 
 if TYPE_CHECKING:
     from amt_preflight.probes import SiteProbes
 
-MAX_EXCERPT = 48  # bytes of a malformed reply kept, as hex, in the evidence
 DNS_PORT = 53
 
 
@@ -85,11 +85,7 @@ class _UdpReply(asyncio.DatagramProtocol):
 
     def error_received(self, exc: Exception) -> None:
         if not self.done.done():
-            self.done.set_result((Outcome.UNREACHABLE, None, _os_error(exc)))
-
-
-def _os_error(exc: BaseException) -> str:
-    return getattr(exc, "strerror", None) or type(exc).__name__
+            self.done.set_result((Outcome.UNREACHABLE, None, os_error(exc)))
 
 
 def _parse(
@@ -98,15 +94,10 @@ def _parse(
     try:
         response = dns.message.from_wire(wire)
     except (dns.exception.DNSException, ValueError, UnicodeError) as exc:
-        return Outcome.MALFORMED, None, f"{type(exc).__name__}: {_excerpt(wire)}"
+        return Outcome.MALFORMED, None, f"{type(exc).__name__}: {excerpt(wire)}"
     if not query.is_response(response):
-        return Outcome.MALFORMED, None, f"reply does not answer the query: {_excerpt(wire)}"
+        return Outcome.MALFORMED, None, f"reply does not answer the query: {excerpt(wire)}"
     return Outcome.ANSWER, response, ""
-
-
-def _excerpt(wire: bytes) -> str:
-    more = "…" if len(wire) > MAX_EXCERPT else ""
-    return f"{len(wire)} bytes {wire[:MAX_EXCERPT].hex()}{more}"
 
 
 async def _udp_attempt(
@@ -118,7 +109,7 @@ async def _udp_attempt(
             lambda: _UdpReply(query), remote_addr=(server, DNS_PORT)
         )
     except OSError as exc:  # no route to the resolver: connecting the socket already fails
-        return Outcome.UNREACHABLE, None, _os_error(exc)
+        return Outcome.UNREACHABLE, None, os_error(exc)
     try:
         transport.sendto(query.to_wire())
         try:
@@ -152,7 +143,7 @@ async def _tcp_attempt(
     except asyncio.IncompleteReadError as exc:
         return Outcome.MALFORMED, None, f"connection closed after {len(exc.partial)} bytes"
     except OSError as exc:
-        return Outcome.UNREACHABLE, None, _os_error(exc)
+        return Outcome.UNREACHABLE, None, os_error(exc)
     finally:
         if writer is not None:
             writer.close()
@@ -184,17 +175,9 @@ class DnsProbe:
         attempt_once = _udp_attempt if transport == "udp" else _tcp_attempt
         started = time.time()
         clock = time.monotonic()
-        outcome, response, detail = Outcome.TIMEOUT, None, ""
-        attempts = 0
-        for attempts in range(1, self.retries + 2):  # noqa: B007 (the count is reported)
-            async with self.limiter:
-                self.observer.probe_started(what)
-                try:
-                    outcome, response, detail = await attempt_once(message, server, self.timeout)
-                finally:
-                    self.observer.probe_finished(what)
-            if outcome is not Outcome.TIMEOUT:
-                break  # only silence is worth another try
+        (outcome, response, detail), attempts = await after_silence(
+            what, lambda: attempt_once(message, server, self.timeout), lambda tried: tried[0],
+            retries=self.retries, limiter=self.limiter, observer=self.observer)
         elapsed = (time.monotonic() - clock) * 1000
         return Exchange(outcome, response, attempts, started, elapsed, detail)
 
@@ -285,6 +268,23 @@ def _records(rrset: dns.rrset.RRset) -> tuple[DnsRecord, ...]:
 
 
 # --- What to ask: one gatherer per Need (see catalogue.Need) -------------------------
+
+async def gather_site_resolvers(ctx: SiteProbes) -> None:
+    """Need.SITE_RESOLVERS: config, else the DNS servers of the DHCP option 6 seen on the
+    site's interface (from its allowed servers when they answered), else the host's own. The
+    engine waits for it before every need outside RESOLVER_FREE."""
+    site = ctx.site
+    found = None
+    if site.resolvers:
+        found = ResolverSet(tuple(site.resolvers), "config")
+    elif site.interface is not None:
+        survey = await ctx.dhcp.survey(site.interface, site.dhcp.window)  # the checks' survey
+        offered = option6_of(survey, site.dhcp.allowed_servers)
+        if offered:  # the AD bind reads the trust: no password via a rogue server's DNS
+            found = ResolverSet(offered, DHCP_OPTION6,
+                                option6_trust(survey, site.dhcp.allowed_servers))
+    ctx.observations.resolvers[site.name] = found or host_resolvers(ctx.resolv_conf)
+
 
 async def gather_resolvers(ctx: SiteProbes) -> None:
     """Each resolver, over UDP and TCP, with a question the survey asks anyway."""

@@ -42,35 +42,30 @@ from amt_preflight.hello import (
     normal_pps,
     synthetic_uuid,
 )
-from amt_preflight.observations import (
-    MAX_PRESENTED,
+from amt_preflight.observations.base import Outcome
+from amt_preflight.observations.cert import CertificateFacts
+from amt_preflight.observations.dns import provision_server_name
+from amt_preflight.observations.handshake import (
     AnnouncedHash,
-    CertificateFacts,
     ConnectBack,
     ConnectBackOutcome,
     HandshakeAttempt,
     HandshakeEvent,
     HandshakeKind,
     HelloClose,
-    Outcome,
-    provision_server_name,
 )
 from amt_preflight.probes import tcp
+from amt_preflight.probes.wire import excerpt, os_error
 from amt_preflight.secrets import SecretError, read_secret_async
 
 if TYPE_CHECKING:
     from amt_preflight.config import DomainConfig
     from amt_preflight.probes import SiteProbes
 
-EXCERPT = 48  # bytes of an unexpected answer kept, as hex
+MAX_PRESENTED = 20  # certificates of a presented chain described; the rest are only counted
 ENDPOINT_KEY_BITS = 2048
 ENDPOINT_NAME = "Intel(R) AMT synthetic endpoint (amt-preflight)"
 TLS_HANDSHAKE_RECORD = 0x16  # the first byte of every TLS handshake
-
-
-def excerpt(data: bytes) -> str:
-    more = "…" if len(data) > EXCERPT else ""
-    return f"{len(data)} bytes {data[:EXCERPT].hex()}{more}"
 
 
 def announced_hashes(profile: DeviceProfile, custom: list[str]) -> tuple[AnnouncedHash, ...]:
@@ -298,7 +293,7 @@ async def send_hello(address: str, port: int, payload: bytes, timeout: float) ->
     except TimeoutError:
         return Delivery(Outcome.TIMEOUT, detail=f"no answer to the connection in {timeout:g} s")
     except OSError as exc:
-        return Delivery(Outcome.UNREACHABLE, detail=tcp.os_error(exc))
+        return Delivery(Outcome.UNREACHABLE, detail=os_error(exc))
     try:
         sock = writer.get_extra_info("socket")
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
@@ -320,7 +315,7 @@ async def send_hello(address: str, port: int, payload: bytes, timeout: float) ->
                              "the server answered the hello; a hello gets no answer")
         return Delivery(Outcome.ANSWER, HelloClose.CLEAN, detail="the server closed cleanly")
     except OSError as exc:
-        return Delivery(Outcome.UNREACHABLE, detail=f"writing the hello: {tcp.os_error(exc)}")
+        return Delivery(Outcome.UNREACHABLE, detail=f"writing the hello: {os_error(exc)}")
     finally:
         writer.close()
 
@@ -433,7 +428,7 @@ class HelloQueue:
                 await endpoint.open()
             except OSError as exc:
                 return None, None, (f"the synthetic AMT endpoint cannot listen on "
-                                    f"{endpoint.host}:{endpoint.port}: {tcp.os_error(exc)}; "
+                                    f"{endpoint.host}:{endpoint.port}: {os_error(exc)}; "
                                     "no hello was sent")
             timeline.add(f"synthetic AMT endpoint listening on {endpoint.host}:{endpoint.port}")
         loop = asyncio.get_running_loop()

@@ -20,9 +20,12 @@ from cryptography.x509 import ocsp
 
 from amt_preflight import pki
 from amt_preflight.model import TOOL_NAME, TOOL_VERSION
-from amt_preflight.observations import CertificateBundle, CertificateFacts, HttpFetch, Outcome
+from amt_preflight.observations.base import Outcome
+from amt_preflight.observations.cert import CertificateBundle, CertificateFacts, HttpFetch
 from amt_preflight.probes import certificate
-from amt_preflight.probes.tcp import attempts, os_error, resolve
+from amt_preflight.probes.attempts import after_silence
+from amt_preflight.probes.tcp import resolve
+from amt_preflight.probes.wire import os_error
 
 if TYPE_CHECKING:
     from amt_preflight.probes import SiteProbes
@@ -176,8 +179,10 @@ async def _fetch(
         return HttpFetch(url, method, failed, started_at=started,
                          elapsed_ms=(time.monotonic() - clock) * 1000, detail=resolution)
     timeout = ctx.config.defaults.timeout
-    outcome, reply, count = await attempts(
-        ctx, f"{method} {url}", lambda: _exchange(address, port, request, timeout))
+    (outcome, reply), count = await after_silence(
+        f"{method} {url}", lambda: _exchange(address, port, request, timeout),
+        lambda tried: tried[0], retries=ctx.config.defaults.retries,
+        limiter=ctx.dns.limiter, observer=ctx.dns.observer)
     elapsed = (time.monotonic() - clock) * 1000
     if isinstance(reply, str):
         return HttpFetch(url, method, outcome, address=address, attempts=count,

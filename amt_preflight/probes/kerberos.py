@@ -17,18 +17,19 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from amt_preflight.observations import (
+from amt_preflight.observations.ad import (
     AD_KDC_PRINCIPAL,
     KDC_ERR_C_PRINCIPAL_UNKNOWN,
     KDC_PORT,
     AdRole,
     KerberosQuestion,
     KerberosReply,
-    Outcome,
-    Transport,
     tgs_principal,
 )
+from amt_preflight.observations.base import Outcome, Transport
 from amt_preflight.probes.adservers import discover
+from amt_preflight.probes.attempts import after_silence
+from amt_preflight.probes.wire import excerpt, os_error
 
 if TYPE_CHECKING:
     from amt_preflight.probes import SiteProbes
@@ -36,7 +37,6 @@ if TYPE_CHECKING:
 # Any reply above this is refused unread: a KRB-ERROR to this request is a few hundred bytes,
 # and even an AS-REP with a huge PAC stays below Windows' MaxTokenSize ceiling of 65535.
 MAX_REPLY = 65535
-MAX_EXCERPT = 48  # bytes of a malformed reply kept, as hex, in the evidence
 # Windows clients' end time: fixed, so that nothing in the request depends on this host's clock.
 TILL = datetime(2037, 9, 13, 2, 48, 5, tzinfo=UTC)
 ENCTYPES = (18, 17, 23)  # aes256-cts-hmac-sha1-96, aes128-cts-hmac-sha1-96, rc4-hmac
@@ -104,15 +104,6 @@ def parse_reply(wire: bytes) -> ParsedReply:
                        str(fields.get("e-text") or ""), stime.timestamp() + susec / 1e6)
 
 
-def _excerpt(wire: bytes) -> str:
-    more = "…" if len(wire) > MAX_EXCERPT else ""
-    return f"{len(wire)} bytes {wire[:MAX_EXCERPT].hex()}{more}"
-
-
-def _os_error(exc: BaseException) -> str:
-    return getattr(exc, "strerror", None) or type(exc).__name__
-
-
 @dataclass(frozen=True)
 class _Attempt:
     outcome: Outcome
@@ -133,7 +124,7 @@ class _UdpReply(asyncio.DatagramProtocol):
 
     def error_received(self, exc: Exception) -> None:
         if not self.done.done():
-            self.done.set_result((Outcome.UNREACHABLE, b"", _os_error(exc)))
+            self.done.set_result((Outcome.UNREACHABLE, b"", os_error(exc)))
 
 
 async def _udp_attempt(request: bytes, kdc: str, timeout: float) -> _Attempt:
@@ -142,7 +133,7 @@ async def _udp_attempt(request: bytes, kdc: str, timeout: float) -> _Attempt:
         transport, protocol = await loop.create_datagram_endpoint(
             _UdpReply, remote_addr=(kdc, KDC_PORT))
     except OSError as exc:
-        return _Attempt(Outcome.UNREACHABLE, detail=_os_error(exc))
+        return _Attempt(Outcome.UNREACHABLE, detail=os_error(exc))
     try:
         sent_at, clock = time.time(), time.monotonic()
         transport.sendto(request)
@@ -181,7 +172,7 @@ async def _tcp_attempt(request: bytes, kdc: str, timeout: float) -> _Attempt:
         return _Attempt(Outcome.MALFORMED, detail=f"connection closed after {len(exc.partial)} "
                         f"bytes of {reading}")
     except OSError as exc:
-        return _Attempt(Outcome.UNREACHABLE, detail=_os_error(exc))
+        return _Attempt(Outcome.UNREACHABLE, detail=os_error(exc))
     finally:
         if writer is not None:
             writer.close()
@@ -197,7 +188,7 @@ def _reply(question: KerberosQuestion, attempt: _Attempt, attempts: int, started
         parsed = parse_reply(attempt.wire)
     except ValueError as exc:
         return replace(reply, outcome=Outcome.MALFORMED,
-                       detail=f"{exc}: {_excerpt(attempt.wire)}")
+                       detail=f"{exc}: {excerpt(attempt.wire)}")
     return replace(
         reply, message=parsed.message, error_code=parsed.error_code,
         error_name=parsed.error_name, realm=parsed.realm, e_text=parsed.e_text,
@@ -209,20 +200,16 @@ async def _exchange(ctx: SiteProbes, question: KerberosQuestion) -> KerberosRepl
     defaults = ctx.config.defaults
     what = f"AS-REQ {question.principal}@{question.realm} @{question.kdc}/{question.transport}"
     started, clock = time.time(), time.monotonic()
-    attempt = _Attempt(Outcome.TIMEOUT)
-    attempts = 0
-    for attempts in range(1, defaults.retries + 2):  # noqa: B007 (the count is reported)
+
+    async def fresh() -> _Attempt:
         # A fresh nonce every time: a KDC's replay cache answers a byte-identical request
         # with its cached reply, old server time and all.
         request = as_request(question.realm, question.principal, secrets.randbits(31))
-        async with ctx.dns.limiter:
-            ctx.dns.observer.probe_started(what)
-            try:
-                attempt = await attempt_once(request, question.kdc, defaults.timeout)
-            finally:
-                ctx.dns.observer.probe_finished(what)
-        if attempt.outcome is not Outcome.TIMEOUT:
-            break  # only silence is worth another try
+        return await attempt_once(request, question.kdc, defaults.timeout)
+
+    attempt, attempts = await after_silence(
+        what, fresh, lambda tried: tried.outcome, retries=defaults.retries,
+        limiter=ctx.dns.limiter, observer=ctx.dns.observer)
     reply = _reply(question, attempt, attempts, started, (time.monotonic() - clock) * 1000)
     ctx.observations.kerberos[question] = reply
     return reply

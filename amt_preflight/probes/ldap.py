@@ -35,23 +35,21 @@ from itertools import islice
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from amt_preflight.observations import (
+from amt_preflight.observations.ad import (
     LDAP_PORT,
     LDAP_VALUE_LIMIT,
     AdRole,
     AdServer,
     BindStage,
     LdapBind,
-    Outcome,
-    ResolverSet,
-    ResolverTrust,
     RootDse,
-    in_domain,
     naming_context,
-    normal_name,
     same_dn,
 )
+from amt_preflight.observations.base import Outcome
+from amt_preflight.observations.dns import ResolverSet, ResolverTrust, in_domain, normal_name
 from amt_preflight.probes.adservers import discover
+from amt_preflight.probes.attempts import after_silence
 from amt_preflight.secrets import Secret, SecretError, read_secret_async
 
 if TYPE_CHECKING:
@@ -555,14 +553,17 @@ async def _limited(ctx: SiteProbes, what: str, work: Callable[[], Awaitable[T]])
 async def _root_dse(ctx: SiteProbes, address: str) -> RootDse:
     defaults = ctx.config.defaults
     started, clock = time.time(), time.monotonic()
-    attempts = 0
-    dse = RootDse(address, Outcome.TIMEOUT)
+    attempts = 0  # counted as they start: a deadline records how many ran
+
+    async def read() -> RootDse:
+        nonlocal attempts
+        attempts += 1
+        return await read_root_dse(address, defaults.timeout)
+
     try:
-        for attempts in range(1, defaults.retries + 2):  # noqa: B007 (the count is reported)
-            dse = await _limited(ctx, f"LDAP rootDSE @{address}",
-                                 lambda: read_root_dse(address, defaults.timeout))
-            if dse.outcome is not Outcome.TIMEOUT:
-                break  # only silence is worth another try
+        dse, attempts = await after_silence(
+            f"LDAP rootDSE @{address}", read, lambda tried: tried.outcome,
+            retries=defaults.retries, limiter=ctx.dns.limiter, observer=ctx.dns.observer)
     except asyncio.CancelledError:  # the socket is closed already (LdapSession.close)
         ctx.observations.root_dse[address] = RootDse(
             address, Outcome.DEADLINE, attempts=attempts, started_at=started,

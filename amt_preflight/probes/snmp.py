@@ -21,8 +21,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from amt_preflight.config import Config, SecretRef, SnmpCredentials, SnmpDevice, SnmpTrapConfig
-from amt_preflight.observations import (
-    ProbeObserver,
+from amt_preflight.observations.snmp import (
     SnmpExchange,
     SnmpInterface,
     SnmpInterfaces,
@@ -30,6 +29,7 @@ from amt_preflight.observations import (
     SnmpProcesses,
     SnmpSystem,
 )
+from amt_preflight.probes.observer import ProbeObserver
 from amt_preflight.secrets import Secret, SecretError, read_secret
 
 if TYPE_CHECKING:

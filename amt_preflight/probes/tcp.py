@@ -9,20 +9,16 @@ from __future__ import annotations
 import asyncio
 import ipaddress
 import time
-from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING, TypeVar
+from typing import TYPE_CHECKING
 
-from amt_preflight.observations import DnsQuestion, Outcome, TcpConnect
+from amt_preflight.observations.base import Outcome
+from amt_preflight.observations.cert import TcpConnect
+from amt_preflight.observations.dns import DnsQuestion
+from amt_preflight.probes.attempts import after_silence
+from amt_preflight.probes.wire import os_error
 
 if TYPE_CHECKING:
     from amt_preflight.probes import SiteProbes
-
-T = TypeVar("T")
-
-
-def os_error(exc: BaseException) -> str:
-    return getattr(exc, "strerror", None) or type(exc).__name__
-
 
 async def resolve(ctx: SiteProbes, host: str) -> tuple[str | None, str, Outcome]:
     """(an IPv4 address of `host`, how it was found, ANSWER); without an address, the
@@ -69,25 +65,6 @@ async def connect(ctx: SiteProbes, host: str, port: int) -> TcpConnect:
     return await ctx.once.run(key, lambda: _connect(ctx, host, port))
 
 
-async def attempts(
-    ctx: SiteProbes, what: str, attempt: Callable[[], Awaitable[tuple[Outcome, T]]]
-) -> tuple[Outcome, T, int]:
-    """Run `attempt` under the run's concurrency limit, again after silence only (a refusal
-    or an answer is final), at most retries + 1 times: (outcome, its detail, attempts)."""
-    outcome, result, count = Outcome.TIMEOUT, None, 0
-    for count in range(1, ctx.config.defaults.retries + 2):  # noqa: B007 (the count is reported)
-        async with ctx.dns.limiter:
-            ctx.dns.observer.probe_started(what)
-            try:
-                outcome, result = await attempt()
-            finally:
-                ctx.dns.observer.probe_finished(what)
-        if outcome is not Outcome.TIMEOUT:
-            break
-    assert result is not None  # retries >= 0: at least one attempt ran
-    return outcome, result, count
-
-
 async def _connect(ctx: SiteProbes, host: str, port: int) -> TcpConnect:
     started, clock = time.time(), time.monotonic()
     address, resolution, failed = await resolve(ctx, host)
@@ -95,8 +72,10 @@ async def _connect(ctx: SiteProbes, host: str, port: int) -> TcpConnect:
         return TcpConnect(host, port, failed, started_at=started,
                           elapsed_ms=(time.monotonic() - clock) * 1000, detail=resolution)
     timeout = ctx.config.defaults.timeout
-    outcome, detail, count = await attempts(
-        ctx, f"TCP {host}:{port}", lambda: _connect_once(address, port, timeout))
+    (outcome, detail), count = await after_silence(
+        f"TCP {host}:{port}", lambda: _connect_once(address, port, timeout),
+        lambda tried: tried[0], retries=ctx.config.defaults.retries,
+        limiter=ctx.dns.limiter, observer=ctx.dns.observer)
     return TcpConnect(host, port, outcome, address, count, started,
                       (time.monotonic() - clock) * 1000, f"{resolution}; {detail}")
 

@@ -12,7 +12,7 @@ import os
 from dataclasses import dataclass
 from typing import Any, Final
 
-from amt_preflight.observations import clipped
+from amt_preflight.observations.base import clipped
 
 # controlMode as rpc-go words it (utils.InterpretControlMode)
 PRE_PROVISIONING = "pre-provisioning state"
