@@ -74,6 +74,8 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version="amt-preflight 0.1.0")
     parser.add_argument("--debug", action="store_true",
                         help="on an internal error, print the traceback too")
+    parser.add_argument("--no-color", action="store_true",
+                        help="no colour on the terminal (as the NO_COLOR variable does)")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
     run = sub.add_parser("run", help="survey the sites of a config file")
@@ -87,7 +89,8 @@ def _parser() -> argparse.ArgumentParser:
                      help=f"output formats, comma-separated: {', '.join(FORMATS)} "
                      "(default: console)")
     run.add_argument("-o", "--output", type=Path, metavar="DIR",
-                     help="write the file formats into this folder")
+                     help="write the file formats into this folder (- : one format to "
+                     "standard output)")
     run.add_argument("--allow-intrusive", action="store_true",
                      help="also run probes that change state (DHCP lease, DNS update, hello)")
     run.add_argument("-v", "--verbose", action="store_true",
@@ -129,8 +132,9 @@ def _parser() -> argparse.ArgumentParser:
         "report", help="render saved runs (RUN.json) again; several are merged into one report")
     report.add_argument("run_json", type=Path, nargs="+", metavar="RUN.json")
     report.add_argument("--format", default="html", choices=list(FORMATS))
-    report.add_argument("-o", "--output", type=Path, metavar="FILE",
-                        help="write here instead of standard output")
+    report.add_argument("-o", "--output", type=Path, metavar="DIR",
+                        help="write into this folder, as run -o does (a FILE name with its "
+                        "extension also works; - : standard output, the default)")
 
     history = sub.add_parser("history", help="list the stored runs, newest first")
     history.add_argument("-c", "--config", type=Path, default=Path("config.yaml"),
@@ -148,6 +152,8 @@ def _parser() -> argparse.ArgumentParser:
     diff.add_argument("--db", type=Path, help="the history database itself")
     for command in sub.choices.values():  # global, so also after the command's name
         command.add_argument("--debug", action="store_true", default=argparse.SUPPRESS,
+                             help=argparse.SUPPRESS)
+        command.add_argument("--no-color", action="store_true", default=argparse.SUPPRESS,
                              help=argparse.SUPPRESS)
     return parser
 
@@ -183,7 +189,9 @@ def _crash_text(exc: BaseException) -> str:
 def _console() -> Console:
     from rich.console import Console
 
-    return Console(highlight=False)
+    # --no-color (or NO_COLOR): no escape sequence at all, not even bold
+    plain = bool(os.environ.get("NO_COLOR"))
+    return Console(highlight=False, color_system=None if plain else "auto")
 
 
 def _write(fmt: str, run: RunResult, target: Path | None, previous: RunResult | None = None,
@@ -215,8 +223,10 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     formats = _formats(args.format)
     files = [f for f in formats if f != "console"]
+    args.output = _output(args.output)
     if args.output is None and files and (len(files) > 1 or "console" in formats):
-        raise _usage(f"--format {','.join(formats)}: give -o DIR to write several formats")
+        raise _usage(f"--format {','.join(formats)}: give -o DIR to write several formats "
+                     "(-o - writes one format to standard output)")
     # From here to the last file written, SIGTERM and SIGINT stop the survey (engine) and
     # the run still writes every report and the history row (CHECKS.md, "Interrupted runs").
     interruption = Interruption()
@@ -409,13 +419,28 @@ def cmd_report(args: argparse.Namespace) -> int:
         run = merge([json_report.load(path) for path in args.run_json])
     except json_report.ReportInputError as exc:
         raise CliError(EX_USAGE, str(exc)) from None
-    if args.format == "console" and args.output is None:
+    target = _output(args.output)
+    if args.format == "console" and target is None:
         from amt_preflight.reports import console as console_report
 
         console_report.print_run(run, _console())
         return 0
-    _write(args.format, run, args.output)
+    if target is not None and (target.is_dir() or not target.suffix):  # a folder, as for run
+        from amt_preflight import files as output
+        from amt_preflight import reports
+
+        try:
+            output.make_folder(target)
+        except OSError as exc:
+            raise CliError(EX_SOFTWARE, str(exc)) from exc
+        target = target / reports.FILE_NAMES[args.format]
+    _write(args.format, run, target)
     return 0
+
+
+def _output(value: Path | None) -> Path | None:
+    """-o: a folder (or, for report, a file), or `-` for standard output (None)."""
+    return None if value is None or str(value) == "-" else value
 
 
 def _history_path(args: argparse.Namespace) -> Path:
@@ -554,6 +579,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     nagios = _asks_for_nagios(arguments)
     try:
         args = _parser().parse_args(arguments)
+        if args.no_color:
+            os.environ["NO_COLOR"] = "1"  # rich, and whatever it starts, honour it
         return COMMANDS[args.command](args)
     except CliError as exc:
         print(exc.line, file=sys.stderr)

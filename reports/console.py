@@ -28,6 +28,8 @@ STATUS_STYLES: dict[Status, str] = {
     Status.WAIVED: "cyan",
 }
 ATTENTION = frozenset({Status.FAIL, Status.ERROR, Status.WAIVED})
+# Above this many sites, ready ones get only their summary line (-v details them all).
+DETAILED_SITES = 10
 # Width of the text file written by render(): no terminal to fit, so give messages room.
 TEXT_WIDTH = 100
 
@@ -37,8 +39,12 @@ def print_run(run: RunResult, console: Console, *, verbose: bool = False) -> Non
     by_site: dict[str, list[Result]] = {site.name: [] for site in run.sites}
     for result in run.results:
         by_site.setdefault(result.site, []).append(result)
-    for site in run.sites:
+    many = len(run.sites) > DETAILED_SITES and not verbose
+    shown = [s for s in run.sites if not many or s.verdict is not Verdict.READY]
+    for site in shown:
         _print_site(site, by_site[site.name], console, verbose=verbose)
+    if len(run.sites) > 1:
+        _print_summary(run, console, hidden=len(run.sites) - len(shown))
     if run.run.interrupted:
         console.print(Text(f"Interrupted by {visible(run.run.interrupted)}: what was unfinished "
                            "is an error (interrupted).", "bold magenta"))
@@ -56,6 +62,22 @@ def print_run(run: RunResult, console: Console, *, verbose: bool = False) -> Non
             f"  exit {overall.exit_code}: {VERDICT_MEANINGS[overall]}",
         )
     )
+
+
+def _print_summary(run: RunResult, console: Console, hidden: int) -> None:
+    """One line a site, the worst first: what a reader of 50 sites looks at."""
+    table = Table(box=box.SIMPLE_HEAD, pad_edge=False, show_edge=False)
+    for heading in ("Site", "Verdict", "Fail", "Error", "Pass", "Not checked"):
+        table.add_column(heading, no_wrap=heading != "Site", overflow="fold")
+    for site in sorted(run.sites, key=lambda s: (-s.verdict.rank, s.name)):
+        table.add_row(visible(site.name), Text(site.verdict.value, VERDICT_STYLES[site.verdict]),
+                      str(site.counts.get("fail", 0)), str(site.counts.get("error", 0)),
+                      str(site.counts.get("pass", 0)), ", ".join(site.coverage_gaps) or "")
+    console.print(table)
+    if hidden:
+        console.print(Text(f"{hidden} ready sites are not detailed above (-v shows every "
+                           "site)", "dim"))
+    console.print()
 
 
 def render(run: RunResult) -> str:

@@ -290,10 +290,13 @@ def saved_run(tmp_path: Path) -> Path:
 
 def test_an_unwritable_output_exits_70_with_one_line(tmp_path: Path) -> None:
     folder = tmp_path / "adir"
-    folder.mkdir()
+    (folder / "amt-preflight.json").mkdir(parents=True)  # where the report would go
     done = run_cli(["report", str(saved_run(tmp_path)), "--format", "json", "-o", str(folder)])
     assert done.returncode == 70
-    assert done.stderr.splitlines() == [f"amt-preflight: cannot write {folder}: it is a folder"]
+    assert done.stderr.splitlines() == [
+        f"amt-preflight: cannot write {folder / 'amt-preflight.json'}: it is a folder"]
+    done = run_cli(["report", str(saved_run(tmp_path)), "--format", "json", "-o", "-"])
+    assert done.returncode == 0 and json.loads(done.stdout)["schema_version"] == 1
     blocked = tmp_path / "a-file"
     blocked.write_text("")
     done = run_cli(["report", str(saved_run(tmp_path)), "--format", "html", "-o",
@@ -304,7 +307,8 @@ def test_an_unwritable_output_exits_70_with_one_line(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize(("args", "says"), [
-    (["report", "{run}", "--format", "nagios", "-o", "{folder}"], "cannot write {folder}: "),
+    (["report", "{run}", "--format", "nagios", "-o", "{folder}"],
+     "cannot write {folder}/amt-preflight.nagios.txt: "),
     (["run", "-c", "{config}", "--format", "nagios"], "config error: {config}:4: "),
     (["run", "--format", "nagios", "--no-such-option"], "error: unrecognized arguments"),
     (["run", "--format=json,nagios"], "error: --format json,nagios: give -o DIR"),
@@ -312,7 +316,7 @@ def test_an_unwritable_output_exits_70_with_one_line(tmp_path: Path) -> None:
 def test_with_format_nagios_every_error_is_one_unknown_line_and_exit_3(
     tmp_path: Path, args: list[str], says: str
 ) -> None:
-    (tmp_path / "adir").mkdir()
+    (tmp_path / "adir" / "amt-preflight.nagios.txt").mkdir(parents=True)
     names = {"run": str(saved_run(tmp_path)), "folder": str(tmp_path / "adir"),
              "config": str(write(tmp_path, "sites:\n  - name: hq\n    resolvers: [10.0.0.1]\n"
                                            "    dns: {}\n"))}

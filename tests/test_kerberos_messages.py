@@ -82,3 +82,25 @@ def test_every_attempt_carries_a_fresh_nonce(monkeypatch: pytest.MonkeyPatch) ->
     assert answer.outcome is Outcome.TIMEOUT and answer.attempts == 4 and len(sent) == 4
     nonces = {AS_REQ.load(request).native["req-body"]["nonce"] for request in sent}
     assert len(nonces) == 4
+
+
+def test_the_request_reads_as_minikerberos_reads_it_with_32_bit_options() -> None:
+    """probes/krb5.py defines the messages itself (minikerberos is a test dependency only);
+    KDC options go out as 32 bits, untrimmed, as RFC 4120 §5.2.8 asks."""
+    wire = probe_kerberos.as_request(CORP, AD_KDC_PRINCIPAL, 99)
+    theirs = AS_REQ.load(wire).native
+    body = theirs["req-body"]
+    assert (theirs["pvno"], theirs["msg-type"], body["nonce"], body["realm"]) == (5, 10, 99, CORP)
+    assert body["etype"] == list(probe_kerberos.ENCTYPES)
+    assert body["till"] == probe_kerberos.TILL
+    assert {"forwardable", "renewable", "renewable-ok"} <= set(body["kdc-options"])
+    options = wire[wire.index(b"\xa0\x07\x03\x05") + 4:][:5]  # [0] BIT STRING of 5 bytes
+    assert options[0] == 0 and len(options) == 5  # no unused bits: all 32 are sent
+
+
+@pytest.mark.parametrize("code", [6, 25, 68])
+def test_error_names_are_those_of_rfc_4120(code: int) -> None:
+    from minikerberos.protocol.errors import KerberosErrorCode
+
+    assert probe_kerberos.parse_reply(krb_error(CORP, code)).error_name == \
+        KerberosErrorCode(code).name

@@ -24,7 +24,7 @@ SRV_PREFIXES = {
 Found = Callable[[str], None]  # called once per address, as soon as it is known
 
 
-def _is_address(text: str) -> bool:
+def is_address(text: str) -> bool:
     try:
         ipaddress.ip_address(text)
     except ValueError:
@@ -50,12 +50,12 @@ async def discover(ctx: SiteProbes, role: AdRole, found: Found) -> AdServers:
 
 async def _configured(ctx: SiteProbes, entry: str, found: Found) -> AdServer:
     """A configured KDC: an address as it is, a name resolved at every resolver of the site."""
-    if _is_address(entry):
+    if is_address(entry):
         found(entry)
         return AdServer(entry, (entry,))
     answers = await asyncio.gather(
         *(ctx.dns.ask(DnsQuestion(r, entry, "A")) for r in ctx.resolvers.addresses))
-    addresses = sorted({v for a in answers for v in a.values if _is_address(v)},
+    addresses = sorted({v for a in answers for v in a.values if is_address(v)},
                        key=_address_order)
     for address in addresses:
         found(address)
@@ -72,7 +72,7 @@ async def _from_srv(ctx: SiteProbes, role: AdRole, domain: str, found: Found) ->
 
     async def target(resolver: str, name: str) -> None:
         answer = await ctx.dns.ask(DnsQuestion(resolver, name, "A"))
-        for address in (v for v in answer.values if _is_address(v)):
+        for address in (v for v in answer.values if is_address(v)):
             if address not in names:
                 names[address] = set()
                 found(address)

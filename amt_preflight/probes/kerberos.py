@@ -1,10 +1,10 @@
 """Kerberos probe: an AS-REQ without pre-authentication to a KDC over UDP or TCP port 88, and
 its KRB-ERROR read: the error code, the realm and the KDC's clock.
 
-Requests are built and replies parsed with minikerberos' ASN.1 definitions (imported on first
-use, as every probe library is); they travel over our own asyncio exchanges, so that garbage,
-a truncated or oversized TCP frame and an ICMP refusal each become an observation, and no
-reply can hold the run longer than the timeout.
+Requests are built and replies parsed with the ASN.1 definitions of probes/krb5.py (imported
+on first use, as every probe library is); they travel over our own asyncio exchanges, so
+that garbage, a truncated or oversized TCP frame and an ICMP refusal each become an
+observation, and no reply can hold the run longer than the timeout.
 """
 
 from __future__ import annotations
@@ -46,22 +46,22 @@ KDC_OPTION_BITS = 32  # RFC 4120: KerberosFlags are at least 32 bits
 
 def as_request(realm: str, principal: str, nonce: int) -> bytes:
     """An AS-REQ without pre-authentication for `principal`@`realm` and the realm's TGT."""
-    from minikerberos.protocol.asn1_structs import AS_REQ, KDC_REQ_BODY, KDCOptions, PrincipalName
-    from minikerberos.protocol.constants import MESSAGE_TYPE, NAME_TYPE
+    from amt_preflight.probes import krb5
 
-    name_type = NAME_TYPE.SRV_INST if "/" in principal else NAME_TYPE.PRINCIPAL
-    body = KDC_REQ_BODY({
-        "kdc-options": KDCOptions(tuple(int(b in KDC_OPTIONS) for b in range(KDC_OPTION_BITS))),
-        "cname": PrincipalName({"name-type": name_type.value,
-                                "name-string": principal.split("/")}),
+    name_type = krb5.NT_SRV_INST if "/" in principal else krb5.NT_PRINCIPAL
+    body = krb5.KdcReqBody({
+        "kdc-options": krb5.KDCOptions(tuple(int(b in KDC_OPTIONS)
+                                             for b in range(KDC_OPTION_BITS))),
+        "cname": krb5.PrincipalName({"name-type": name_type,
+                                     "name-string": principal.split("/")}),
         "realm": realm,
-        "sname": PrincipalName({"name-type": NAME_TYPE.SRV_INST.value,
-                                "name-string": ["krbtgt", realm]}),
+        "sname": krb5.PrincipalName({"name-type": krb5.NT_SRV_INST,
+                                     "name-string": ["krbtgt", realm]}),
         "till": TILL,
         "nonce": nonce,
         "etype": list(ENCTYPES),
     })
-    request = AS_REQ({"pvno": 5, "msg-type": MESSAGE_TYPE.KRB_AS_REQ.value, "req-body": body})
+    request = krb5.AsReq({"pvno": 5, "msg-type": krb5.AS_REQ_TYPE, "req-body": body})
     return bytes(request.dump())
 
 
@@ -77,29 +77,24 @@ class ParsedReply:
 
 def parse_reply(wire: bytes) -> ParsedReply:
     """What a KDC answered; ValueError, saying why, for anything that is no KDC reply."""
-    from minikerberos.protocol.asn1_structs import KerberosResponse
-    from minikerberos.protocol.constants import MESSAGE_TYPE
-    from minikerberos.protocol.errors import KerberosErrorCode
+    from amt_preflight.probes import krb5
 
     try:
-        response = KerberosResponse.load(wire, strict=True)
+        response = krb5.KerberosResponse.load(wire, strict=True)
         kind = response.name
         fields: dict[str, Any] = response.native
     except Exception as exc:  # hostile bytes can make an ASN.1 parser raise anything
         raise ValueError(f"not a Kerberos reply ({type(exc).__name__})") from None
-    if kind == "AS_REP" and fields.get("msg-type") == MESSAGE_TYPE.KRB_AS_REP.value:
+    if kind == "AS_REP" and fields.get("msg-type") == krb5.AS_REP_TYPE:
         return ParsedReply("AS-REP", str(fields.get("crealm") or ""))
-    if kind != "KRB_ERROR" or fields.get("msg-type") != MESSAGE_TYPE.KRB_ERROR.value:
+    if kind != "KRB_ERROR" or fields.get("msg-type") != krb5.KRB_ERROR_TYPE:
         raise ValueError(f"a {kind} message does not answer an AS-REQ")
     code, stime, susec = fields.get("error-code"), fields.get("stime"), fields.get("susec")
     if not isinstance(code, int) or not isinstance(stime, datetime):
         raise ValueError("KRB-ERROR without an error code or server time")
     if not isinstance(susec, int) or not 0 <= susec <= 999_999:
         raise ValueError(f"KRB-ERROR with microseconds {susec!r} out of range")
-    try:
-        name = KerberosErrorCode(code).name
-    except ValueError:
-        name = "unknown error"
+    name = krb5.ERROR_NAMES.get(code, "unknown error")
     return ParsedReply("KRB-ERROR", str(fields.get("realm") or ""), code, name,
                        str(fields.get("e-text") or ""), stime.timestamp() + susec / 1e6)
 

@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import ipaddress
 import math
 import ssl
 import time
@@ -48,7 +47,7 @@ from amt_preflight.observations.ad import (
 )
 from amt_preflight.observations.base import Outcome
 from amt_preflight.observations.dns import ResolverSet, ResolverTrust, in_domain, normal_name
-from amt_preflight.probes.adservers import discover
+from amt_preflight.probes.adservers import discover, is_address
 from amt_preflight.probes.attempts import after_silence
 from amt_preflight.secrets import Secret, SecretError, read_secret_async
 
@@ -483,14 +482,6 @@ async def bind(address: str, names: Sequence[str], user: str, secret: Secret,
 # --- which DC may get the password
 
 
-def _is_address(text: str) -> bool:
-    try:
-        ipaddress.ip_address(text)
-    except ValueError:
-        return False
-    return True
-
-
 def _untrusted(resolvers: ResolverSet, address: str) -> str:
     asked = ", ".join(resolvers.addresses) or "no resolver"
     if resolvers.trust is ResolverTrust.ROGUE:
@@ -510,7 +501,7 @@ def untrusted_source(ad: AdConfig, server: AdServer, address: str,
     it yet): it was found through resolvers that a DHCP server outside dhcp.allowed_servers
     handed out, or any DHCP server while allowed_servers is empty. An address configured in
     ad.kdcs was found through nothing."""
-    if server.target in ad.kdcs and _is_address(server.target):
+    if server.target in ad.kdcs and is_address(server.target):
         return ""
     return "" if resolvers.trust is ResolverTrust.TRUSTED else _untrusted(resolvers, address)
 
@@ -525,9 +516,9 @@ def password_names(ad: AdConfig, server: AdServer, address: str, dse: RootDse,
     if refused := untrusted_source(ad, server, address, resolvers):
         return (), refused
     names = [server.target] if server.target in ad.kdcs else []
-    names += [n for n in server.host_names if in_domain(n, ad.domain) and not _is_address(n)]
+    names += [n for n in server.host_names if in_domain(n, ad.domain) and not is_address(n)]
     host = dse.dns_host_name
-    if host and in_domain(host, ad.domain) and not _is_address(host):
+    if host and in_domain(host, ad.domain) and not is_address(host):
         names.append(normal_name(host))
     if names:
         return tuple(dict.fromkeys(names)), ""
