@@ -15,7 +15,7 @@ import itertools
 import os
 import sys
 import traceback
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, NoReturn
 
@@ -389,6 +389,20 @@ def cmd_roots(args: argparse.Namespace) -> int:
     return 0
 
 
+def _defined_in(function: Callable[..., object]) -> str:
+    """Where a check's function is, relative to the repository or site-packages."""
+    import inspect
+
+    try:
+        path = Path(inspect.getsourcefile(function) or "?")
+        line = inspect.getsourcelines(function)[1]
+    except (OSError, TypeError):
+        return "?"
+    parts = path.parts
+    shown = "/".join(parts[-2:]) if len(parts) >= 2 else str(path)
+    return f"{shown}:{line}"
+
+
 def cmd_explain(args: argparse.Namespace) -> int:
     from amt_preflight.checks import BY_ID
 
@@ -398,6 +412,7 @@ def cmd_explain(args: argparse.Namespace) -> int:
     lines = [
         f"{spec.id}: {spec.title}",
         f"  area:        {spec.area}",
+        f"  defined in:  {_defined_in(spec.function)}",
         f"  severity:    {spec.severity.value} (override in config.yaml: checks.severity)",
         f"  intrusive:   {'yes: runs only with --allow-intrusive' if spec.intrusive else 'no'}",
         f"  passes when: {spec.passes_when}",

@@ -154,7 +154,7 @@ def _finding(domain: str, bundle: CertificateBundle, status: Status, message: st
 
 
 @check(
-    id=LOADABLE,
+    id="CERT-LOADABLE",
     title="Provisioning certificate file loads",
     severity="critical",
     needs=[Need.CERT_FILES],

@@ -89,7 +89,7 @@ def _per_profile(attempts: tuple[HandshakeAttempt, ...]) -> dict[str, Any]:
 
 
 @check(
-    id=TCP,
+    id="HS-PROVSERVER-TCP",
     flows=[REMOTE_CONFIG],
     title="Provisioning server accepts TCP on the hello port",
     severity="critical",
@@ -128,7 +128,7 @@ def provserver_tcp(site: SiteConfig, obs: SiteView) -> Iterator[Finding]:
 
 
 @check(
-    id=HELLO_SENT,
+    id="HS-HELLO-SENT",
     flows=[REMOTE_CONFIG],
     title="Provisioning server takes a PKI hello",
     severity="high",
@@ -232,7 +232,7 @@ def _connect_back_failure(attempt: HandshakeAttempt, answer: ConnectBack) -> str
 
 
 @check(
-    id=CONNECT_BACK,
+    id="HS-CONNECT-BACK",
     flows=[REMOTE_CONFIG],
     title="Provisioning server connects back with mutual TLS, as the firmware speaks it",
     severity="high",

@@ -20,3 +20,10 @@ def test_target_names_follow_the_contract() -> None:
     assert target_name("DHCP-OPT81-ACCEPTED") == "the interface name"
     assert target_name("CERT-ROOT-TRUSTED") == "the domain"
     assert target_name("SNMP-IF-UP") == "host/interface"
+
+
+def test_every_check_id_is_a_literal_where_it_is_defined() -> None:
+    """`git grep 'HS-CONNECT-BACK'` finds its definition: the ID is a literal in @check."""
+    sources = "".join(p.read_text() for p in (DOC.parents[1] / "checks").glob("*.py"))
+    for spec in CATALOGUE:
+        assert f'    id="{spec.id}",' in sources, spec.id
