@@ -41,9 +41,11 @@ import dns.message
 import dns.query
 import yaml
 
-from lab import Lab, LabError, netns, network
-
 REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))  # the lab is not installed: it is taken from the checkout
+
+from lab import Lab, LabError, netns, network  # noqa: E402
+
 PYTHON = Path(sys.executable)
 TOOL = PYTHON.parent / "amt-preflight"
 MINIMAL_CLIENT = Path(__file__).resolve().parent / "minimal_dns_client.py"
