@@ -99,7 +99,11 @@ def _parser() -> argparse.ArgumentParser:
                      help="no progress display, even on a terminal")
     run.add_argument("-q", "--quiet", action="store_true",
                      help="print only when a site's verdict changed since the stored previous "
-                     "run (for cron); files are still written, the exit code is the same")
+                     "run of the same checks (for cron); files are still written, the exit "
+                     "code is the same")
+    run.add_argument("--no-history", action="store_true",
+                     help="neither store this run in the history nor compare it with stored "
+                     "runs (no SNMP trap; with --quiet every verdict is news)")
 
     init = sub.add_parser(
         "init", help="a first config from what the network says (non-intrusive probes only)")
@@ -136,18 +140,35 @@ def _parser() -> argparse.ArgumentParser:
                         help="write into this folder, as run -o does (a FILE name with its "
                         "extension also works; - : standard output, the default)")
 
-    history = sub.add_parser("history", help="list the stored runs, newest first")
+    history = sub.add_parser("history", help="list the stored runs, newest first "
+                             "(`history prune --keep-days N` deletes older runs)")
     history.add_argument("-c", "--config", type=Path, default=Path("config.yaml"),
                          help="config whose `history` database to read (default: ./config.yaml)")
     history.add_argument("--db", type=Path, help="the history database itself")
     history.add_argument("--limit", type=int, default=20, help="how many runs (default 20)")
+    history_sub = history.add_subparsers(dest="history_command", parser_class=_Parser)
+    prune = history_sub.add_parser(
+        "prune", help="delete the runs finished more than N days ago; says how many")
+    prune.add_argument("--keep-days", type=int, required=True, metavar="N",
+                       help="keep the runs of the last N days (at least 1)")
+    # also after `prune`; SUPPRESS: not given here, history's own values stand
+    prune.add_argument("-c", "--config", type=Path, default=argparse.SUPPRESS,
+                       help="config whose `history` database to prune")
+    prune.add_argument("--db", type=Path, default=argparse.SUPPRESS,
+                       help="the history database itself")
+    for command in (prune,):
+        command.add_argument("--debug", action="store_true", default=argparse.SUPPRESS,
+                             help=argparse.SUPPRESS)
+        command.add_argument("--no-color", action="store_true", default=argparse.SUPPRESS,
+                             help=argparse.SUPPRESS)
 
     diff = sub.add_parser(
         "diff", help="what changed between two runs: new, resolved and unchanged failures")
     diff.add_argument("old", nargs="?", help="run id (or prefix) or RUN.json; default: for "
-                      "each site its second newest run")
+                      "each site the run before NEW's of the same selection (checks, "
+                      "intrusive or not)")
     diff.add_argument("new", nargs="?", help="run id (or prefix) or RUN.json; default: for "
-                      "each site its newest run")
+                      "each site its newest run that has an earlier one of its selection")
     diff.add_argument("-c", "--config", type=Path, default=Path("config.yaml"))
     diff.add_argument("--db", type=Path, help="the history database itself")
     for command in sub.choices.values():  # global, so also after the command's name
@@ -265,7 +286,7 @@ def _survey(args: argparse.Namespace, formats: list[str], files: list[str],
     except engine.UsageError as exc:
         raise _usage(str(exc)) from None
 
-    previous = _remember(config, result)
+    previous = None if args.no_history else _remember(config, result, quiet=args.quiet)
     if previous is not None and config.notify.snmp_trap is not None:
         from amt_preflight import notify
 
@@ -298,8 +319,9 @@ def _survey(args: argparse.Namespace, formats: list[str], files: list[str],
     return result.exit_code
 
 
-def _remember(config: Config, result: RunResult) -> RunResult | None:
-    """Store the run in the history, if configured; the sites' previous runs, if any."""
+def _remember(config: Config, result: RunResult, *, quiet: bool = False) -> RunResult | None:
+    """Store the run in the history, if configured, then prune it (history_keep_days); the
+    sites' previous runs of the same selection (checks, intrusive flag), if any."""
     if config.history is None:
         return None
     from amt_preflight import history
@@ -307,7 +329,8 @@ def _remember(config: Config, result: RunResult) -> RunResult | None:
     path = config.resolve(config.history)
     try:
         previous = history.previous_site_results(
-            path, [s.name for s in result.sites], result.run.started_at)
+            path, [s.name for s in result.sites], result.run.started_at,
+            selection=result.run.selection)
     except history.HistoryError as exc:
         print(f"amt-preflight: warning: {exc}", file=sys.stderr)
         previous = None
@@ -316,6 +339,15 @@ def _remember(config: Config, result: RunResult) -> RunResult | None:
     except history.HistoryError as exc:
         print(f"amt-preflight: warning: {exc}", file=sys.stderr)
         return None
+    if config.history_keep_days is not None:
+        try:
+            deleted = history.prune(path, config.history_keep_days)
+        except history.HistoryError as exc:
+            print(f"amt-preflight: warning: {exc}", file=sys.stderr)
+        else:
+            if deleted and not quiet:
+                print(f"{path}: deleted {deleted} runs older than "
+                      f"{config.history_keep_days} days (history_keep_days)", file=sys.stderr)
     return previous
 
 
@@ -476,6 +508,8 @@ def _history_path(args: argparse.Namespace) -> Path:
 def cmd_history(args: argparse.Namespace) -> int:
     from amt_preflight import history
 
+    if args.history_command == "prune":
+        return _prune(args)
     path = _history_path(args)
     try:
         stored = history.runs(path, args.limit)
@@ -485,7 +519,23 @@ def cmd_history(args: argparse.Namespace) -> int:
         print(f"no runs stored in {path}")
     for run in stored:
         sites = ", ".join(f"{name} {verdict}" for name, verdict in run.sites.items())
-        print(f"{run.id[:12]}  {run.finished_at}  {run.verdict:9}  {run.host}  {sites}")
+        selection = run.selection or "selection not recorded"
+        print(f"{run.id[:12]}  {run.finished_at}  {run.verdict:9}  {run.host}  {sites}  "
+              f"[{selection}]")
+    return 0
+
+
+def _prune(args: argparse.Namespace) -> int:
+    from amt_preflight import history
+
+    if args.keep_days < 1:
+        raise _usage(f"--keep-days {args.keep_days}: keep at least 1 day")
+    path = _history_path(args)
+    try:
+        deleted = history.prune(path, args.keep_days)
+    except history.HistoryError as exc:
+        raise _usage(str(exc)) from None
+    print(f"{path}: deleted {deleted} runs finished more than {args.keep_days} days ago")
     return 0
 
 

@@ -394,6 +394,8 @@ class Config(Strict):
     checks: ChecksConfig = ChecksConfig()
     waivers: list[WaiverConfig] = []
     history: Path | None = None
+    # After each stored run, delete the runs finished more than this many days ago
+    history_keep_days: Annotated[int, Field(ge=1)] | None = None
     notify: NotifyConfig = NotifyConfig()
     # Where the file was read from: relative paths in it are relative to its folder.
     _source: Path = PrivateAttr(default=Path("config.yaml"))

@@ -33,6 +33,7 @@ from amt_preflight.model import (
     Result,
     RunInfo,
     RunResult,
+    Selection,
     Severity,
     SiteSummary,
     Status,
@@ -437,5 +438,7 @@ def run(config: Config, options: RunOptions) -> RunResult:
         id=uuid.uuid4().hex, started_at=_iso(started), finished_at=_iso(datetime.now(UTC)),
         host=socket.gethostname(), config=str(config.source),
         interrupted=gathered.interrupted_by,
+        selection=Selection.of([site.name for site in sites], [spec.id for spec in selected],
+                               intrusive),
     )
     return RunResult(info, summaries, results, tuple(gathered.leftovers))

@@ -6,6 +6,12 @@ The database holds every run's evidence: it is created 0600 before SQLite opens 
 -wal and -shm files take that mode), in a folder created 0700, never through a symlink.
 A stored row is checked against the JSON schema when it is loaded: a damaged one is
 skipped with a warning, never a crash of the run that reads it.
+
+Like is compared with like: each run's selection (its checks after --check and
+checks.disable, and whether intrusive probes were allowed) is stored as a key, and a site's
+run is compared only with an earlier run of that site with the same key. Rows stored by
+older versions have no key: they are a selection of their own, compared with one another
+only, never with a run that records its selection.
 """
 
 from __future__ import annotations
@@ -17,10 +23,11 @@ import sys
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import closing, contextmanager
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from amt_preflight import files
-from amt_preflight.model import RunResult
+from amt_preflight.model import RunResult, Selection
 
 BUSY_TIMEOUT_S = 30.0
 SCHEMA = """
@@ -48,6 +55,14 @@ CREATE TABLE IF NOT EXISTS run_digests (
     run_id TEXT PRIMARY KEY REFERENCES runs(id) ON DELETE CASCADE,
     sha256 TEXT NOT NULL
 );
+-- What each run selected (model.Selection.key: its checks and intrusive flag) and how that
+-- reads; none for rows of older versions, which are a selection of their own.
+CREATE TABLE IF NOT EXISTS run_selections (
+    run_id TEXT PRIMARY KEY REFERENCES runs(id) ON DELETE CASCADE,
+    selection TEXT NOT NULL,
+    described TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS runs_by_finished_at ON runs (finished_at);
 """
 
 
@@ -74,6 +89,7 @@ class StoredRun:
     host: str
     verdict: str
     sites: dict[str, str]  # site -> verdict
+    selection: str | None = None  # "12 checks, non-intrusive"; None: not recorded (older)
 
 
 @contextmanager
@@ -110,6 +126,9 @@ def store(path: Path, run: RunResult) -> None:
                 [(run.run.id, s.name, s.verdict.value, run.run.finished_at) for s in run.sites],
             )
             db.execute("INSERT INTO run_digests VALUES (?, ?)", (run.run.id, _digest(document)))
+            if run.run.selection is not None:
+                db.execute("INSERT INTO run_selections VALUES (?, ?, ?)",
+                           (run.run.id, run.run.selection.key, run.run.selection.describe()))
             db.execute("COMMIT")
         except BaseException:
             db.execute("ROLLBACK")
@@ -120,15 +139,47 @@ def runs(path: Path, limit: int = 50) -> list[StoredRun]:
     """The newest runs first."""
     with _connect(path) as db:
         rows = db.execute(
-            "SELECT id, started_at, finished_at, host, verdict FROM runs "
-            "ORDER BY finished_at DESC, rowid DESC LIMIT ?", (limit,)).fetchall()
+            "SELECT r.id, r.started_at, r.finished_at, r.host, r.verdict, k.described "
+            "FROM runs r LEFT JOIN run_selections k ON k.run_id = r.id "
+            "ORDER BY r.finished_at DESC, r.rowid DESC LIMIT ?", (limit,)).fetchall()
         out = []
-        for run_id, started, finished, host, verdict in rows:
+        for run_id, started, finished, host, verdict, described in rows:
             sites = dict(db.execute(
                 "SELECT site, verdict FROM site_runs WHERE run_id = ? ORDER BY site",
                 (run_id,)).fetchall())
-            out.append(StoredRun(run_id, started, finished, host, verdict, sites))
+            out.append(StoredRun(run_id, started, finished, host, verdict, sites, described))
         return out
+
+
+def prune(path: Path, keep_days: int, now: datetime | None = None) -> int:
+    """Delete the runs finished more than `keep_days` days before `now`, in one
+    transaction; how many were deleted. A row whose time cannot be read is kept."""
+    if keep_days < 1:
+        raise HistoryError(f"{path}: keep at least one day of runs, not {keep_days}")
+    cutoff = (now or datetime.now(UTC)) - timedelta(days=keep_days)
+    with _connect(path) as db:
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            old = [run_id for run_id, finished in db.execute(
+                       "SELECT id, finished_at FROM runs").fetchall()
+                   if (moment := _moment(finished)) is not None and moment < cutoff]
+            db.executemany("DELETE FROM runs WHERE id = ?", [(r,) for r in old])
+            db.execute("COMMIT")
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise
+    return len(old)
+
+
+def _moment(text: object) -> datetime | None:
+    """A stored time (ISO 8601; without a zone: UTC), or None for one that is not."""
+    if not isinstance(text, str):
+        return None
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        return None
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
 
 
 def load(path: Path, run_id: str) -> RunResult:
@@ -193,19 +244,23 @@ def _loaded(path: Path, db: sqlite3.Connection, run_ids: Sequence[str], warn: Wa
     return found
 
 
-def previous_site_results(path: Path, sites: Sequence[str], before: str, warn: Warn = _warn
-                          ) -> RunResult | None:
-    """For each site, its latest stored run finished before `before` (a damaged one
-    skipped, with a warning, for the one before it), as one RunResult holding those sites
-    only; None when no site has one."""
+def previous_site_results(path: Path, sites: Sequence[str], before: str, warn: Warn = _warn,
+                          *, selection: Selection | None = None) -> RunResult | None:
+    """For each site, its latest stored run of the same selection (None: rows without one,
+    as older versions stored them) finished before `before` (a damaged one skipped, with a
+    warning, for the one before it), as one RunResult holding those sites only; None when no
+    site has one."""
+    key = selection.key if selection is not None else None
     picked: dict[str, str] = {}
     loaded: dict[str, RunResult] = {}
     damaged: set[str] = set()
     with _connect(path) as db:
         for site in sites:
             rows = db.execute(
-                "SELECT run_id FROM site_runs WHERE site = ? AND finished_at < ? "
-                "ORDER BY finished_at DESC", (site, before)).fetchall()
+                "SELECT s.run_id FROM site_runs s "
+                "LEFT JOIN run_selections k ON k.run_id = s.run_id "
+                "WHERE s.site = ? AND s.finished_at < ? AND k.selection IS ? "
+                "ORDER BY s.finished_at DESC", (site, before, key)).fetchall()
             for (run_id,) in rows:
                 if run_id in damaged:
                     continue
@@ -221,29 +276,34 @@ def previous_site_results(path: Path, sites: Sequence[str], before: str, warn: W
 
 
 def latest_two(path: Path, warn: Warn = _warn) -> tuple[RunResult, RunResult] | None:
-    """For each site its second newest and newest run (damaged ones skipped, with a
-    warning), as two RunResults; None when no site has two runs yet."""
+    """For each site its newest run that has an earlier run of the same selection, and that
+    earlier run (damaged ones skipped, with a warning), as two RunResults; None when no
+    site has two runs of one selection yet. An ad-hoc run of a few checks after the nightly
+    ones leaves the nightly pair the one compared until it has a like run of its own."""
     older: dict[str, str] = {}
     newer: dict[str, str] = {}
     loaded: dict[str, RunResult] = {}
     damaged: set[str] = set()
     with _connect(path) as db:
+
+        def good(run_id: str) -> bool:
+            if run_id not in loaded and run_id not in damaged:
+                loaded.update(_loaded(path, db, [run_id], warn))
+                if run_id not in loaded:
+                    damaged.add(run_id)
+            return run_id in loaded
+
         sites = [row[0] for row in db.execute("SELECT DISTINCT site FROM site_runs ORDER BY site")]
         for site in sites:
-            rows = db.execute("SELECT run_id FROM site_runs WHERE site = ? "
-                              "ORDER BY finished_at DESC", (site,)).fetchall()
-            good: list[str] = []
-            for (run_id,) in rows:
-                if run_id not in loaded and run_id not in damaged:
-                    loaded.update(_loaded(path, db, [run_id], warn))
-                    if run_id not in loaded:
-                        damaged.add(run_id)
-                if run_id in loaded:
-                    good.append(run_id)
-                if len(good) == 2:
-                    break
-            if len(good) == 2:
-                newer[site], older[site] = good
+            rows: list[tuple[str, str | None]] = db.execute(
+                "SELECT s.run_id, k.selection FROM site_runs s "
+                "LEFT JOIN run_selections k ON k.run_id = s.run_id WHERE s.site = ? "
+                "ORDER BY s.finished_at DESC", (site,)).fetchall()
+            pair = next(((run_id, earlier) for i, (run_id, key) in enumerate(rows)
+                         for earlier, earlier_key in rows[i + 1:]
+                         if earlier_key == key and good(run_id) and good(earlier)), None)
+            if pair is not None:
+                newer[site], older[site] = pair
     if not newer:
         return None
     return (only_sites([loaded[r] for r in set(older.values())], older),

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from enum import StrEnum
 from typing import Any
@@ -261,6 +261,39 @@ def status_counts(results: Sequence[Result]) -> dict[str, int]:
 
 
 @dataclass(frozen=True)
+class Selection:
+    """What a run selected: its sites, the check IDs left after --check and checks.disable,
+    and whether intrusive probes were allowed. The history compares a site's run only with
+    an earlier run of the same checks and intrusive flag (`key`)."""
+
+    sites: tuple[str, ...]
+    checks: tuple[str, ...]  # sorted
+    intrusive: bool
+
+    @classmethod
+    def of(cls, sites: Iterable[str], checks: Iterable[str], intrusive: bool) -> Selection:
+        return cls(tuple(dict.fromkeys(sites)), tuple(sorted(set(checks))), intrusive)
+
+    @property
+    def key(self) -> str:
+        """Same checks, same intrusive flag, same key (the sites are compared one by one)."""
+        text = ",".join(self.checks) + ("\x1fintrusive" if self.intrusive else "")
+        return hashlib.sha256(text.encode()).hexdigest()[:32]
+
+    def describe(self) -> str:
+        return (f"{len(self.checks)} checks, "
+                f"{'intrusive' if self.intrusive else 'non-intrusive'}")
+
+    def to_json(self) -> dict[str, Any]:
+        return {"sites": list(self.sites), "checks": list(self.checks),
+                "intrusive": self.intrusive}
+
+    @classmethod
+    def from_json(cls, doc: Mapping[str, Any]) -> Selection:
+        return cls(tuple(doc["sites"]), tuple(doc["checks"]), bool(doc["intrusive"]))
+
+
+@dataclass(frozen=True)
 class RunInfo:
     id: str
     started_at: str
@@ -270,12 +303,25 @@ class RunInfo:
     # The signal that ended the run early ("SIGTERM", "SIGINT"): what was unfinished then
     # is an error ("interrupted"); None for a run that ended by itself or at its deadline.
     interrupted: str | None = None
+    # What the run selected; None in documents of older versions (and in merged reports of
+    # runs that selected differently)
+    selection: Selection | None = None
 
     def to_json(self) -> dict[str, Any]:
         doc = dict(self.__dict__)
         if self.interrupted is None:
             del doc["interrupted"]  # absent, not null: documents of older versions match
+        if self.selection is None:
+            del doc["selection"]
+        else:
+            doc["selection"] = self.selection.to_json()
         return doc
+
+    @classmethod
+    def from_json(cls, doc: Mapping[str, Any]) -> RunInfo:
+        fields = dict(doc)
+        selection = fields.pop("selection", None)
+        return cls(**fields, selection=Selection.from_json(selection) if selection else None)
 
 
 class LeftoverKind(StrEnum):
@@ -348,7 +394,7 @@ class RunResult:
     @classmethod
     def from_json(cls, doc: Mapping[str, Any]) -> RunResult:
         return cls(
-            run=RunInfo(**doc["run"]),
+            run=RunInfo.from_json(doc["run"]),
             sites=[SiteSummary.from_json(s) for s in doc["sites"]],
             results=[Result.from_json(r) for r in doc["results"]],
             leftovers=tuple(Leftover.from_json(x) for x in doc.get("leftovers", ())),
@@ -376,7 +422,19 @@ def merge(runs: Sequence[RunResult]) -> RunResult:
         host=", ".join(dict.fromkeys(r.run.host for r in runs)),
         config=", ".join(dict.fromkeys(r.run.config for r in runs)),
         interrupted=interrupted or None,
+        selection=_merged_selection(runs),
     )
     # Whatever stayed behind stays behind whichever run shows the site: all of them
     leftovers = tuple(dict.fromkeys(x for run in runs for x in run.leftovers))
     return RunResult(info, sites, results, leftovers)
+
+
+def _merged_selection(runs: Sequence[RunResult]) -> Selection | None:
+    """The runs' sites as one selection when they all selected the same checks and
+    intrusive flag; None otherwise (or when one of them does not say)."""
+    selections = [r.run.selection for r in runs]
+    first = selections[0]
+    if first is None or any(s is None or s.key != first.key for s in selections):
+        return None
+    return replace(first, sites=tuple(dict.fromkeys(
+        site for s in selections if s is not None for site in s.sites)))

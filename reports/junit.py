@@ -1,7 +1,11 @@
 """JUnit XML for CI: one test suite per site, one test case per result.
 
-A test case is named `[SEVERITY][ID] title (target)`; fail and error stay distinct, waived and
-skipped results are skipped test cases whose message says why.
+Stable identity, so CI keeps each test's history: a suite is named by its site only, a test case
+`CHECK-ID target` only; the verdict, the severity, the status and the title change from run to
+run and live in properties, attributes and messages. Fail and error stay distinct (the failure's
+type is the severity, its message starts with it), waived and skipped results are skipped test
+cases whose message says why. A coverage gap is the error case `CHECK-ID (coverage gap)`, a
+check that did not run the skipped case `CHECK-ID (did not run)`, the reason in its message.
 
 Every text goes through visible() (`_x`), titles and remediation too: `report RUN.json` reads
 them from a file, and one U+FFFF or control character would make the whole XML invalid.
@@ -18,17 +22,26 @@ from . import COVERAGE_GAP, visible
 _x = visible  # every text of the XML: see the module's docstring
 
 
+def _properties(element: ET.Element, **values: str) -> None:
+    """What changes from run to run, out of the names: `<properties>` of a suite or case."""
+    properties = ET.SubElement(element, "properties")
+    for name, value in values.items():
+        ET.SubElement(properties, "property", {"name": name, "value": value})
+
+
 def _case(result: Result) -> ET.Element:
     case = ET.Element("testcase", {
         "classname": f"amt-preflight.{_x(result.site)}",
-        "name": f"[{result.severity.value.upper()}][{_x(result.check)}] {_x(result.title)} "
-                f"({_x(result.target)})",
+        "name": f"{_x(result.check)} {_x(result.target)}",
         "time": f"{result.duration_ms / 1000:.3f}",
     })
-    message = _x(result.message)
+    _properties(case, status=result.status.value, severity=result.severity.value,
+                title=_x(result.title))
+    message = f"[{result.severity.value}] {_x(result.message)}"
     if result.status is Status.FAIL:
         ET.SubElement(case, "failure", {"message": message, "type": result.severity.value}
-                      ).text = f"{message}\n\nRemediation: {_x(result.remediation)}"
+                      ).text = (f"{_x(result.title)}: {message}\n\n"
+                                f"Remediation: {_x(result.remediation)}")
     elif result.status is Status.ERROR:
         ET.SubElement(case, "error", {"message": message, "type": "error"}).text = message
     elif result.status is Status.WAIVED and result.waiver is not None:
@@ -51,7 +64,7 @@ def render(run: RunResult) -> str:
     for site in run.sites:
         results = by_site[site.name]
         suite = ET.SubElement(suites, "testsuite", {
-            "name": f"{_x(site.name)} ({site.verdict.value})",
+            "name": _x(site.name),
             "tests": str(len(results)),
             "failures": str(sum(r.status is Status.FAIL for r in results)),
             "errors": str(sum(r.status is Status.ERROR for r in results)),
@@ -60,19 +73,20 @@ def render(run: RunResult) -> str:
             "timestamp": _x(run.run.started_at),
             "hostname": _x(run.run.host),
         })
+        _properties(suite, verdict=site.verdict.value)
         suite.extend(_case(r) for r in results)
         # What did not run: a coverage gap is an error (the site cannot be called ready),
         # every other check that did not run a skipped case saying why
         for check in site.coverage_gaps:
             case = ET.SubElement(suite, "testcase", {
                 "classname": f"amt-preflight.{_x(site.name)}",
-                "name": f"[COVERAGE][{_x(check)}] required check not looked at", "time": "0"})
+                "name": f"{_x(check)} (coverage gap)", "time": "0"})
             ET.SubElement(case, "error", {"message": f"{_x(check)}: {COVERAGE_GAP}",
                                           "type": "coverage-gap"})
         for n in site.not_run:
             case = ET.SubElement(suite, "testcase", {
                 "classname": f"amt-preflight.{_x(site.name)}",
-                "name": f"[NOT RUN][{_x(n.check)}] {n.reason.value}", "time": "0"})
+                "name": f"{_x(n.check)} (did not run)", "time": "0"})
             ET.SubElement(case, "skipped", {"message": f"{n.reason.value}: {_x(n.detail)}"})
         suite.set("tests", str(len(results) + len(site.coverage_gaps) + len(site.not_run)))
         suite.set("errors", str(int(suite.get("errors", "0")) + len(site.coverage_gaps)))

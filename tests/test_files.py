@@ -112,6 +112,35 @@ def test_report_files_holding_evidence_are_private(tmp_path: Path) -> None:
     assert json.loads((tmp_path / "again.json").read_text())["run"]["id"]
 
 
+def test_the_prometheus_textfile_is_renamed_into_place(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """node_exporter may read the collector's folder at any moment: the textfile appears by a
+    rename of a temporary file in the same folder, never written in place."""
+    from amt_preflight.cli import main
+
+    saved = tmp_path / "run.json"
+    saved.write_text(json_report.render(hostile_run()))
+    folder = tmp_path / "textfile"
+    folder.mkdir()
+    (folder / "amt_preflight.prom").write_text("complete old metrics\n")
+    renames: list[tuple[Path, Path, str]] = []
+    real_replace = os.replace
+
+    def spy(source: str | Path, target: str | Path) -> None:
+        renames.append((Path(source), Path(target), Path(target).read_text()))
+        real_replace(source, target)
+
+    monkeypatch.setattr(os, "replace", spy)
+    assert main(["report", str(saved), "--format", "prometheus", "-o", str(folder)]) == 0
+    [(source, target, before)] = renames
+    assert target == folder / "amt_preflight.prom" and before == "complete old metrics\n"
+    assert source.parent == folder and source.name.startswith(".amt_preflight.prom.")
+    assert "amt_preflight_check_status{" in target.read_text()
+    assert [p.name for p in folder.iterdir()] == ["amt_preflight.prom"]
+    assert mode(target) == 0o644
+
+
 def test_history_database_is_private_in_a_private_folder(tmp_path: Path) -> None:
     db = tmp_path / "state" / "history.sqlite"
     history.store(db, hostile_run())
