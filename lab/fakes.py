@@ -68,19 +68,26 @@ class _StaleUdp(asyncio.DatagramProtocol):
             self.transport.sendto(reply, addr)
 
 
-async def _stale_tcp(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-    try:
-        async with asyncio.timeout(HOLD_SECONDS):
-            while header := await reader.readexactly(2):
-                reply = stale_reply(await reader.readexactly(struct.unpack("!H", header)[0]))
-                if not reply:
-                    break
-                writer.write(struct.pack("!H", len(reply)) + reply)
-                await writer.drain()
-    except (TimeoutError, ConnectionError, asyncio.IncompleteReadError):
-        pass
-    finally:
-        writer.close()
+def _framed_tcp(answer: Callable[[bytes], bytes]) -> TcpHandler:
+    """A TCP handler that answers each length-prefixed query with answer(query), framed the
+    same way; an empty answer ends the connection."""
+
+    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            async with asyncio.timeout(HOLD_SECONDS):
+                while True:
+                    (length,) = struct.unpack("!H", await reader.readexactly(2))
+                    reply = answer(await reader.readexactly(length))
+                    if not reply:
+                        break
+                    writer.write(struct.pack("!H", len(reply)) + reply)
+                    await writer.drain()
+        except (TimeoutError, ConnectionError, asyncio.IncompleteReadError):
+            pass
+        finally:
+            writer.close()
+
+    return handle
 
 
 class _GarbageUdp(asyncio.DatagramProtocol):
@@ -99,21 +106,6 @@ async def _silent_tcp(reader: asyncio.StreamReader, writer: asyncio.StreamWriter
             while await reader.read(4096):
                 pass
     except (TimeoutError, ConnectionError):
-        pass
-    finally:
-        writer.close()
-
-
-async def _garbage_tcp(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-    """Answer each length-prefixed query with a well-framed reply whose content is junk."""
-    try:
-        async with asyncio.timeout(HOLD_SECONDS):
-            while True:
-                (length,) = struct.unpack("!H", await reader.readexactly(2))
-                reply = garbage_reply(await reader.readexactly(length))
-                writer.write(struct.pack("!H", len(reply)) + reply)
-                await writer.drain()
-    except (TimeoutError, ConnectionError, asyncio.IncompleteReadError):
         pass
     finally:
         writer.close()
@@ -239,7 +231,7 @@ async def serve(
     if kind == "silent":
         udp, tcp = asyncio.DatagramProtocol, _silent_tcp  # the base protocol ignores datagrams
     elif kind == "stale":
-        udp, tcp = _StaleUdp, _stale_tcp
+        udp, tcp = _StaleUdp, _framed_tcp(stale_reply)
     elif kind == "delay":
         if upstream is None:
             raise ValueError("the delay relay needs an upstream server")
@@ -250,7 +242,7 @@ async def serve(
 
         tcp = _delay_tcp(relay_to, delay)
     else:
-        udp, tcp = _GarbageUdp, _garbage_tcp
+        udp, tcp = _GarbageUdp, _framed_tcp(garbage_reply)
     await loop.create_datagram_endpoint(udp, local_addr=(host, port))
     server = await asyncio.start_server(tcp, host, port, reuse_address=True)
     print(f"{kind} DNS server on {host}:{port} (UDP and TCP)", flush=True)
