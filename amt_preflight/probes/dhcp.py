@@ -292,7 +292,8 @@ class Wire:
         except PermissionError:
             raise ProbeUnavailable(
                 f"the DHCP probe needs root (CAP_NET_RAW) to send and receive raw DHCP "
-                f"packets on {interface}; run amt-preflight as root"
+                f"packets on {interface}; run amt-preflight as root, or give it "
+                "CAP_NET_RAW (systemd: AmbientCapabilities=CAP_NET_RAW; contrib/ has the unit)"
             ) from None
         try:
             self.socket.bind((interface, ETH_P_IP))
