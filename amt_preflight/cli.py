@@ -15,7 +15,7 @@ import itertools
 import os
 import sys
 import traceback
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, NoReturn
 
@@ -36,6 +36,8 @@ NAGIOS_UNKNOWN = 3  # the plugin state of every error of the tool itself
 FORMATS = ("console", "json", "html", "junit", "markdown", "nagios", "prometheus")
 # Formats whose files hold the evidence: readable by their owner only (CHECKS.md)
 PRIVATE_FORMATS = frozenset({"json", "html"})
+# Earlier runs of each site (same selection) whose verdicts the HTML report shows as a trend
+TREND_RUNS = 11
 
 
 class CliError(Exception):
@@ -216,12 +218,12 @@ def _console() -> Console:
 
 
 def _write(fmt: str, run: RunResult, target: Path | None, previous: RunResult | None = None,
-           *, quiet: bool = False) -> None:
+           *, quiet: bool = False, trend: Mapping[str, Sequence[str]] | None = None) -> None:
     """Render one format to stdout or to a file, written whole or not at all (files.py)."""
     from amt_preflight import files, reports
 
     try:
-        text = reports.render(fmt, run, previous)
+        text = reports.render(fmt, run, previous, trend)
     except Exception as exc:  # a renderer meeting what it did not expect: say which
         raise CliError(EX_SOFTWARE, f"cannot render the {fmt} report: {_crash_text(exc)}"
                        ) from exc
@@ -286,7 +288,8 @@ def _survey(args: argparse.Namespace, formats: list[str], files: list[str],
     except engine.UsageError as exc:
         raise _usage(str(exc)) from None
 
-    previous = None if args.no_history else _remember(config, result, quiet=args.quiet)
+    previous, trend = (None, None) if args.no_history else _remember(
+        config, result, quiet=args.quiet)
     if previous is not None and config.notify.snmp_trap is not None:
         from amt_preflight import notify
 
@@ -310,7 +313,7 @@ def _survey(args: argparse.Namespace, formats: list[str], files: list[str],
     for fmt in files:  # one file that cannot be written does not keep the others from disk
         target = args.output / reports.FILE_NAMES[fmt] if args.output else None
         try:
-            _write(fmt, result, target, previous, quiet=args.quiet)
+            _write(fmt, result, target, previous, quiet=args.quiet, trend=trend)
         except CliError as exc:
             failed.append(exc)
     if failed:
@@ -319,18 +322,23 @@ def _survey(args: argparse.Namespace, formats: list[str], files: list[str],
     return result.exit_code
 
 
-def _remember(config: Config, result: RunResult, *, quiet: bool = False) -> RunResult | None:
+def _remember(config: Config, result: RunResult, *, quiet: bool = False
+              ) -> tuple[RunResult | None, dict[str, list[str]] | None]:
     """Store the run in the history, if configured, then prune it (history_keep_days); the
-    sites' previous runs of the same selection (checks, intrusive flag), if any."""
+    sites' previous runs of the same selection (checks, intrusive flag), if any, and each
+    site's verdicts in its last TREND_RUNS runs of that selection (the HTML's trend)."""
     if config.history is None:
-        return None
+        return None, None
     from amt_preflight import history
 
     path = config.resolve(config.history)
+    sites = [s.name for s in result.sites]
+    trend: dict[str, list[str]] | None = None
     try:
         previous = history.previous_site_results(
-            path, [s.name for s in result.sites], result.run.started_at,
-            selection=result.run.selection)
+            path, sites, result.run.started_at, selection=result.run.selection)
+        trend = history.site_verdicts(path, sites, result.run.started_at,
+                                      selection=result.run.selection, limit=TREND_RUNS)
     except history.HistoryError as exc:
         print(f"amt-preflight: warning: {exc}", file=sys.stderr)
         previous = None
@@ -338,7 +346,7 @@ def _remember(config: Config, result: RunResult, *, quiet: bool = False) -> RunR
         history.store(path, result)
     except history.HistoryError as exc:
         print(f"amt-preflight: warning: {exc}", file=sys.stderr)
-        return None
+        return None, None
     if config.history_keep_days is not None:
         try:
             deleted = history.prune(path, config.history_keep_days)
@@ -348,7 +356,7 @@ def _remember(config: Config, result: RunResult, *, quiet: bool = False) -> RunR
             if deleted and not quiet:
                 print(f"{path}: deleted {deleted} runs older than "
                       f"{config.history_keep_days} days (history_keep_days)", file=sys.stderr)
-    return previous
+    return previous, trend
 
 
 def _options(args: argparse.Namespace, observer: ProbeObserver | None,

@@ -275,6 +275,25 @@ def previous_site_results(path: Path, sites: Sequence[str], before: str, warn: W
     return only_sites([loaded[r] for r in set(picked.values())], picked)
 
 
+def site_verdicts(path: Path, sites: Sequence[str], before: str, *,
+                  selection: Selection | None = None, limit: int = 10) -> dict[str, list[str]]:
+    """For each site, the verdicts of its last `limit` stored runs of the same selection (as
+    previous_site_results picks them) finished before `before`, the oldest first; a site
+    without one is left out. Read from the index of site verdicts: no run is loaded."""
+    key = selection.key if selection is not None else None
+    found: dict[str, list[str]] = {}
+    with _connect(path) as db:
+        for site in sites:
+            rows = db.execute(
+                "SELECT s.verdict FROM site_runs s "
+                "LEFT JOIN run_selections k ON k.run_id = s.run_id "
+                "WHERE s.site = ? AND s.finished_at < ? AND k.selection IS ? "
+                "ORDER BY s.finished_at DESC LIMIT ?", (site, before, key, limit)).fetchall()
+            if rows:
+                found[site] = [str(verdict) for (verdict,) in reversed(rows)]
+    return found
+
+
 def latest_two(path: Path, warn: Warn = _warn) -> tuple[RunResult, RunResult] | None:
     """For each site its newest run that has an earlier run of the same selection, and that
     earlier run (damaged ones skipped, with a warning), as two RunResults; None when no

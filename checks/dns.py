@@ -138,7 +138,8 @@ def _judge_answered(
     references=[SDK_HELLO, CONFIGMGR_DNS],
 )
 def provserver_a(site: SiteConfig, obs: SiteView) -> Iterator[Finding]:
-    for domain in site.domain_names:
+    for domain_config in site.domains:
+        domain = domain_config.name
         answers = _provision_answers(site, obs, domain)
         answered, error = _judge_answered(domain, answers)
         if error:
@@ -148,7 +149,11 @@ def provserver_a(site: SiteConfig, obs: SiteView) -> Iterator[Finding]:
         name = provision_server_name(domain)
         if empty:
             said = "; ".join(a.describe() for a in empty)
-            yield _provision_finding(obs, domain, Status.FAIL, f"{name}: {said}", answers)
+            # what the record should say, for the report's change plan
+            expected = ({"expected": sorted(domain_config.provision_server)}
+                        if domain_config.provision_server else {})
+            yield _provision_finding(obs, domain, Status.FAIL, f"{name}: {said}", answers,
+                                     **expected)
         else:
             yield _provision_finding(obs, domain, Status.PASS,
                            f"{name}: {'; '.join(a.describe() for a in answered)}", answers)

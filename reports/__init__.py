@@ -7,6 +7,7 @@ only when its format is asked for.
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping, Sequence
 
 from amt_preflight.model import NotRunReason, RunResult, SiteSummary, Verdict
 
@@ -63,9 +64,11 @@ def visible(text: str) -> str:
     return _INVISIBLE.sub(_escape_code, text)
 
 
-def render(fmt: str, run: RunResult, previous: RunResult | None = None) -> str:
+def render(fmt: str, run: RunResult, previous: RunResult | None = None,
+           trend: Mapping[str, Sequence[str]] | None = None) -> str:
     """The run rendered in one of FORMATS; `previous` (the last stored run of the same sites)
-    lets the formats for people say what changed."""
+    lets the formats for people say what changed, `trend` (each site's verdicts in its
+    earlier runs of the same selection, the oldest first) lets the HTML show a trend."""
     match fmt:
         case "console":
             from .console import render as render_console
@@ -78,7 +81,7 @@ def render(fmt: str, run: RunResult, previous: RunResult | None = None) -> str:
         case "html":
             from .html import render as render_html
 
-            return render_html(run, previous)
+            return render_html(run, previous, trend)
         case "junit":
             from .junit import render as render_junit
 

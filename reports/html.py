@@ -37,6 +37,7 @@ from amt_preflight.model import (
 )
 
 from . import COVERAGE_GAP, VERDICT_MEANINGS, visible
+from .change_plan import by_site, plan
 
 TEMPLATE = "report.html.j2"
 
@@ -216,8 +217,51 @@ class Changes:
         return sum(c.worse for c in self.verdicts)
 
 
-def render(run: RunResult, previous: RunResult | None = None) -> str:
-    """The whole report as one HTML document; with the previous run, what changed."""
+# The trend: one bar per run, its height by the verdict's rank (ready lowest)
+TREND_BAR = 6
+TREND_GAP = 2
+TREND_STEP_HEIGHT = 4
+
+
+@dataclass(frozen=True)
+class TrendBar:
+    x: int
+    y: int
+    height: int
+    verdict: Verdict
+
+
+@dataclass(frozen=True)
+class Trend:
+    """A site's verdicts over its last runs, this one last, as an inline SVG draws them."""
+
+    width: int
+    height: int
+    bars: Sequence[TrendBar]
+    label: str
+
+
+def trend_of(past: Sequence[str], now: Verdict) -> Trend | None:
+    """The trend of a site's earlier verdicts (the oldest first; a value that is no verdict
+    left out) and its verdict now; None without an earlier one."""
+    known = {v.value for v in Verdict}
+    verdicts = [Verdict(v) for v in past if v in known]
+    if not verdicts:
+        return None
+    verdicts.append(now)
+    top = max(v.rank for v in Verdict) + 1
+    height = top * TREND_STEP_HEIGHT
+    bars = [TrendBar(i * (TREND_BAR + TREND_GAP), height - (v.rank + 1) * TREND_STEP_HEIGHT,
+                     (v.rank + 1) * TREND_STEP_HEIGHT, v) for i, v in enumerate(verdicts)]
+    label = (f"Verdict over the last {len(verdicts)} runs, the oldest first: "
+             f"{', '.join(v.value for v in verdicts[:-1])}; now {now.value}")
+    return Trend(len(verdicts) * (TREND_BAR + TREND_GAP) - TREND_GAP, height, bars, label)
+
+
+def render(run: RunResult, previous: RunResult | None = None,
+           trend: Mapping[str, Sequence[str]] | None = None) -> str:
+    """The whole report as one HTML document; with the previous run, what changed; with
+    `trend` (each site's earlier verdicts, the oldest first), each site's trend."""
     verdict = run.verdict
     # Worst verdict first, as in the matrix.
     verdict_counts = {v: 0 for v in sorted(Verdict, key=lambda v: -v.rank)}
@@ -255,6 +299,10 @@ def render(run: RunResult, previous: RunResult | None = None) -> str:
             statuses=list(Status),
             coverage_gap=COVERAGE_GAP,
             leftovers=run.leftovers,
+            plan=by_site(plan(run)),
+            trends={s.name: t for s in run.sites
+                    if (t := trend_of((trend or {}).get(s.name, ()), s.verdict))},
+            trend_bar=TREND_BAR,
         )
     )
 

@@ -69,6 +69,15 @@ def render(run: RunResult, previous: RunResult | None = None) -> str:
     if fixes:
         lines += ["", "### How to fix them", ""]
         lines += [f"- **{check}**: {_cell(fix)}" for check, fix in fixes.items()]
+    from .change_plan import markdown as plan_markdown
+    from .change_plan import plan
+
+    steps = plan(run)
+    if steps:
+        lines += ["", "## Change plan", "",
+                  "Commands that fix the findings above, filled with each site's values: "
+                  "review them, then apply the one for the system the site runs."]
+        lines += plan_markdown(steps, _cell)
     not_checked = [(s, n) for s in run.sites for n in s.not_run]
     gaps = [(s, c) for s in run.sites for c in s.coverage_gaps]
     if gaps or not_checked:

@@ -179,3 +179,30 @@ def test_screenshot(browser: Chromium, report: Path, tmp_path: Path) -> None:
     if os.environ.get("AMT_ARTIFACTS"):
         ARTIFACTS.mkdir(exist_ok=True)
         shutil.copyfile(shot, ARTIFACTS / "report.png")
+
+
+def test_change_plan_and_trend_render_and_copy_as_written(tmp_path: Path) -> None:
+    """The change plan's <pre> blocks give back exactly the commands (what an administrator
+    copies), and the inline SVG trend draws under the unchanged CSP."""
+    from amt_preflight.reports.change_plan import plan
+
+    from .test_change_plan import hq_run
+
+    require_chromium()
+    run = hq_run()
+    path = tmp_path / "plan.html"
+    path.write_text(render("html", run, None, {"hq": ["ready", "at-risk", "not-ready"]}),
+                    encoding="utf-8")
+    with Chromium(tmp_path / "profile") as chromium:
+        chromium.open(path.as_uri())
+        assert problems(chromium) == []
+        assert requested(chromium) == [path.as_uri()]
+        shown = chromium.evaluate(
+            "[...document.querySelectorAll('#h-plan ~ article pre')].map(p => p.innerText)")
+        assert shown == [s.text for step in plan(run) for s in step.snippets]
+        bars = chromium.evaluate(
+            "[...document.querySelectorAll('svg.trend rect')].map(r => "
+            "[r.getBBox().height, getComputedStyle(r).fill])")
+        assert [h for h, _ in bars] == [4, 8, 16, 16]
+        assert bars[0][1] != bars[-1][1]  # coloured by verdict: the stylesheet applied
+        assert chromium.evaluate("document.scripts.length") == 1

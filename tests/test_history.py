@@ -416,3 +416,43 @@ def test_history_keep_days_prunes_after_each_stored_run(
                      str(tmp_path / "out")]) == 2
     assert [r.id for r in history.runs(runs.db)] == ["now", "recent"]
     assert "deleted 1 runs older than 30 days (history_keep_days)" in capsys.readouterr().err
+
+
+def test_site_verdicts_are_the_last_runs_of_the_same_selection_oldest_first(
+        tmp_path: Path) -> None:
+    db = tmp_path / "history.sqlite"
+    history.store(db, survey("full1", "2026-11-27T01:00:00.000Z", FULL))
+    history.store(db, survey("adhoc", "2026-11-27T14:00:00.000Z", DNS_ONLY))
+    history.store(db, survey("full2", "2026-11-28T01:00:00.000Z", FULL, failing=[]))
+    history.store(db, survey("full3", "2026-11-29T01:00:00.000Z", FULL))
+    before = "2026-11-30T01:00:00.000Z"
+    assert history.site_verdicts(db, ["hq", "nowhere"], before, selection=FULL) == {
+        "hq": ["not-ready", "ready", "not-ready"]}
+    assert history.site_verdicts(db, ["hq"], before, selection=FULL, limit=2) == {
+        "hq": ["ready", "not-ready"]}
+    assert history.site_verdicts(db, ["hq"], before, selection=DNS_ONLY) == {"hq": ["ready"]}
+    assert history.site_verdicts(db, ["hq"], "2026-11-27T00:00:00.000Z", selection=FULL) == {}
+
+
+def test_run_shows_each_sites_trend_of_like_runs_in_the_html(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    runs = Runs(tmp_path, monkeypatch)
+    out = tmp_path / "out"
+    html_of = out / "amt-preflight.html"
+    assert runs.run(survey("full1", "2026-11-27T01:00:00.000Z", FULL), "--format", "html",
+                    "-o", str(out)) == 2
+    assert 'class="trend"' not in html_of.read_text()  # no earlier run: no trend
+    runs.run(survey("adhoc", "2026-11-27T14:00:00.000Z", DNS_ONLY))
+    runs.run(survey("fixed", "2026-11-28T01:00:00.000Z", FULL, failing=[]))
+    assert runs.run(survey("full2", "2026-11-29T01:00:00.000Z", FULL), "--format", "html",
+                    "-o", str(out)) == 2
+    html = html_of.read_text()
+    svg = html.split('<svg class="trend"')[1].split("</svg>")[0]
+    # the ad-hoc DNS-only run (ready) is not in the nightly trend
+    assert ("<title>Verdict over the last 3 runs, the oldest first: not-ready, ready; now "
+            "not-ready</title>") in svg
+    assert [c for c in svg.split('class="t-')[1:] if c] and [
+        c.split('"')[0] for c in svg.split('class="t-')[1:]] == [
+        "not-ready", "ready", "not-ready"]
+    assert "<script" not in svg and "href" not in svg
