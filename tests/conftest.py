@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import os
+import shutil
+import tempfile
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -40,3 +43,14 @@ def ad_lab(lab: Lab) -> ad.Directory:
     added to the session's lab once: provisioning Samba costs about 4 s, so only the tests
     that ask for this fixture pay it, and only once. They stop with the lab."""
     return ad.start(lab)
+
+
+@pytest.fixture
+def folder() -> Iterator[Path]:
+    """A test folder a service user (nobody) can reach: pytest's tmp_path is root's alone."""
+    made = Path(tempfile.mkdtemp(prefix="amt-preflight-test-"))
+    made.chmod(0o755)
+    try:
+        yield made
+    finally:
+        shutil.rmtree(made, ignore_errors=True)

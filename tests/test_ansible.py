@@ -16,10 +16,8 @@ import os
 import shutil
 import subprocess
 import sys
-import tempfile
 import time
 import tomllib
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -70,17 +68,6 @@ StrictModes no
 PidFile none
 Subsystem sftp internal-sftp
 """
-
-
-@pytest.fixture
-def folder() -> Iterator[Path]:
-    """A test folder the service user can reach (pytest's tmp_path is root's alone)."""
-    made = Path(tempfile.mkdtemp(prefix="amt-ansible-"))
-    made.chmod(0o755)
-    try:
-        yield made
-    finally:
-        shutil.rmtree(made, ignore_errors=True)
 
 
 def run(argv: list[str], **kwargs: Any) -> subprocess.CompletedProcess[str]:

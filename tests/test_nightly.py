@@ -14,8 +14,6 @@ import shutil
 import stat
 import subprocess
 import sys
-import tempfile
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -61,17 +59,6 @@ sites:
     domains:
       - {{name: corp.example, provision_server: [{address}]}}
 """
-
-
-@pytest.fixture
-def folder() -> Iterator[Path]:
-    """A test folder the service user can reach (pytest's tmp_path is root's alone)."""
-    made = Path(tempfile.mkdtemp(prefix="amt-nightly-"))
-    made.chmod(0o755)
-    try:
-        yield made
-    finally:
-        shutil.rmtree(made, ignore_errors=True)
 
 
 class Installed:
