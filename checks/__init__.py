@@ -5,6 +5,11 @@ Add a check by writing it in its area's module and listing it in that module's C
 
 from __future__ import annotations
 
+# One import name: from the repository root or under pytest the folder is importable
+# as `checks` too, which would make a second copy of every module beside this one.
+if __name__ != "amt_preflight.checks":
+    raise ImportError("import amt_preflight.checks; checks/ is installed under that one name")
+
 from amt_preflight.catalogue import CheckSpec
 
 from . import ad, ca, cert, devices, dhcp, dns, handshake, snmp

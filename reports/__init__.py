@@ -6,6 +6,11 @@ only when its format is asked for.
 
 from __future__ import annotations
 
+# One import name: from the repository root or under pytest the folder is importable
+# as `reports` too, which would make a second copy of every module beside this one.
+if __name__ != "amt_preflight.reports":
+    raise ImportError("import amt_preflight.reports; reports/ is installed under that one name")
+
 import re
 from collections.abc import Mapping, Sequence
 
