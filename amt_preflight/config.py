@@ -12,6 +12,7 @@ import ipaddress
 import re
 from collections.abc import Sequence
 from datetime import date
+from functools import lru_cache
 from pathlib import Path
 from typing import Annotated, Literal
 
@@ -55,6 +56,7 @@ Port = Annotated[int, Field(ge=1, le=65535)]
 DomainName = Annotated[str, Field(min_length=1, max_length=253)]
 
 
+@lru_cache(maxsize=4096)  # a provisioning server or resolver is named once a domain or site
 def _ip(value: str) -> str:
     try:
         return str(ipaddress.ip_address(value))
@@ -317,9 +319,12 @@ class DomainConfig(Strict):
         return _domain(value)
 
 
+_DOMAIN_NAME = re.compile(r"[a-z0-9_]([a-z0-9_-]{0,62})(\.[a-z0-9_]([a-z0-9_-]{0,62}))*")
+
+
 def _domain(value: str) -> str:
     name = value.strip().rstrip(".").lower()
-    if not re.fullmatch(r"[a-z0-9_]([a-z0-9_-]{0,62})(\.[a-z0-9_]([a-z0-9_-]{0,62}))*", name):
+    if not _DOMAIN_NAME.fullmatch(name):
         raise ValueError(f"{value!r} is not a DNS domain name")
     return name
 
@@ -468,12 +473,21 @@ def _refuse_alias_bombs(root: yaml.Node, source: str) -> None:
     the composed graph, where every alias is the very node of its anchor, in time linear in
     the nodes written, before anything walks the document as a tree."""
     written: set[int] = set()
+    shared = False  # a node referred to twice: only an alias makes one
     pending = [root]
     while pending:  # the nodes written, each once however often it is referred to
         node = pending.pop()
-        if id(node) not in written:
-            written.add(id(node))
-            pending += [child for _, child, _ in _children(node, ())]
+        if id(node) in written:
+            shared = True
+            continue
+        written.add(id(node))
+        if isinstance(node, yaml.MappingNode):
+            for key_node, value_node in node.value:
+                pending += (key_node, value_node)
+        elif isinstance(node, yaml.SequenceNode):
+            pending += node.value
+    if not shared:  # no alias: the document is as big as written, and holds no cycle
+        return
     limit = EXPANSION_FACTOR * len(written) + EXPANSION_ALLOWANCE
     sizes: dict[int, int] = {}
     inside: set[int] = set()

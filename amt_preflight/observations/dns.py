@@ -8,6 +8,7 @@ import ipaddress
 from collections.abc import Iterable
 from dataclasses import dataclass
 from enum import StrEnum
+from functools import lru_cache
 from typing import Any
 
 from amt_preflight.observations.base import Outcome, Transport
@@ -16,6 +17,7 @@ from amt_preflight.observations.base import Outcome, Transport
 AD_SRV_PREFIXES = ("_ldap._tcp.dc._msdcs", "_kerberos._tcp", "_kerberos._udp", "_kpasswd._tcp")
 
 
+@lru_cache(maxsize=65536)  # the checks derive the same names per domain again and again
 def normal_name(name: str) -> str:
     """DNS names compare case-insensitively and without the root dot."""
     return name.strip().rstrip(".").lower() or "."
@@ -26,6 +28,7 @@ def provision_server_name(domain: str) -> str:
     return f"ProvisionServer.{normal_name(domain)}"
 
 
+@lru_cache(maxsize=4096)  # one provisioning server's address is reversed for every domain
 def reverse_name(address: str) -> str:
     return ipaddress.ip_address(address).reverse_pointer
 
@@ -72,8 +75,11 @@ class DnsQuestion:
     transport: Transport = "udp"
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "name", normal_name(self.name))
-        object.__setattr__(self, "rdtype", self.rdtype.upper())
+        name, rdtype = normal_name(self.name), self.rdtype.upper()
+        if name != self.name:  # most questions are asked in normal form already
+            object.__setattr__(self, "name", name)
+        if rdtype != self.rdtype:
+            object.__setattr__(self, "rdtype", rdtype)
 
 
 @dataclass(frozen=True)

@@ -10,7 +10,8 @@ patching modules.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable, Coroutine, Hashable, Mapping
+import importlib
+from collections.abc import Awaitable, Callable, Coroutine, Hashable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -78,46 +79,55 @@ RESOLVER_FREE = frozenset({Need.SITE_RESOLVERS, Need.DHCP_SURVEY, Need.DHCP_OPT6
                            Need.DEVICE_FILES})
 
 
-def gatherers() -> dict[Need, Gatherer]:
-    from amt_preflight.probes import (
-        certificate,
-        devices,
-        dhcp,
-        dns,
-        handshake,
-        http,
-        kerberos,
-        ldap,
-        snmp,
-        tcp,
-    )
+# Need -> (area module under amt_preflight.probes, its gatherer): the one table. A module is
+# imported when one of its gatherers is first looked up, so a DNS-only run loads neither the
+# TLS, LDAP, Kerberos, SNMP and HTTP probes nor what they import (OpenSSL, pysnmp, asn1crypto).
+GATHERERS: dict[Need, tuple[str, str]] = {
+    Need.SITE_RESOLVERS: ("dns", "gather_site_resolvers"),
+    Need.DHCP_SURVEY: ("dhcp", "gather_survey"),
+    Need.DHCP_OPT6_DNS: ("dhcp", "gather_option6_dns"),
+    Need.DHCP_REGISTRATION: ("dhcp", "gather_registration"),
+    Need.DNS_RESOLVERS: ("dns", "gather_resolvers"),
+    Need.DNS_PROVSERVER: ("dns", "gather_provision_servers"),
+    Need.DNS_PROVSERVER_PTR: ("dns", "gather_provision_server_ptrs"),
+    Need.DNS_AD_SRV: ("dns", "gather_ad_srv"),
+    Need.DNS_DYNUPDATE: ("dns", "gather_dynamic_updates"),
+    Need.CERT_FILES: ("certificate", "gather_certificates"),
+    Need.CA_CRL: ("http", "gather_crls"),
+    Need.CA_OCSP: ("http", "gather_ocsp"),
+    Need.CA_AIA: ("http", "gather_aia"),
+    Need.CA_ENTERPRISE: ("tcp", "gather_enterprise_ca"),
+    Need.SNMP_SYSTEM: ("snmp", "gather_system"),
+    Need.SNMP_INTERFACES: ("snmp", "gather_interfaces"),
+    Need.SNMP_PROCESSES: ("snmp", "gather_processes"),
+    Need.AD_KERBEROS: ("kerberos", "gather_kerberos"),
+    Need.AD_ROOTDSE: ("ldap", "gather_root_dse"),
+    Need.AD_BIND: ("ldap", "gather_binds"),
+    Need.HS_HELLO_PORT: ("handshake", "gather_hello_port"),
+    Need.HS_PKI: ("handshake", "gather_pki"),
+    Need.HS_PSK: ("handshake", "gather_psk"),
+    Need.DEVICE_FILES: ("devices", "gather_devices"),
+}
 
-    return {
-        Need.SITE_RESOLVERS: dns.gather_site_resolvers,
-        Need.DHCP_SURVEY: dhcp.gather_survey,
-        Need.DHCP_OPT6_DNS: dhcp.gather_option6_dns,
-        Need.DHCP_REGISTRATION: dhcp.gather_registration,
-        Need.DNS_RESOLVERS: dns.gather_resolvers,
-        Need.DNS_PROVSERVER: dns.gather_provision_servers,
-        Need.DNS_PROVSERVER_PTR: dns.gather_provision_server_ptrs,
-        Need.DNS_AD_SRV: dns.gather_ad_srv,
-        Need.DNS_DYNUPDATE: dns.gather_dynamic_updates,
-        Need.CERT_FILES: certificate.gather_certificates,
-        Need.CA_CRL: http.gather_crls,
-        Need.CA_OCSP: http.gather_ocsp,
-        Need.CA_AIA: http.gather_aia,
-        Need.CA_ENTERPRISE: tcp.gather_enterprise_ca,
-        Need.SNMP_SYSTEM: snmp.gather_system,
-        Need.SNMP_INTERFACES: snmp.gather_interfaces,
-        Need.SNMP_PROCESSES: snmp.gather_processes,
-        Need.AD_KERBEROS: kerberos.gather_kerberos,
-        Need.AD_ROOTDSE: ldap.gather_root_dse,
-        Need.AD_BIND: ldap.gather_binds,
-        Need.HS_HELLO_PORT: handshake.gather_hello_port,
-        Need.HS_PKI: handshake.gather_pki,
-        Need.HS_PSK: handshake.gather_psk,
-        Need.DEVICE_FILES: devices.gather_devices,
-    }
+
+class _Gatherers(Mapping[Need, Gatherer]):
+    """GATHERERS as a mapping of Need to gatherer, each area's module imported on first use."""
+
+    def __getitem__(self, need: Need) -> Gatherer:
+        area, name = GATHERERS[need]
+        gatherer: Gatherer = getattr(importlib.import_module(f"{__name__}.{area}"), name)
+        return gatherer
+
+    def __iter__(self) -> Iterator[Need]:
+        return iter(GATHERERS)
+
+    def __len__(self) -> int:
+        return len(GATHERERS)
+
+
+def gatherers() -> Mapping[Need, Gatherer]:
+    """The gatherer behind each Need (GATHERERS), its module imported when it is looked up."""
+    return _Gatherers()
 
 
 @dataclass(frozen=True)
