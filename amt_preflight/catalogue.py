@@ -6,14 +6,18 @@ order reports show them.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+import re
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
 from enum import StrEnum
+from types import MappingProxyType
 from typing import TYPE_CHECKING
 
-from amt_preflight.model import Finding, Severity
+from amt_preflight.model import NO_TARGET, Finding, Severity, Status
 
 if TYPE_CHECKING:
+    from datetime import datetime
+
     from amt_preflight.config import SiteConfig
     from amt_preflight.observations import SiteView
 
@@ -61,6 +65,102 @@ class Need(StrEnum):
 
 CheckFunction = Callable[["SiteConfig", "SiteView"], Iterable[Finding]]
 
+# --- the reason tags ---------------------------------------------------------------------
+# A finding that is not a plain pass carries a reason tag: stable, as check IDs are, so that
+# tests, dashboards and the HTML report match on it and never on a message's wording
+# (Zonemaster's message tags). A check declares its own tags in its metadata; these belong to
+# every check.
+
+# A check this one requires did not pass for the target (the engine words the message)
+PREREQUISITE = "PREREQUISITE"
+NOT_CONFIGURED = "NOT_CONFIGURED"  # nothing is configured at this site for the check to judge
+# The rest the engine alone gives
+NOT_APPLICABLE = "NOT_APPLICABLE"  # not for the site's activation flow (amt.flow)
+NOT_ALLOWED = "NOT_ALLOWED"  # intrusive, and intrusive probes are not allowed in this run
+NO_TARGET_HERE = "NO_TARGET"  # the check found no applicable target at this site
+PROBE_CRASHED = "PROBE_CRASHED"  # a gatherer the check needs raised
+CHECK_CRASHED = "CHECK_CRASHED"  # the check's own function raised
+INTERRUPTED = "INTERRUPTED"  # a signal cut the check's probes short
+COMMON_REASONS: Mapping[str, str] = MappingProxyType({
+    PREREQUISITE: "a check this one requires did not pass for the target: evidence.prerequisite "
+                  "names it",
+    NOT_CONFIGURED: "nothing is configured at this site for the check to judge",
+    NOT_APPLICABLE: "not for the site's activation flow (amt.flow)",
+    NOT_ALLOWED: "an intrusive check, and intrusive probes are not allowed in this run",
+    NO_TARGET_HERE: "no applicable target at this site",
+    PROBE_CRASHED: "a probe the check needs crashed",
+    CHECK_CRASHED: "the check itself crashed",
+    INTERRUPTED: "SIGTERM or SIGINT cut the check's probes short",
+})
+_TAG = re.compile(r"[A-Z][A-Z0-9]*(?:_[A-Z0-9]+)*")
+
+
+# --- prerequisites ------------------------------------------------------------------------
+# `requires` maps each prerequisite check to a function that names, for one finding of this
+# check, the prerequisite's target it rests on. The engine skips the finding where that
+# target's result did not pass; no check writes that skip itself.
+TargetOf = Callable[[Finding], "str | None"]
+ANY_TARGET = "*"  # the finding rests on the prerequisite as a whole: blocked if none passed
+
+
+def same_target(finding: Finding) -> str:
+    """The prerequisite's result about the same target (CERT-LOADABLE for the same domain)."""
+    return finding.target
+
+
+def any_target(finding: Finding) -> str:
+    """Any of the prerequisite's targets will do (a domain's lookup needs one resolver that
+    answers): the finding is skipped only when the prerequisite passed for none."""
+    return ANY_TARGET
+
+
+def host_of(finding: Finding) -> str:
+    """`host/interface` to its `host` (SNMP-IF-UP rests on SNMP-DEVICE-ANSWERS)."""
+    return finding.target.split("/", 1)[0]
+
+
+def evidence_target(key: str) -> TargetOf:
+    """The target named in the finding's evidence under `key` (a device's domain); None: the
+    finding rests on no target of the prerequisite."""
+
+    def target_of(finding: Finding) -> str | None:
+        value = finding.evidence.get(key)
+        return value if isinstance(value, str) and value else None
+
+    return target_of
+
+
+def where_unjudged(prerequisite: str, target_of: TargetOf = same_target) -> TargetOf:
+    """`target_of` only for a finding the check left unjudged for `prerequisite` (`unjudged`);
+    None for one it judged. For a check that judges what it has though the prerequisite
+    failed in part: a KDC that fails AD-KDC-ANSWERS over UDP may still show a wrong realm
+    over TCP, and one DHCP answer's option 15 is judged though another lacked it."""
+
+    def rests_on(finding: Finding) -> str | None:
+        return target_of(finding) if finding.evidence.get("prerequisite") == prerequisite \
+            else None
+
+    return rests_on
+
+
+def unjudged(target: str, prerequisite: str, detail: str, evidence: Mapping[str, object] = {},
+             started_at: datetime | None = None, duration_ms: int | None = None) -> Finding:
+    """A target the check cannot judge because its prerequisite's input is missing (no
+    address: ProvisionServer did not resolve). The engine rewords it from the prerequisite's
+    own result when that ran; alone (`--check` without the prerequisite) the detail shows."""
+    return Finding(target, Status.SKIPPED, f"{detail}: {prerequisite} says why",
+                   {**evidence, "prerequisite": prerequisite}, reason=PREREQUISITE,
+                   started_at=started_at, duration_ms=duration_ms)
+
+
+def not_configured(message: str, target: str = NO_TARGET) -> Finding:
+    return Finding(target, Status.SKIPPED, message, reason=NOT_CONFIGURED)
+
+
+class UndeclaredReason(Exception):
+    """A check gave a reason tag its metadata does not declare, or named a prerequisite it
+    does not require: a bug in the check, shown as its error result."""
+
 # The activation flows (amt.flow, AMT-FACTS.md "Two activation flows"): remote configuration
 # by hello and connect-back, or host-based by an agent on the device (no ProvisionServer).
 REMOTE_CONFIG = "remote-config"
@@ -78,15 +178,31 @@ class CheckSpec:
     remediation: str
     references: tuple[str, ...]
     function: CheckFunction
-    # Checks whose failure for the same target (or, for a check about other targets,
-    # for every target) makes this one `skipped`, naming the cause.
-    requires: tuple[str, ...] = ()
+    # Prerequisite check -> the prerequisite's target a finding rests on: where that did not
+    # pass, the engine makes the finding `skipped`, naming the cause.
+    requires: Mapping[str, TargetOf] = field(default_factory=dict)
     intrusive: bool = False
     flows: tuple[str, ...] = FLOWS  # the activation flows the check applies to
+    reasons: Mapping[str, str] = field(default_factory=dict)  # its own reason tags: meaning
 
     @property
     def area(self) -> str:
         return self.id.split("-", 1)[0]
+
+    def judge(self, site: SiteConfig, view: SiteView) -> list[Finding]:
+        """The check's findings, each reason tag and prerequisite checked against the
+        metadata."""
+        findings = list(self.function(site, view))
+        for finding in findings:
+            tag = finding.reason
+            if tag is not None and tag not in self.reasons and tag not in COMMON_REASONS:
+                raise UndeclaredReason(f"{self.id} gave the reason tag {tag}, which its "
+                                       "metadata does not declare")
+            named = finding.evidence.get("prerequisite") if tag == PREREQUISITE else None
+            if named is not None and named not in self.requires:
+                raise UndeclaredReason(f"{self.id} names {named} as its prerequisite, which "
+                                       "its metadata does not require")
+        return findings
 
 
 def check(
@@ -98,11 +214,19 @@ def check(
     passes_when: str,
     remediation: str,
     references: Iterable[str] = (),
-    requires: Iterable[str] = (),
+    requires: Iterable[str] | Mapping[str, TargetOf] = (),
     intrusive: bool = False,
     flows: Iterable[str] = FLOWS,
+    reasons: Mapping[str, str] | None = None,
 ) -> Callable[[CheckFunction], CheckSpec]:
-    """Attach metadata to a check function; the result goes into a module's CHECKS list."""
+    """Attach metadata to a check function; the result goes into a module's CHECKS list.
+    `requires` as a list: each prerequisite's result about the same target."""
+    required = (dict(requires) if isinstance(requires, Mapping)
+                else dict.fromkeys(requires, same_target))
+    own = dict(reasons or {})
+    for tag in own:
+        if not _TAG.fullmatch(tag) or tag in COMMON_REASONS:
+            raise ValueError(f"{id}: reason tag {tag!r} is not an UPPER_SNAKE name of its own")
 
     def wrap(function: CheckFunction) -> CheckSpec:
         return CheckSpec(
@@ -114,9 +238,10 @@ def check(
             remediation=remediation,
             references=tuple(references),
             function=function,
-            requires=tuple(requires),
+            requires=MappingProxyType(required),
             intrusive=intrusive,
             flows=tuple(flows),
+            reasons=MappingProxyType(own),
         )
 
     return wrap
@@ -158,6 +283,7 @@ def markdown(specs: Iterable[CheckSpec]) -> str:
                   f"- remediation: {spec.remediation}"]
         if spec.requires:
             lines.append(f"- requires: {', '.join(spec.requires)}")
+        lines += [f"- reason `{tag}`: {meaning}" for tag, meaning in spec.reasons.items()]
         if spec.flows != FLOWS:
             lines.append(f"- applies to: {', '.join(spec.flows)} (amt.flow)")
         lines += [f"- reference: {ref}" for ref in spec.references]

@@ -20,7 +20,19 @@ from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from amt_preflight.catalogue import REMOTE_CONFIG, CheckSpec, Need
+from amt_preflight.catalogue import (
+    ANY_TARGET,
+    CHECK_CRASHED,
+    INTERRUPTED,
+    NO_TARGET_HERE,
+    NOT_ALLOWED,
+    NOT_APPLICABLE,
+    PREREQUISITE,
+    PROBE_CRASHED,
+    REMOTE_CONFIG,
+    CheckSpec,
+    Need,
+)
 from amt_preflight.checks import CATALOGUE
 from amt_preflight.config import ChecksConfig, Config, SiteConfig, WaiverConfig
 from amt_preflight.interruption import Interruption, run_loop
@@ -225,31 +237,31 @@ def _findings(
         message = (f"not applicable: amt.flow is {site.amt.flow} (activation by an agent on "
                    "the device: no ProvisionServer lookup, no hello, no connect-back)")
         evidence = {"not_applicable": f"amt.flow: {site.amt.flow}"}
-        return [Finding(d, Status.SKIPPED, message, evidence)
+        return [Finding(d, Status.SKIPPED, message, evidence, reason=NOT_APPLICABLE)
                 for d in site.domain_names] or [Finding(NO_TARGET, Status.SKIPPED, message,
-                                                        evidence)]
+                                                        evidence, reason=NOT_APPLICABLE)]
     if spec.intrusive and not intrusive:
         return [Finding(NO_TARGET, Status.SKIPPED, "intrusive: runs only with "
                         "--allow-intrusive or defaults.allow_intrusive: true",
-                        {"not_allowed": "intrusive"})]
+                        {"not_allowed": "intrusive"}, reason=NOT_ALLOWED)]
     for need in spec.needs:
         crash = gathered.crashes.get((site.name, need))
         if crash:
-            return [Finding(NO_TARGET, Status.ERROR, f"the {need.value} probe crashed: {crash}")]
+            return [Finding(NO_TARGET, Status.ERROR, f"the {need.value} probe crashed: {crash}",
+                            reason=PROBE_CRASHED)]
     unfinished = [n.value for n in spec.needs if (site.name, n) in gathered.interrupted]
     try:
-        findings = list(spec.function(site, gathered.observations.site(site.name, now, settings)))
+        findings = spec.judge(site, gathered.observations.site(site.name, now, settings))
     except Exception as exc:  # a crashed check is an error result, never a missing one
         if unfinished:
             findings = []
         else:
-            return [Finding(NO_TARGET, Status.ERROR, f"the check crashed: {_crash_text(exc)}")]
+            return [Finding(NO_TARGET, Status.ERROR, f"the check crashed: {_crash_text(exc)}",
+                            reason=CHECK_CRASHED)]
     if unfinished:
         return _interrupted(findings, gathered.interrupted_by or "a signal", unfinished)
-    return findings or [Finding(NO_TARGET, Status.SKIPPED, "no applicable target at this site")]
-
-
-INTERRUPTED = "interrupted"
+    return findings or [Finding(NO_TARGET, Status.SKIPPED, "no applicable target at this site",
+                                reason=NO_TARGET_HERE)]
 
 
 def _interrupted(findings: Sequence[Finding], signal_name: str, unfinished: Sequence[str]
@@ -261,32 +273,39 @@ def _interrupted(findings: Sequence[Finding], signal_name: str, unfinished: Sequ
     by_target: dict[str, Finding] = {}
     for finding in findings:
         by_target.setdefault(finding.target, Finding(
-            finding.target, Status.ERROR, INTERRUPTED, {**finding.evidence, **said},
-            started_at=finding.started_at, duration_ms=finding.duration_ms))
-    return list(by_target.values()) or [Finding(NO_TARGET, Status.ERROR, INTERRUPTED, said)]
+            finding.target, Status.ERROR, "interrupted", {**finding.evidence, **said},
+            started_at=finding.started_at, duration_ms=finding.duration_ms,
+            reason=INTERRUPTED))
+    return list(by_target.values()) or [Finding(NO_TARGET, Status.ERROR, "interrupted", said,
+                                                reason=INTERRUPTED)]
 
 
 def _prerequisite_skip(
     spec: CheckSpec, finding: Finding, earlier: dict[str, Prerequisite]
 ) -> Finding:
-    """One root cause shows once: a finding whose prerequisite did not pass is skipped. A
-    finding skipped already keeps its own reason (not configured, not applicable) where the
-    prerequisite was only skipped too; one a signal cut short stays "interrupted"."""
-    if finding.status is Status.ERROR and finding.message == INTERRUPTED:
+    """One root cause shows once: a finding whose prerequisite did not pass for the target it
+    rests on (`requires` names it) is skipped, worded here for every check. A finding skipped
+    already keeps its own reason (not configured, not applicable) where the prerequisite was
+    only skipped too; one a signal cut short stays "interrupted"."""
+    if finding.reason == INTERRUPTED:
         return finding
-    for required in spec.requires:
+    for required, target_of in spec.requires.items():
         prerequisite = earlier.get(required)
         if prerequisite is None:
             continue  # not selected: the check judged on its own
-        blocking = prerequisite.blocking(finding.target)
-        if blocking and finding.status is Status.SKIPPED and all(
-                r.status is Status.SKIPPED for r in blocking):
+        target = target_of(finding)
+        blocking = prerequisite.blocking(target) if target is not None else []
+        if blocking and finding.status is Status.SKIPPED and finding.reason != PREREQUISITE \
+                and all(r.status is Status.SKIPPED for r in blocking):
             return finding
         if blocking:
             said = ", ".join(sorted({f"{r.status.value} for {r.target}" for r in blocking}))
-            return Finding(finding.target, Status.SKIPPED,
-                           f"skipped because {required} {said}",
-                           evidence={"prerequisite": required})
+            # what the check saw stays (a device's domain, the answers), the cause is added
+            return Finding(finding.target, Status.SKIPPED, f"skipped because {required} {said}",
+                           {**finding.evidence, "prerequisite": required,
+                            "prerequisite_targets": sorted({r.target for r in blocking})},
+                           started_at=finding.started_at, duration_ms=finding.duration_ms,
+                           reason=PREREQUISITE)
     return finding
 
 
@@ -297,15 +316,17 @@ class Prerequisite:
         self.by_target: dict[str, list[Result]] = {}
         for r in results:
             self.by_target.setdefault(r.target, []).append(r)
-        # A check about other targets (resolvers for a domain check) blocks only when it
-        # passed for none of them.
+        # For a finding that rests on the check as a whole (a domain's lookup on the
+        # resolvers), it blocks only when it passed for none of its targets.
         self.none_passed = [] if any(r.status is Status.PASS for r in results) else results
 
     def blocking(self, target: str) -> list[Result]:
-        same = self.by_target.get(target)
-        if same is not None:
-            return [r for r in same if r.status is not Status.PASS]
-        return self.none_passed
+        """The results that keep a finding resting on `target` from being judged."""
+        if target == ANY_TARGET:
+            return self.none_passed
+        # A site-wide word (no AD domain configured: target "-") speaks for every target
+        same = self.by_target.get(target) or self.by_target.get(NO_TARGET, [])
+        return [r for r in same if r.status is not Status.PASS]
 
 
 def _live_waiver(
@@ -372,6 +393,7 @@ def evaluate(
                     started_at=_iso(finding.started_at or now),
                     duration_ms=finding.duration_ms if finding.duration_ms is not None else spent,
                     fingerprint=fingerprint(spec.id, site.name, finding.target), waiver=waiver,
+                    reason=finding.reason,
                 ))
             if spec.id in required_ids:
                 earlier[spec.id] = Prerequisite(made)
@@ -411,11 +433,11 @@ def coverage(config: Config, site: SiteConfig, selected: Sequence[CheckSpec],
         own = by_check.get(spec.id, [])
         if not own or any(r.status is not Status.SKIPPED for r in own):
             continue
-        if any("prerequisite" in r.evidence for r in own):
+        if any(r.reason == PREREQUISITE for r in own):
             continue
-        if any("not_applicable" in r.evidence for r in own):
+        if any(r.reason == NOT_APPLICABLE for r in own):
             reason = NotRunReason.NOT_APPLICABLE
-        elif any("not_allowed" in r.evidence for r in own):
+        elif any(r.reason == NOT_ALLOWED for r in own):
             reason = NotRunReason.NOT_SELECTED
         else:
             reason = NotRunReason.NOT_CONFIGURED

@@ -109,6 +109,8 @@ class Finding:
     # When the observations behind this finding were made; None: the check's own run time.
     started_at: datetime | None = None
     duration_ms: int | None = None
+    # A stable tag for why it is not a plain pass (catalogue.py: the check declares its own)
+    reason: str | None = None
 
 
 @dataclass(frozen=True)
@@ -146,6 +148,7 @@ class Result:
     duration_ms: int
     fingerprint: str
     waiver: Waiver | None = None
+    reason: str | None = None  # the finding's reason tag
 
     def to_json(self) -> dict[str, Any]:
         doc: dict[str, Any] = {
@@ -165,6 +168,8 @@ class Result:
         }
         if self.waiver is not None:
             doc["waiver"] = self.waiver.to_json()
+        if self.reason is not None:
+            doc["reason"] = self.reason
         return doc
 
     @classmethod
@@ -185,6 +190,7 @@ class Result:
             duration_ms=doc["duration_ms"],
             fingerprint=doc["fingerprint"],
             waiver=Waiver(**waiver) if waiver else None,
+            reason=doc.get("reason"),
         )
 
 

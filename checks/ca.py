@@ -16,10 +16,10 @@ from cryptography.x509 import ocsp
 from cryptography.x509.oid import ExtendedKeyUsageOID
 
 from amt_preflight import pki
-from amt_preflight.catalogue import CheckSpec, Need, check
-from amt_preflight.checks.cert import certificate_bundles
+from amt_preflight.catalogue import CheckSpec, Need, check, not_configured, unjudged
+from amt_preflight.checks.cert import NOT_READ, NOT_READ_MEANS, configured_chains
 from amt_preflight.config import SiteConfig
-from amt_preflight.model import NO_TARGET, Finding, Status, worst
+from amt_preflight.model import Finding, Status, worst
 from amt_preflight.observations import SiteView
 from amt_preflight.observations.base import Outcome, Timed, answers_timing, clipped, utc_text
 from amt_preflight.observations.cert import (
@@ -41,35 +41,51 @@ class Part:
     status: Status
     text: str
     evidence: dict[str, Any]
+    reason: str | None = None  # its reason tag; the first of the worst parts' is the finding's
 
 
-def _combine(domain: str, parts: list[Part], nothing: str, probes: Iterable[Timed]) -> Finding:
-    """One finding from the parts: the worst status, the messages of the worst parts, and
-    when the probes it rests on ran."""
+def _combine(domain: str, parts: list[Part], nothing: tuple[str, str],
+             probes: Iterable[Timed]) -> Finding:
+    """One finding from the parts: the worst status, the messages and the reason tag of the
+    worst parts, and when the probes it rests on ran. Without parts: skipped, `nothing`
+    (why, its reason tag)."""
     if not parts:
-        return Finding(domain, Status.SKIPPED, nothing)
+        return Finding(domain, Status.SKIPPED, nothing[0], reason=nothing[1])
     status = worst(p.status for p in parts)  # the worst part decides
-    shown = [p.text for p in parts if p.status is status]
+    worst_parts = [p for p in parts if p.status is status]
+    shown = [p.text for p in worst_parts]
     more = f" (and {len(shown) - 3} more)" if len(shown) > 3 else ""
     started, duration = answers_timing(probes)
     return Finding(domain, status, "; ".join(shown[:3]) + more,
                    {"checked": [p.evidence for p in parts]}, started_at=started,
-                   duration_ms=duration)
+                   duration_ms=duration, reason=worst_parts[0].reason)
 
 
 def _each_chain(
     site: SiteConfig, obs: SiteView, rule: Callable[[CertificateBundle], Finding]
 ) -> Iterator[Finding]:
     """rule(bundle) for every domain whose certificate file gave certificates."""
-    for domain, bundle in certificate_bundles(site, obs):
-        if isinstance(bundle, Finding):
-            yield bundle
-        elif not bundle.certificates or bundle.outcome in (
+    for domain, chain in configured_chains(site, obs):
+        if isinstance(chain, Finding):
+            yield chain
+            continue
+        bundle = chain.bundle
+        if not bundle.certificates or bundle.outcome in (
                 LoadOutcome.BAD_CERTIFICATE, LoadOutcome.NO_CERTIFICATE):
-            yield Finding(domain, Status.SKIPPED, f"no certificate to follow in {bundle.source}"
-                          " (CERT-LOADABLE)", evidence={"prerequisite": "CERT-LOADABLE"})
+            yield unjudged(domain, "CERT-LOADABLE", f"no certificate to follow in "
+                           f"{bundle.source}")
         else:
             yield rule(bundle)
+
+
+# The reason tags of a download (CRL, OCSP, caIssuers) that gave no whole 200 answer
+FETCH_REASONS = {
+    "NOT_FETCHED": "a URL was not fetched before the run's deadline",
+    "TOO_LARGE": "a download too large to judge",
+    "NO_ANSWER": "a URL that does not answer (refused, timeout, no address)",
+    "HTTP_STATUS": "a URL that answers another HTTP status than 200",
+    "MALFORMED_URL": "a URL that is not a well-formed http:// URL",
+}
 
 
 def _x509(cert: CertificateFacts) -> x509.Certificate:
@@ -92,14 +108,16 @@ def _unfetched(fetch: HttpFetch) -> Part | None:
     """The part for a download that gave no whole 200 answer; None when it did."""
     said = {"url": fetch.url, **fetch.to_evidence()}
     if fetch.outcome in (Outcome.DEADLINE, Outcome.NOT_OBSERVED):
-        return Part(Status.ERROR, f"{fetch.url}: not fetched ({fetch.describe()})", said)
+        return Part(Status.ERROR, f"{fetch.url}: not fetched ({fetch.describe()})", said,
+                    "NOT_FETCHED")
     if fetch.truncated:
         return Part(Status.ERROR, f"{fetch.url}: too large to judge: "
-                    f"{clipped(fetch.detail, 300) or fetch.describe()}", said)
+                    f"{clipped(fetch.detail, 300) or fetch.describe()}", said, "TOO_LARGE")
     if not fetch.outcome.answered:
-        return Part(Status.FAIL, f"{fetch.url} does not answer: {fetch.describe()}", said)
+        return Part(Status.FAIL, f"{fetch.url} does not answer: {fetch.describe()}", said,
+                    "NO_ANSWER")
     if fetch.status != 200:
-        return Part(Status.FAIL, f"{fetch.url}: HTTP {fetch.status}", said)
+        return Part(Status.FAIL, f"{fetch.url}: HTTP {fetch.status}", said, "HTTP_STATUS")
     return None
 
 
@@ -109,7 +127,8 @@ def _malformed(certs: Iterable[CertificateFacts], urls_of: Callable[[Certificate
     out in silence (CHECKS.md)."""
     return [Part(Status.FAIL, f"{kind} URL {clipped(u, 200)} of {c.label} is not a "
                  f"well-formed http:// URL: {problem}",
-                 {"url": clipped(u), "certificate": c.label, "problem": problem})
+                 {"url": clipped(u), "certificate": c.label, "problem": problem},
+                 "MALFORMED_URL")
             for c in certs for u in urls_of(c)[:pki.MAX_URLS] if (problem := pki.url_problem(u))]
 
 
@@ -169,7 +188,8 @@ def _crl_part(cert: CertificateFacts, url: str, bundle: CertificateBundle,
     evidence: dict[str, Any] = {"certificate": cert.label, **fetch.to_evidence()}
     crl = _crl(fetch)
     if crl is None:
-        return Part(Status.FAIL, f"{url}: not a CRL ({len(fetch.body)} bytes)", evidence), None
+        return Part(Status.FAIL, f"{url}: not a CRL ({len(fetch.body)} bytes)", evidence,
+                    "NOT_A_CRL"), None
     issuer = _issuer(cert, bundle, obs)
     evidence.update(crl_issuer=clipped(crl.issuer.rfc4514_string()),
                     this_update=utc_text(crl.last_update_utc), revoked=len(crl))
@@ -178,14 +198,16 @@ def _crl_part(cert: CertificateFacts, url: str, bundle: CertificateBundle,
     if issuer is None:
         return Part(Status.ERROR, f"{url}: cannot check its signature: the issuer of "
                     f"{cert.label} is neither in the file nor at its caIssuers URL",
-                    evidence), None
+                    evidence, "ISSUER_UNKNOWN"), None
     if not pki.crl_signed_by(crl, issuer):
-        return Part(Status.FAIL, f"{url}: not signed by {_subject(issuer)}", evidence), None
+        return Part(Status.FAIL, f"{url}: not signed by {_subject(issuer)}", evidence,
+                    "BAD_SIGNATURE"), None
     if crl.next_update_utc is None:
-        return Part(Status.FAIL, f"{url}: the CRL has no nextUpdate", evidence), crl
+        return Part(Status.FAIL, f"{url}: the CRL has no nextUpdate", evidence,
+                    "NO_NEXT_UPDATE"), crl
     if crl.next_update_utc <= obs.now:
         return Part(Status.FAIL, f"{url}: stale, its nextUpdate "
-                    f"{utc_text(crl.next_update_utc)} has passed", evidence), crl
+                    f"{utc_text(crl.next_update_utc)} has passed", evidence, "STALE"), crl
     return Part(Status.PASS, f"{url}: fresh until {utc_text(crl.next_update_utc)}",
                 evidence), crl
 
@@ -223,13 +245,21 @@ def _crl_parts(bundle: CertificateBundle, obs: SiteView) -> list[Part]:
         "(check the CA's CRL publication schedule and the web server that serves it)."
     ),
     references=[RFC5280],
+    reasons={NOT_READ: NOT_READ_MEANS, **FETCH_REASONS,
+             "NO_CRL_URL": "no CRL distribution point in the leaf or intermediates",
+             "NOT_A_CRL": "a download that is not a CRL",
+             "ISSUER_UNKNOWN": "the CRL's issuer is neither in the file nor at its caIssuers "
+                               "URL: its signature cannot be checked",
+             "BAD_SIGNATURE": "a CRL not signed by the certificate's issuer",
+             "NO_NEXT_UPDATE": "a CRL without nextUpdate",
+             "STALE": "a CRL whose nextUpdate has passed"},
 )
 def crl_fresh(site: SiteConfig, obs: SiteView) -> Iterator[Finding]:
     def rule(bundle: CertificateBundle) -> Finding:
         parts = _crl_parts(bundle, obs) + _malformed(bundle.issued, lambda c: c.crl_urls,
                                                      "CRL distribution point")
-        return _combine(bundle.domain, parts, "no CRL distribution point in the leaf or "
-                        "intermediates", _crl_fetches(bundle, obs))
+        return _combine(bundle.domain, parts, ("no CRL distribution point in the leaf or "
+                        "intermediates", "NO_CRL_URL"), _crl_fetches(bundle, obs))
 
     return _each_chain(site, obs, rule)
 
@@ -284,11 +314,12 @@ def _ocsp_part(cert: CertificateFacts, url: str, bundle: CertificateBundle,
                                 **fetch.to_evidence()}
     response = _ocsp_response(fetch)
     if response is None:
-        return Part(Status.FAIL, f"{url}: not an OCSP response", evidence), None
+        return Part(Status.FAIL, f"{url}: not an OCSP response", evidence,
+                    "NOT_AN_OCSP_RESPONSE"), None
     evidence["response_status"] = response.response_status.name.lower()
     if response.response_status is not ocsp.OCSPResponseStatus.SUCCESSFUL:
         return Part(Status.FAIL, f"{url} answers {response.response_status.name.lower()}",
-                    evidence), None
+                    evidence, "OCSP_UNSUCCESSFUL"), None
     status = response.certificate_status.name.lower()
     evidence.update(certificate_status=status, this_update=utc_text(response.this_update_utc),
                     produced_at=utc_text(response.produced_at_utc))
@@ -296,19 +327,22 @@ def _ocsp_part(cert: CertificateFacts, url: str, bundle: CertificateBundle,
         evidence["next_update"] = utc_text(response.next_update_utc)
     if format(response.serial_number, "x") != cert.serial:
         return Part(Status.FAIL, f"{url} answers about serial "
-                    f"{format(response.serial_number, 'x')}, not {cert.serial}", evidence), None
+                    f"{format(response.serial_number, 'x')}, not {cert.serial}", evidence,
+                    "WRONG_SERIAL"), None
     issuer = _issuer(cert, bundle, obs)
     signer = _ocsp_signer(response, issuer) if issuer is not None else None
     if signer is None:
         return Part(Status.FAIL, f"{url}: the response is not signed by the issuer of "
-                    f"{cert.label} or a responder it authorised", evidence), None
+                    f"{cert.label} or a responder it authorised", evidence,
+                    "BAD_SIGNATURE"), None
     evidence["signed_by"] = _subject(signer)
     if response.this_update_utc > obs.now + OCSP_SKEW:
         return Part(Status.FAIL, f"{url}: thisUpdate {utc_text(response.this_update_utc)} is "
-                    "in the future", evidence), None
+                    "in the future", evidence, "FROM_THE_FUTURE"), None
     if response.next_update_utc is not None and response.next_update_utc <= obs.now:
         return Part(Status.FAIL, f"{url}: stale, nextUpdate "
-                    f"{utc_text(response.next_update_utc)} has passed", evidence), None
+                    f"{utc_text(response.next_update_utc)} has passed", evidence,
+                    "STALE"), None
     return Part(Status.PASS, f"{url}: {cert.label} is {status} (signed, fresh)",
                 evidence), status
 
@@ -325,14 +359,23 @@ def _ocsp_part(cert: CertificateFacts, url: str, bundle: CertificateBundle,
         "signing certificate and revocation data current."
     ),
     references=[RFC6960],
+    reasons={NOT_READ: NOT_READ_MEANS, **FETCH_REASONS,
+             "NO_OCSP_URL": "no OCSP URL in the leaf or intermediates",
+             "NOT_AN_OCSP_RESPONSE": "an answer that is not an OCSP response",
+             "OCSP_UNSUCCESSFUL": "a responder that answers another status than successful",
+             "WRONG_SERIAL": "a response about another serial number",
+             "BAD_SIGNATURE": "a response not signed by the issuer or a responder it "
+                              "authorised",
+             "FROM_THE_FUTURE": "a response whose thisUpdate is in the future",
+             "STALE": "a response whose nextUpdate has passed"},
 )
 def ocsp_answers(site: SiteConfig, obs: SiteView) -> Iterator[Finding]:
     def rule(bundle: CertificateBundle) -> Finding:
         parts = [_ocsp_part(cert, url, bundle, obs)[0] for cert in bundle.issued
                  for url in pki.fetchable(cert.ocsp_urls)]
         parts += _malformed(bundle.issued, lambda c: c.ocsp_urls, "OCSP")
-        return _combine(bundle.domain, parts, "no OCSP URL in the leaf or intermediates",
-                        _ocsp_fetches(bundle, obs))
+        return _combine(bundle.domain, parts, ("no OCSP URL in the leaf or intermediates",
+                        "NO_OCSP_URL"), _ocsp_fetches(bundle, obs))
 
     return _each_chain(site, obs, rule)
 
@@ -365,10 +408,10 @@ def _revocation(cert: CertificateFacts, bundle: CertificateBundle, obs: SiteView
         return None
     evidence = {"certificate": cert.label, "serial": cert.serial, "sources": said}
     if revoked:
-        return Part(Status.FAIL, f"{cert.label} is {'; '.join(revoked)}", evidence)
+        return Part(Status.FAIL, f"{cert.label} is {'; '.join(revoked)}", evidence, "REVOKED")
     if not decided:
         return Part(Status.ERROR, f"{cert.label}: no CRL or OCSP answer could be used",
-                    evidence)
+                    evidence, "UNDECIDED")
     return Part(Status.PASS, f"{cert.label} is not revoked", evidence)
 
 
@@ -383,11 +426,16 @@ def _revocation(cert: CertificateFacts, bundle: CertificateBundle, obs: SiteView
     ),
     remediation="Replace the revoked certificate: issue a new one and deploy the new bundle.",
     references=[RFC5280, RFC6960],
+    reasons={NOT_READ: NOT_READ_MEANS,
+             "NO_REVOCATION_URL": "no CRL or OCSP URL in the leaf or intermediates",
+             "REVOKED": "a certificate of the chain is on its issuer's CRL or revoked by OCSP",
+             "UNDECIDED": "no CRL or OCSP answer about a certificate could be used"},
 )
 def not_revoked(site: SiteConfig, obs: SiteView) -> Iterator[Finding]:
     def rule(bundle: CertificateBundle) -> Finding:
         parts = [p for c in bundle.issued if (p := _revocation(c, bundle, obs)) is not None]
-        return _combine(bundle.domain, parts, "no CRL or OCSP URL in the leaf or intermediates",
+        return _combine(bundle.domain, parts, ("no CRL or OCSP URL in the leaf or "
+                        "intermediates", "NO_REVOCATION_URL"),
                         [*_crl_fetches(bundle, obs), *_ocsp_fetches(bundle, obs)])
 
     return _each_chain(site, obs, rule)
@@ -406,11 +454,13 @@ def _aia_part(cert: CertificateFacts, url: str, obs: SiteView) -> Part:
         downloaded = pki.load_certificates(fetch.body)
     except _UNPARSED as exc:
         evidence["problem"] = clipped(pki.parse_problem(exc), 300)
-        return Part(Status.FAIL, f"{url}: not a certificate ({len(fetch.body)} bytes)", evidence)
+        return Part(Status.FAIL, f"{url}: not a certificate ({len(fetch.body)} bytes)",
+                    evidence, "NOT_A_CERTIFICATE")
     evidence["downloaded"] = [_subject(c) for c in downloaded[:5]]
     issuer = pki.issuer_among(_x509(cert), downloaded)
     if issuer is None:
-        return Part(Status.FAIL, f"{url}: what it serves did not issue {cert.label}", evidence)
+        return Part(Status.FAIL, f"{url}: what it serves did not issue {cert.label}", evidence,
+                    "NOT_THE_ISSUER")
     return Part(Status.PASS, f"{url}: the issuer of {cert.label}", evidence)
 
 
@@ -426,13 +476,18 @@ def _aia_part(cert: CertificateFacts, url: str, obs: SiteView) -> Part:
         "that lack an intermediate fetch it from there."
     ),
     references=[RFC5280],
+    reasons={NOT_READ: NOT_READ_MEANS, **FETCH_REASONS,
+             "NO_AIA_URL": "no caIssuers URL in the leaf or intermediates",
+             "NOT_A_CERTIFICATE": "a download that is not a certificate",
+             "NOT_THE_ISSUER": "a download that did not issue the certificate naming it"},
 )
 def aia_reachable(site: SiteConfig, obs: SiteView) -> Iterator[Finding]:
     def rule(bundle: CertificateBundle) -> Finding:
         parts = [_aia_part(cert, url, obs) for cert in bundle.issued
                  for url in pki.fetchable(cert.ca_issuer_urls)]
         parts += _malformed(bundle.issued, lambda c: c.ca_issuer_urls, "caIssuers")
-        return _combine(bundle.domain, parts, "no caIssuers URL in the leaf or intermediates",
+        return _combine(bundle.domain, parts, ("no caIssuers URL in the leaf or "
+                        "intermediates", "NO_AIA_URL"),
                         [obs.http_get(u) for c in bundle.issued
                          for u in pki.fetchable(c.ca_issuer_urls)])
 
@@ -453,11 +508,14 @@ def aia_reachable(site: SiteConfig, obs: SiteView) -> Iterator[Finding]:
         "and dynamic RPC for a Microsoft CA, 80/443 for its web enrolment, CRL and AIA."
     ),
     references=["Microsoft: AD CS firewall rules (TCP 135, 49152-65535, 80, 443)"],
+    reasons={"NOT_TRIED": "a port was not tried before the run's deadline",
+             "PORT_UNREACHABLE": "a port refused, timed out or was unreachable",
+             "NO_PORT": "ca.enterprise names no port"},
 )
 def enterprise_reachable(site: SiteConfig, obs: SiteView) -> Iterator[Finding]:
     enterprise = site.ca.enterprise
     if enterprise is None:
-        yield Finding(NO_TARGET, Status.SKIPPED, "no enterprise CA configured (ca.enterprise)")
+        yield not_configured("no enterprise CA configured (ca.enterprise)")
         return
     host = enterprise.host
     tried = [obs.tcp(host, port) for port in enterprise.ports]
@@ -468,11 +526,11 @@ def enterprise_reachable(site: SiteConfig, obs: SiteView) -> Iterator[Finding]:
             parts.append(Part(Status.PASS, f"{where} accepts", attempt.to_evidence()))
         elif attempt.outcome in (Outcome.DEADLINE, Outcome.NOT_OBSERVED):
             parts.append(Part(Status.ERROR, f"{where}: not tried ({attempt.detail})",
-                              attempt.to_evidence()))
+                              attempt.to_evidence(), "NOT_TRIED"))
         else:
             parts.append(Part(Status.FAIL, f"{where}: {attempt.outcome.value} "
-                              f"({attempt.detail})", attempt.to_evidence()))
-    yield _combine(host, parts, "no port configured", tried)
+                              f"({attempt.detail})", attempt.to_evidence(), "PORT_UNREACHABLE"))
+    yield _combine(host, parts, ("no port configured", "NO_PORT"), tried)
 
 
 CHECKS: tuple[CheckSpec, ...] = (

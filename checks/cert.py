@@ -1,8 +1,11 @@
 """Provisioning certificate checks, per domain: the rules the AMT firmware applies to the
 chain a provisioning server presents (AMT-FACTS.md, "Provisioning certificate rules").
 
-Each rule is a function of a CertificateBundle, so the chain captured in a handshake can be
-judged by the same code.
+Each rule is a function of one ChainUnderTest: the chain and everything the rule reads
+(where it came from, the site's generations and root hashes, the hashes a hello announced,
+the devices' verdict, the run's clock). `configured_chains` builds it for each domain's
+certificate file, `presented_chain_under_test` for a chain presented in a connect-back, so
+HS-PRESENTED-CHAIN judges that chain by the same rules (CHAIN_RULES).
 """
 
 from __future__ import annotations
@@ -23,7 +26,15 @@ from cryptography.x509.verification import (
 )
 
 from amt_preflight import firmware, pki
-from amt_preflight.catalogue import CheckSpec, Need, check
+from amt_preflight.catalogue import (
+    CheckSpec,
+    Need,
+    check,
+    not_configured,
+    same_target,
+    unjudged,
+    where_unjudged,
+)
 from amt_preflight.config import SiteConfig
 from amt_preflight.model import Finding, Severity, Status
 from amt_preflight.observations import SiteView
@@ -40,6 +51,7 @@ from amt_preflight.observations.handshake import (
 SDK_CERT = "Intel AMT SDK: Acquiring an Intel vPro certificate"
 SDK_VERIFY = "Intel AMT SDK: PKI certificate verification methods"
 LOADABLE = "CERT-LOADABLE"
+CHAIN_COMPLETE = "CERT-CHAIN-COMPLETE"
 HIGH_WITHIN_DAYS = 7  # CERT-EXPIRY-SOON is high, not medium, this close to the end
 MAX_CHAIN = 4  # certificates a common provisioning server accepts (RPS)
 WEAK_HASHES = frozenset({"sha1", "md5", "unknown"})  # refused by ME 15 H / ME 16 and later
@@ -62,21 +74,62 @@ def domain_to_match(site: SiteConfig, obs: SiteView, domain: str) -> tuple[str, 
     option 15; else the option 15 the site's DHCP hands out when the probe saw one (and it
     is meant for this domain: the site's only domain, or the same name); else the
     configured domain."""
+    return _match_target(site, obs, domain, len(site.domains) == 1)
+
+
+def _match_target(site: SiteConfig, obs: SiteView, domain: str, sole: bool) -> tuple[str, str]:
+    """domain_to_match; `sole`: the option 15 seen is meant for this domain whatever its
+    name."""
     if site.amt.pki_dns_suffix is not None:
         return site.amt.pki_dns_suffix, "amt.pki_dns_suffix (set in MEBx)"
     seen = obs.option15
-    if seen is not None and (len(site.domains) == 1
-                             or normal_name(seen.value) == normal_name(domain)):
+    if seen is not None and (sole or normal_name(seen.value) == normal_name(domain)):
         return seen.value, f"DHCP option 15 from {seen.server} on {seen.interface}"
     return domain, "config"
 
 
-# --- walking the domains ---------------------------------------------------------------
+# --- the chain under test ----------------------------------------------------------------
+
+NOT_READ = "NOT_READ"  # every CERT-* and CA-* check gives it
+NOT_READ_MEANS = "the certificate file was not read before the run ended"
+# (devices whose active hashes hold the root, devices whose do not): amt.devices' verdict
+FleetVerdict = tuple[tuple[str, ...], tuple[str, ...]]
 
 
-def _started(bundle: CertificateBundle) -> datetime:
-    return datetime.fromtimestamp(bundle.read_at, UTC)
+@dataclass(frozen=True)
+class ChainUnderTest:
+    """One provisioning chain and everything the CERT-* rules read to judge it: each rule is
+    a function of this alone, for a configured file and a chain presented in a connect-back
+    alike. Built by `configured_chains` and `presented_chain_under_test`."""
 
+    domain: str  # the configured domain it is for: the target of the findings
+    bundle: CertificateBundle  # its certificates as read; bundle.source says where from
+    presented: bool  # presented in a connect-back: no file, no private key to judge
+    match_domain: str  # the domain the firmware compares the leaf's names with
+    match_source: str  # where that came from: MEBx, DHCP option 15, config
+    generations: tuple[int, ...]  # amt.generations as configured (empty: none)
+    custom_root_hashes: tuple[str, ...]  # amt.custom_root_hashes
+    # The hashes a hello announced: for a presented chain they, not the site's lists, decide
+    # the root (what the firmware trusts in that exchange); None for the site's certificate
+    announced: tuple[AnnouncedHash, ...] | None
+    # The devices' own verdict on the root (amt.devices), where any device is judged
+    # against this domain; None otherwise (and always in HS-PRESENTED-CHAIN)
+    fleet: FleetVerdict | None
+    now: datetime  # the run's clock
+    warn_days: int  # checks.cert_warn_days
+
+    @property
+    def leaf(self) -> CertificateFacts:
+        leaf = self.bundle.leaf_certificate
+        assert leaf is not None  # judge_chain hands over loaded chains only
+        return leaf
+
+    @property
+    def started(self) -> datetime:
+        return datetime.fromtimestamp(self.bundle.read_at, UTC)
+
+
+ChainRule = Callable[[ChainUnderTest], Finding]
 
 PRESENTED = "TLS"  # the format of a bundle that is a chain presented in a handshake
 
@@ -90,7 +143,7 @@ def presented_bundle(attempt: HandshakeAttempt, answer: ConnectBack) -> Certific
         read_at=attempt.started_at + attempt.elapsed_ms / 1000)
 
 
-def presented_chain(obs: SiteView, domain: str) -> CertificateBundle | None:
+def _first_presented(obs: SiteView, domain: str) -> CertificateBundle | None:
     """The chain a provisioning server presented in a connect-back for this domain (the
     first profile's; HS-PRESENTED-CHAIN judges each)."""
     for attempt in obs.handshakes(domain, HandshakeKind.PKI) or ():
@@ -100,57 +153,98 @@ def presented_chain(obs: SiteView, domain: str) -> CertificateBundle | None:
     return None
 
 
-def certificate_bundles(
-    site: SiteConfig, obs: SiteView
-) -> Iterator[tuple[str, CertificateBundle | Finding]]:
-    """(domain, what its certificate file held; without a file, the chain presented in the
-    handshake), or (domain, the finding that says why there is nothing to judge)."""
+def _under_test(site: SiteConfig, obs: SiteView, domain: str, bundle: CertificateBundle, *,
+                sole: bool, announced: tuple[AnnouncedHash, ...] | None = None,
+                fleet: FleetVerdict | None = None) -> ChainUnderTest:
+    match_domain, match_source = _match_target(site, obs, domain, sole)
+    return ChainUnderTest(domain, bundle, bundle.format == PRESENTED, match_domain,
+                          match_source, tuple(site.amt.generations),
+                          tuple(site.amt.custom_root_hashes), announced, fleet, obs.now,
+                          obs.checks.cert_warn_days)
+
+
+def configured_chains(
+    site: SiteConfig, obs: SiteView, *, fleet: bool = False
+) -> Iterator[tuple[str, ChainUnderTest | Finding]]:
+    """(domain, its chain under test), in config order: its certificate file as read;
+    without a file, the chain presented in a connect-back (the first profile's), judged as
+    the site's certificate; or (domain, the finding that says why there is nothing to
+    judge). With `fleet`, each chain carries the devices' verdict on its root (amt.devices:
+    CERT-ROOT-TRUSTED reads it)."""
+    verdicts = _fleet(site, obs) if fleet else {}
+    sole = len(site.domains) == 1
     for domain_config in site.domains:
         domain = domain_config.name
-        bundle = obs.certificate(domain)
         if domain_config.certificate is None:
-            presented = presented_chain(obs, domain)
-            if presented is not None:
-                yield domain, presented
+            bundle = _first_presented(obs, domain)
+            if bundle is None:
+                yield domain, not_configured(f"no certificate configured for {domain}, and "
+                                             "no chain presented in a handshake", domain)
                 continue
-            yield domain, Finding(domain, Status.SKIPPED, f"no certificate configured for "
-                                  f"{domain}, and no chain presented in a handshake")
-        elif bundle is None:
-            yield domain, Finding(domain, Status.ERROR,
-                                  "the certificate file was not read before the run ended")
         else:
-            yield domain, bundle
+            bundle = obs.certificate(domain)
+            if bundle is None:
+                yield domain, Finding(domain, Status.ERROR, "the certificate file was not "
+                                      "read before the run ended", reason=NOT_READ)
+                continue
+        yield domain, _under_test(site, obs, domain, bundle, sole=sole,
+                                  fleet=verdicts.get(domain))
 
 
-def _each_loaded(
-    site: SiteConfig, obs: SiteView, rule: Callable[[str, CertificateBundle], Finding]
-) -> Iterator[Finding]:
-    """rule(domain, bundle) for every domain whose certificate file loaded; the others say
-    why they are not judged."""
-    for domain, bundle in certificate_bundles(site, obs):
-        if isinstance(bundle, Finding):
-            yield bundle
-        elif bundle.outcome is not LoadOutcome.LOADED or bundle.leaf_certificate is None:
-            yield Finding(domain, Status.SKIPPED, f"{bundle.source} did not load "
-                          f"({bundle.outcome.value}): {LOADABLE} says why",
-                          evidence={"prerequisite": LOADABLE})
-        else:
-            yield rule(domain, bundle)
+def presented_chain_under_test(site: SiteConfig, obs: SiteView, attempt: HandshakeAttempt,
+                               answer: ConnectBack) -> ChainUnderTest:
+    """The chain presented in one connect-back, as HS-PRESENTED-CHAIN judges it: its root
+    against the hashes that hello announced, its names against amt.pki_dns_suffix, else the
+    option 15 seen (meant for the domain the hello went to), else the domain."""
+    return _under_test(site, obs, attempt.domain, presented_bundle(attempt, answer),
+                       sole=True, announced=attempt.announced)
 
 
-def _leaf(bundle: CertificateBundle) -> CertificateFacts:
-    leaf = bundle.leaf_certificate
-    assert leaf is not None  # _each_loaded hands over loaded bundles only
-    return leaf
+def judge_chain(chain: ChainUnderTest, rule: ChainRule) -> Finding:
+    """rule(chain) where the chain loaded; else why it is not judged (CERT-LOADABLE)."""
+    bundle = chain.bundle
+    if bundle.outcome is not LoadOutcome.LOADED or bundle.leaf_certificate is None:
+        return unjudged(chain.domain, LOADABLE,
+                        f"{bundle.source} did not load ({bundle.outcome.value})")
+    return rule(chain)
 
 
-def _finding(domain: str, bundle: CertificateBundle, status: Status, message: str, /,
-             **evidence: Any) -> Finding:
-    return Finding(domain, status, message, {"file": bundle.source, **evidence},
-                   started_at=_started(bundle))
+def _each_loaded(site: SiteConfig, obs: SiteView, rule: ChainRule, *, fleet: bool = False
+                 ) -> Iterator[Finding]:
+    """rule(chain) for every domain whose certificate loaded; the others say why they are
+    not judged."""
+    for _, chain in configured_chains(site, obs, fleet=fleet):
+        yield chain if isinstance(chain, Finding) else judge_chain(chain, rule)
+
+
+def _finding(chain: ChainUnderTest, status: Status, message: str,
+             reason: str | None = None, /, **evidence: Any) -> Finding:
+    return Finding(chain.domain, status, message, {"file": chain.bundle.source, **evidence},
+                   started_at=chain.started, reason=reason)
 
 
 # --- CERT-LOADABLE ---------------------------------------------------------------------
+
+PRESENTED_CHAIN = "PRESENTED_CHAIN"
+NO_LEAF = "NO_LEAF"
+# A file that did not load: its outcome's name is the reason tag (evidence.outcome its value)
+LOAD_FAILURES: dict[str, str] = {
+    LoadOutcome.UNREADABLE.name: "the file is missing, not readable, a folder or too large",
+    LoadOutcome.GARBAGE.name: "the file is neither PEM, DER nor PKCS#12",
+    LoadOutcome.NO_PASSWORD.name: "the file is encrypted and no password is configured",
+    LoadOutcome.WRONG_PASSWORD.name: "the configured password does not open the file",
+    LoadOutcome.NO_CERTIFICATE.name: "the file holds no certificate",
+    LoadOutcome.BAD_CERTIFICATE.name: "a certificate whose fields or extensions do not parse",
+    LoadOutcome.NO_KEY.name: "the file (and key_file) hold no private key",
+    LoadOutcome.SEVERAL_KEYS.name: "more than one private key",
+    LoadOutcome.KEY_MISMATCH.name: "the private key belongs to no certificate of the file",
+    NO_LEAF: "the file loaded, but no certificate is the private key's",
+}
+
+
+def _load_failure(outcome: LoadOutcome) -> str:
+    """The reason tag of a file that did not load: its outcome (WRONG_PASSWORD, NO_KEY)."""
+    return NO_LEAF if outcome is LoadOutcome.LOADED else outcome.name
 
 
 @check(
@@ -168,24 +262,33 @@ def _finding(domain: str, bundle: CertificateBundle, status: Status, message: st
         "password_file at its password; a PEM chain needs its one matching key in key_file."
     ),
     references=[SDK_CERT, "RFC 7292: PKCS #12"],
+    reasons={
+        NOT_READ: NOT_READ_MEANS,
+        PRESENTED_CHAIN: "no file configured: the other CERT-* rules judge the chain "
+                         "presented in the connect-back, whose handshake proved the key",
+        **LOAD_FAILURES,
+    },
 )
 def loadable(site: SiteConfig, obs: SiteView) -> Iterator[Finding]:
-    for domain, bundle in certificate_bundles(site, obs):
-        if isinstance(bundle, Finding):
-            yield bundle
+    for domain, chain in configured_chains(site, obs):
+        if isinstance(chain, Finding):
+            yield chain
             continue
+        bundle = chain.bundle
         leaf = bundle.leaf_certificate
-        if bundle.format == PRESENTED:
-            yield _finding(domain, bundle, Status.SKIPPED, f"no certificate file configured "
+        if chain.presented:
+            yield _finding(chain, Status.SKIPPED, f"no certificate file configured "
                            f"for {domain}: the other CERT-* rules judge the {bundle.source}; "
-                           "the handshake proved the server holds the leaf's key")
+                           "the handshake proved the server holds the leaf's key",
+                           PRESENTED_CHAIN)
         elif bundle.outcome is LoadOutcome.LOADED and leaf is not None:
-            yield _finding(domain, bundle, Status.PASS, f"{bundle.source}: "
+            yield _finding(chain, Status.PASS, f"{bundle.source}: "
                            f"{len(bundle.certificates)} certificates and the {bundle.keys[0]} "
                            f"key of {leaf.label}", **bundle.to_evidence())
         else:
-            yield _finding(domain, bundle, Status.FAIL, f"{bundle.source}: "
-                           f"{bundle.outcome.value}: {bundle.detail}", **bundle.to_evidence())
+            yield _finding(chain, Status.FAIL, f"{bundle.source}: "
+                           f"{bundle.outcome.value}: {bundle.detail}",
+                           _load_failure(bundle.outcome), **bundle.to_evidence())
 
 
 # --- rules about the leaf --------------------------------------------------------------
@@ -207,22 +310,26 @@ def loadable(site: SiteConfig, obs: SiteView) -> Iterator[Finding]:
         f"'{pki.AMT_SETUP_OU}'. A web server certificate from a listed CA is not enough."
     ),
     references=[SDK_CERT],
+    reasons={NOT_READ: NOT_READ_MEANS,
+             "NO_AMT_USAGE": "the leaf has neither the AMT setup OID nor the AMT setup OU"},
 )
 def amt_usage(site: SiteConfig, obs: SiteView) -> Iterator[Finding]:
-    def rule(domain: str, bundle: CertificateBundle) -> Finding:
-        leaf = _leaf(bundle)
-        seen = {"certificate": leaf.label, "eku": list(leaf.ekus),
-                "ou": list(leaf.organizational_units)}
-        if pki.AMT_SETUP_OID in leaf.ekus:
-            return _finding(domain, bundle, Status.PASS, f"{leaf.label}: EKU has the AMT "
-                            f"setup OID {pki.AMT_SETUP_OID}", matched="eku", **seen)
-        if pki.AMT_SETUP_OU in leaf.organizational_units:
-            return _finding(domain, bundle, Status.PASS, f"{leaf.label}: subject OU is "
-                            f"'{pki.AMT_SETUP_OU}'", matched="ou", **seen)
-        return _finding(domain, bundle, Status.FAIL, f"{leaf.label} has neither the AMT "
-                        f"setup OID in its EKU nor the OU '{pki.AMT_SETUP_OU}'", **seen)
+    return _each_loaded(site, obs, _amt_usage)
 
-    return _each_loaded(site, obs, rule)
+
+def _amt_usage(chain: ChainUnderTest) -> Finding:
+    leaf = chain.leaf
+    seen = {"certificate": leaf.label, "eku": list(leaf.ekus),
+            "ou": list(leaf.organizational_units)}
+    if pki.AMT_SETUP_OID in leaf.ekus:
+        return _finding(chain, Status.PASS, f"{leaf.label}: EKU has the AMT "
+                        f"setup OID {pki.AMT_SETUP_OID}", matched="eku", **seen)
+    if pki.AMT_SETUP_OU in leaf.organizational_units:
+        return _finding(chain, Status.PASS, f"{leaf.label}: subject OU is "
+                        f"'{pki.AMT_SETUP_OU}'", matched="ou", **seen)
+    return _finding(chain, Status.FAIL, f"{leaf.label} has neither the AMT "
+                    f"setup OID in its EKU nor the OU '{pki.AMT_SETUP_OU}'", "NO_AMT_USAGE",
+                    **seen)
 
 
 @check(
@@ -234,18 +341,21 @@ def amt_usage(site: SiteConfig, obs: SiteView) -> Iterator[Finding]:
     passes_when=f"the leaf's EKU has serverAuth ({pki.SERVER_AUTH_OID})",
     remediation="Issue the provisioning certificate with Extended Key Usage serverAuth.",
     references=[SDK_CERT],
+    reasons={NOT_READ: NOT_READ_MEANS,
+             "NO_SERVER_AUTH": "the leaf's EKU lacks serverAuth (or it has no EKU)"},
 )
 def server_auth(site: SiteConfig, obs: SiteView) -> Iterator[Finding]:
-    def rule(domain: str, bundle: CertificateBundle) -> Finding:
-        leaf = _leaf(bundle)
-        if pki.SERVER_AUTH_OID in leaf.ekus:
-            return _finding(domain, bundle, Status.PASS, f"{leaf.label}: EKU has serverAuth",
-                            eku=list(leaf.ekus))
-        said = "no EKU extension" if not leaf.ekus else f"EKU {', '.join(leaf.ekus)}"
-        return _finding(domain, bundle, Status.FAIL,
-                        f"{leaf.label}: {said}, without serverAuth", eku=list(leaf.ekus))
+    return _each_loaded(site, obs, _server_auth)
 
-    return _each_loaded(site, obs, rule)
+
+def _server_auth(chain: ChainUnderTest) -> Finding:
+    leaf = chain.leaf
+    if pki.SERVER_AUTH_OID in leaf.ekus:
+        return _finding(chain, Status.PASS, f"{leaf.label}: EKU has serverAuth",
+                        eku=list(leaf.ekus))
+    said = "no EKU extension" if not leaf.ekus else f"EKU {', '.join(leaf.ekus)}"
+    return _finding(chain, Status.FAIL, f"{leaf.label}: {said}, without serverAuth",
+                    "NO_SERVER_AUTH", eku=list(leaf.ekus))
 
 
 # --- validity --------------------------------------------------------------------------
@@ -272,23 +382,32 @@ def _validity(cert: CertificateFacts, now: datetime) -> str:
         "of the CA and this host), then export the bundle again."
     ),
     references=[SDK_VERIFY, "RFC 5280 §4.1.2.5: validity"],
+    reasons={NOT_READ: NOT_READ_MEANS,
+             "EXPIRED": "a certificate of the chain has expired",
+             "NOT_YET_VALID": "a certificate of the chain is not valid yet (and none has "
+                              "expired)"},
 )
 def validity(site: SiteConfig, obs: SiteView) -> Iterator[Finding]:
-    def rule(domain: str, bundle: CertificateBundle) -> Finding:
-        periods = [{"certificate": c.label, "not_before": utc_text(c.not_before),
-                    "not_after": utc_text(c.not_after), "problem": _validity(c, obs.now)}
-                   for c in bundle.certificates]
-        problems = [p["problem"] for p in periods if p["problem"]]
-        if problems:
-            return _finding(domain, bundle, Status.FAIL, "; ".join(problems),
-                            checked_at=utc_text(obs.now), validity=periods)
-        first = min(bundle.certificates, key=lambda c: c.not_after)
-        return _finding(domain, bundle, Status.PASS, f"all {len(periods)} certificates are "
-                        f"valid; the first to expire is {first.label} on "
-                        f"{utc_text(first.not_after)}", checked_at=utc_text(obs.now),
-                        validity=periods)
+    return _each_loaded(site, obs, _validity_rule)
 
-    return _each_loaded(site, obs, rule)
+
+def _validity_rule(chain: ChainUnderTest) -> Finding:
+    now, bundle = chain.now, chain.bundle
+    periods = [{"certificate": c.label, "not_before": utc_text(c.not_before),
+                "not_after": utc_text(c.not_after), "problem": _validity(c, now)}
+               for c in bundle.certificates]
+    problems = [p["problem"] for p in periods if p["problem"]]
+    if problems:
+        expired = any(now > c.not_after for c in bundle.certificates
+                      if not now < c.not_before)
+        return _finding(chain, Status.FAIL, "; ".join(problems),
+                        "EXPIRED" if expired else "NOT_YET_VALID",
+                        checked_at=utc_text(now), validity=periods)
+    first = min(bundle.certificates, key=lambda c: c.not_after)
+    return _finding(chain, Status.PASS, f"all {len(periods)} certificates are "
+                    f"valid; the first to expire is {first.label} on "
+                    f"{utc_text(first.not_after)}", checked_at=utc_text(now),
+                    validity=periods)
 
 
 @check(
@@ -306,27 +425,30 @@ def validity(site: SiteConfig, obs: SiteView) -> Iterator[Finding]:
         "provisioning server; devices cannot be provisioned with an expired chain."
     ),
     references=[SDK_VERIFY],
+    reasons={NOT_READ: NOT_READ_MEANS,
+             "EXPIRES_SOON": "a certificate of the chain expires within cert_warn_days "
+                             f"(within {HIGH_WITHIN_DAYS} days the result is high)"},
 )
 def expiry_soon(site: SiteConfig, obs: SiteView) -> Iterator[Finding]:
-    warn_days = obs.checks.cert_warn_days
+    return _each_loaded(site, obs, _expiry_soon)
 
-    def rule(domain: str, bundle: CertificateBundle) -> Finding:
-        left = {c.label: c.not_after - obs.now for c in bundle.certificates}
-        days = {label: round(delta / timedelta(days=1), 1) for label, delta in left.items()}
-        soon = {label: delta for label, delta in left.items()
-                if delta < timedelta(days=warn_days)}
-        evidence = {"warn_days": warn_days, "days_left": days}
-        if not soon:
-            first = min(days, key=lambda label: days[label])
-            return _finding(domain, bundle, Status.PASS, f"the first to expire, {first}, has "
-                            f"{days[first]:g} days left (warning at {warn_days})", **evidence)
-        urgent = any(delta < timedelta(days=HIGH_WITHIN_DAYS) for delta in soon.values())
-        said = ", ".join(f"{label} in {days[label]:g} days" for label in soon)
-        failed = _finding(domain, bundle, Status.FAIL, f"expires within {warn_days} days: "
-                          f"{said}", **evidence)
-        return replace(failed, severity=Severity.HIGH) if urgent else failed
 
-    return _each_loaded(site, obs, rule)
+def _expiry_soon(chain: ChainUnderTest) -> Finding:
+    warn_days = chain.warn_days
+    left = {c.label: c.not_after - chain.now for c in chain.bundle.certificates}
+    days = {label: round(delta / timedelta(days=1), 1) for label, delta in left.items()}
+    soon = {label: delta for label, delta in left.items()
+            if delta < timedelta(days=warn_days)}
+    evidence = {"warn_days": warn_days, "days_left": days}
+    if not soon:
+        first = min(days, key=lambda label: days[label])
+        return _finding(chain, Status.PASS, f"the first to expire, {first}, has "
+                        f"{days[first]:g} days left (warning at {warn_days})", **evidence)
+    urgent = any(delta < timedelta(days=HIGH_WITHIN_DAYS) for delta in soon.values())
+    said = ", ".join(f"{label} in {days[label]:g} days" for label in soon)
+    failed = _finding(chain, Status.FAIL, f"expires within {warn_days} days: {said}",
+                      "EXPIRES_SOON", **evidence)
+    return replace(failed, severity=Severity.HIGH) if urgent else failed
 
 
 # --- the chain -------------------------------------------------------------------------
@@ -342,6 +464,7 @@ class ChainVerdict:
     # The check that reports why the verifier could not judge: CERT-CRYPTO (it refuses
     # SHA-1, MD5 and short RSA keys), CERT-VALIDITY (no moment when all are valid).
     judged_by: str = ""
+    reason: str = ""  # CERT-CHAIN-COMPLETE's reason tag when it fails: NO_ROOT_IN_FILE...
 
     @property
     def root(self) -> CertificateFacts | None:
@@ -372,10 +495,15 @@ _CA_POLICY = ExtensionPolicy.permit_all().require_present(
     x509.BasicConstraints, Criticality.AGNOSTIC, None)
 
 
+NO_ROOT_IN_FILE = "NO_ROOT_IN_FILE"
+NO_VALID_PATH = "NO_VALID_PATH"
+
+
 def verify_chain(bundle: CertificateBundle, now: datetime) -> ChainVerdict:
     """Order the bundle leaf → intermediates → self-signed root and verify every signature,
     with cryptography's path builder, the roots of the bundle as trust anchors."""
-    leaf_facts = _leaf(bundle)
+    leaf_facts = bundle.leaf_certificate
+    assert leaf_facts is not None  # the rules hand over loaded bundles only
     at = _moment_all_valid(bundle.certificates, now)
     if at is None:
         return ChainVerdict((), now, "no moment when every certificate of the file is valid",
@@ -387,7 +515,8 @@ def verify_chain(bundle: CertificateBundle, now: datetime) -> ChainVerdict:
     if not roots:
         last = bundle.certificates[-1]
         return ChainVerdict((), at, f"no self-signed root in the file (the last certificate, "
-                            f"{last.label}, is issued by {clipped(last.issuer)})")
+                            f"{last.label}, is issued by {clipped(last.issuer)})",
+                            reason=NO_ROOT_IN_FILE)
     verifier = (PolicyBuilder().store(Store(roots)).time(at)
                 .extension_policies(ca_policy=_CA_POLICY, ee_policy=ExtensionPolicy.permit_all())
                 .build_client_verifier())
@@ -395,7 +524,8 @@ def verify_chain(bundle: CertificateBundle, now: datetime) -> ChainVerdict:
         chain = verifier.verify(leaf, [c for c in certs if c != leaf]).chain
     except (VerificationError, ValueError) as exc:
         return ChainVerdict((), at, f"cryptography's verifier: {exc}",
-                            "CERT-CRYPTO" if _refused_by_verifier(bundle) else "")
+                            "CERT-CRYPTO" if _refused_by_verifier(bundle) else "",
+                            NO_VALID_PATH)
     return ChainVerdict(tuple(by_der[c.public_bytes(serialization.Encoding.DER)]
                               for c in chain), at)
 
@@ -405,7 +535,10 @@ def verify_chain(bundle: CertificateBundle, now: datetime) -> ChainVerdict:
     title="Chain is complete up to a self-signed root",
     severity="critical",
     needs=[Need.CERT_FILES],
-    requires=[LOADABLE],
+    # where the verifier cannot judge, the check that says why: CERT-VALIDITY (no moment
+    # when all are valid), CERT-CRYPTO (a signature or key the verifier refuses)
+    requires={LOADABLE: same_target, "CERT-VALIDITY": where_unjudged("CERT-VALIDITY"),
+              "CERT-CRYPTO": where_unjudged("CERT-CRYPTO")},
     passes_when=(
         "the chain orders leaf → intermediates → self-signed root and every signature verifies"
     ),
@@ -414,29 +547,33 @@ def verify_chain(bundle: CertificateBundle, now: datetime) -> ChainVerdict:
         "root (in Windows: 'Include all certificates in the certification path')."
     ),
     references=[SDK_VERIFY, "RFC 5280 §6: certification path validation"],
+    reasons={NOT_READ: NOT_READ_MEANS,
+             NO_ROOT_IN_FILE: "the file holds no self-signed root",
+             NO_VALID_PATH: "no path from the leaf to a root of the file verifies"},
 )
 def chain_complete(site: SiteConfig, obs: SiteView) -> Iterator[Finding]:
-    def rule(domain: str, bundle: CertificateBundle) -> Finding:
-        verdict = verify_chain(bundle, obs.now)
-        evidence: dict[str, Any] = {"verified_at": utc_text(verdict.verified_at),
-                                    "file_order": [c.label for c in bundle.certificates]}
-        if verdict.path:
-            order = " → ".join(c.label for c in verdict.path)
-            unused = [c.label for c in bundle.certificates if c not in verdict.path]
-            evidence.update(path=[{"certificate": c.label, "sha256": c.sha256}
-                                  for c in verdict.path], unused=unused)
-            reordered = list(verdict.path) != list(bundle.certificates)
-            note = " (the file lists them in another order)" if reordered else ""
-            return _finding(domain, bundle, Status.PASS, f"{order}: every signature "
-                            f"verifies{note}", **evidence)
-        evidence["problem"] = verdict.problem
-        if verdict.judged_by:
-            return _finding(domain, bundle, Status.SKIPPED, f"not judged: {verdict.problem}; "
-                            f"{verdict.judged_by} reports why",
-                            prerequisite=verdict.judged_by, **evidence)
-        return _finding(domain, bundle, Status.FAIL, verdict.problem, **evidence)
+    return _each_loaded(site, obs, _chain_complete)
 
-    return _each_loaded(site, obs, rule)
+
+def _chain_complete(chain: ChainUnderTest) -> Finding:
+    bundle = chain.bundle
+    verdict = verify_chain(bundle, chain.now)
+    evidence: dict[str, Any] = {"verified_at": utc_text(verdict.verified_at),
+                                "file_order": [c.label for c in bundle.certificates]}
+    if verdict.path:
+        order = " → ".join(c.label for c in verdict.path)
+        unused = [c.label for c in bundle.certificates if c not in verdict.path]
+        evidence.update(path=[{"certificate": c.label, "sha256": c.sha256}
+                              for c in verdict.path], unused=unused)
+        reordered = list(verdict.path) != list(bundle.certificates)
+        note = " (the file lists them in another order)" if reordered else ""
+        return _finding(chain, Status.PASS, f"{order}: every signature "
+                        f"verifies{note}", **evidence)
+    evidence["problem"] = verdict.problem
+    if verdict.judged_by:
+        return unjudged(chain.domain, verdict.judged_by, f"not judged: {verdict.problem}",
+                        {"file": bundle.source, **evidence}, started_at=chain.started)
+    return _finding(chain, Status.FAIL, verdict.problem, verdict.reason, **evidence)
 
 
 def root_of(bundle: CertificateBundle, now: datetime) -> CertificateFacts | None:
@@ -466,14 +603,14 @@ def _judge_announced(root: CertificateFacts, announced: tuple[AnnouncedHash, ...
     return ([] if hit else ["hello"]), matches, "the hash list announced in the hello"
 
 
-def _judge_lists(site: SiteConfig, root: CertificateFacts
+def _judge_lists(chain: ChainUnderTest, root: CertificateFacts
                  ) -> tuple[list[str], dict[str, Any], str]:
     """The built-in list of each of the site's generations (every list from AMT 11 on when
     none is configured), each with amt.custom_root_hashes: the generations whose list lacks
     the root, and per generation the matching entry or why none."""
-    custom = pki.custom_root_hashes(site.amt.custom_root_hashes)
+    custom = pki.custom_root_hashes(list(chain.custom_root_hashes))
     missing, matches = [], {}
-    for label, choice, note in firmware.root_lists(site.amt.generations):
+    for label, choice, note in firmware.root_lists(chain.generations):
         listed = choice.root_list
         hit = _listed((*listed.entries, *custom), root)
         if hit is None:
@@ -482,16 +619,19 @@ def _judge_lists(site: SiteConfig, root: CertificateFacts
                           "source": listed.source, **({"note": note} if note else {}),
                           "match": _hit(hit) if hit else
                           f"no match among {len(listed.entries) + len(custom)} hashes"}
-    chosen = ("amt.generations" if site.amt.generations else
+    chosen = ("amt.generations" if chain.generations else
               "no amt.generations configured: every built-in list from AMT 11 on")
     return missing, matches, chosen
 
 
-def _fleet(site: SiteConfig, obs: SiteView, domain: str) -> tuple[list[str], list[str]] | None:
-    """The devices' own verdict on the domain's root, where amt.devices reports any."""
-    from .devices import devices_holding_root  # devices builds on this module
+def _fleet(site: SiteConfig, obs: SiteView) -> dict[str, FleetVerdict]:
+    """The devices' own verdict on each domain's root, for the domains amt.devices reports
+    any device of."""
+    if obs.devices is None:
+        return {}
+    from .devices import devices_holding_roots  # devices builds on this module
 
-    return devices_holding_root(site, obs, domain) if obs.devices is not None else None
+    return devices_holding_roots(site, obs)
 
 
 @check(
@@ -499,7 +639,8 @@ def _fleet(site: SiteConfig, obs: SiteView, domain: str) -> tuple[list[str], lis
     title="Root is in the firmware's trusted hash list",
     severity="critical",
     needs=[Need.CERT_FILES, Need.DEVICE_FILES],
-    requires=[LOADABLE],
+    # where the file gives no root to match, CERT-CHAIN-COMPLETE says why
+    requires={LOADABLE: same_target, CHAIN_COMPLETE: where_unjudged(CHAIN_COMPLETE)},
     passes_when=(
         "the root's fingerprint (SHA-1, SHA-256 or SHA-384 as the firmware stores it) is in "
         "the hash list of every AMT generation configured for the site (built-in list, plus "
@@ -521,50 +662,61 @@ def _fleet(site: SiteConfig, obs: SiteView, domain: str) -> tuple[list[str], lis
     references=[SDK_VERIFY, "rpc-go: amtinfo -cert lists a device's hashes",
                 "Open AMT RPS issue #1108: new certificates fail on AMT 11",
                 "Intel KB 000090051: provisioning AMT 14 and later"],
+    reasons={NOT_READ: NOT_READ_MEANS,
+             "ROOT_NOT_IN_LIST": "the root is not in the hash list of one of the site's "
+                                 "generations (nor in amt.custom_root_hashes)",
+             "ROOT_NOT_ANNOUNCED": "a presented chain's root is not among the hashes its hello "
+                                   "announced (HS-PRESENTED-CHAIN)",
+             "ROOT_INACTIVE_ON_DEVICES": "the root is not active on every device that reports "
+                                         "its lists (amt.devices)"},
 )
 def root_trusted(site: SiteConfig, obs: SiteView) -> Iterator[Finding]:
-    def rule(domain: str, bundle: CertificateBundle) -> Finding:
-        root = root_of(bundle, obs.now)
-        if root is None:
-            return _finding(domain, bundle, Status.SKIPPED, "no root to match: "
-                            "CERT-CHAIN-COMPLETE says why", prerequisite="CERT-CHAIN-COMPLETE")
-        if obs.announced_roots is not None:
-            missing, matches, chosen = _judge_announced(root, obs.announced_roots)
-        else:
-            missing, matches, chosen = _judge_lists(site, root)
-        evidence: dict[str, Any] = {"root": root.subject, "sha1": root.sha1,
-                                    "sha256": root.sha256, "sha384": root.sha384,
-                                    "lists": chosen, "matches": matches}
-        fleet = _fleet(site, obs, domain) if obs.announced_roots is None else None
-        if fleet is not None:  # the devices' own lists decide; the hint lists are context
-            holding, lacking = fleet
-            evidence.update(lists="the devices' own lists (amt.devices)",
-                            hint_lists=chosen, devices_holding=len(holding),
-                            devices_lacking=lacking[:50])
-            if lacking:
-                return _finding(domain, bundle, Status.FAIL, f"root {root.label} is not "
-                                f"active on {len(lacking)} of {len(holding) + len(lacking)} "
-                                f"devices that report their lists (amt.devices): "
-                                f"{', '.join(lacking[:5])}{' …' if len(lacking) > 5 else ''};"
-                                " DEV-ROOT-ACTIVE names each", **evidence)
-            return _finding(domain, bundle, Status.PASS, f"root {root.label} is active on "
-                            f"all {len(holding)} devices that report their lists "
-                            "(amt.devices)", **evidence)
-        if missing and obs.announced_roots is not None:
-            return _finding(domain, bundle, Status.FAIL, f"root {root.label} (SHA-256 "
-                            f"{root.sha256}) is not among the {len(obs.announced_roots)} "
-                            "hashes the hello announced", **evidence)
-        if missing:
-            return _finding(domain, bundle, Status.FAIL, f"root {root.label} (SHA-256 "
-                            f"{root.sha256}) is not in the list of {', '.join(missing)}: "
-                            f"{' and '.join(missing)} devices do not carry it by default "
-                            "(and it is not in amt.custom_root_hashes)", **evidence)
-        named = sorted({f"{m['match']['ca']} ({m['match']['entry']})" if "match" in m
-                        else f"{m['ca']} ({m['entry']})" for m in matches.values()})
-        return _finding(domain, bundle, Status.PASS, f"root {root.label} is trusted as "
-                        f"{'; '.join(named)}", **evidence)
+    return _each_loaded(site, obs, _root_trusted, fleet=True)
 
-    return _each_loaded(site, obs, rule)
+
+def _root_trusted(chain: ChainUnderTest) -> Finding:
+    root = root_of(chain.bundle, chain.now)
+    if root is None:
+        return unjudged(chain.domain, CHAIN_COMPLETE, "no root to match",
+                        {"file": chain.bundle.source}, started_at=chain.started)
+    announced = chain.announced
+    if announced is not None:
+        missing, matches, chosen = _judge_announced(root, announced)
+    else:
+        missing, matches, chosen = _judge_lists(chain, root)
+    evidence: dict[str, Any] = {"root": root.subject, "sha1": root.sha1,
+                                "sha256": root.sha256, "sha384": root.sha384,
+                                "lists": chosen, "matches": matches}
+    fleet = chain.fleet if announced is None else None
+    if fleet is not None:  # the devices' own lists decide; the hint lists are context
+        holding, lacking = fleet
+        evidence.update(lists="the devices' own lists (amt.devices)",
+                        hint_lists=chosen, devices_holding=len(holding),
+                        devices_lacking=list(lacking[:50]))
+        if lacking:
+            return _finding(chain, Status.FAIL, f"root {root.label} is not "
+                            f"active on {len(lacking)} of {len(holding) + len(lacking)} "
+                            f"devices that report their lists (amt.devices): "
+                            f"{', '.join(lacking[:5])}{' …' if len(lacking) > 5 else ''};"
+                            " DEV-ROOT-ACTIVE names each", "ROOT_INACTIVE_ON_DEVICES",
+                            **evidence)
+        return _finding(chain, Status.PASS, f"root {root.label} is active on "
+                        f"all {len(holding)} devices that report their lists "
+                        "(amt.devices)", **evidence)
+    if missing and announced is not None:
+        return _finding(chain, Status.FAIL, f"root {root.label} (SHA-256 "
+                        f"{root.sha256}) is not among the {len(announced)} "
+                        "hashes the hello announced", "ROOT_NOT_ANNOUNCED", **evidence)
+    if missing:
+        return _finding(chain, Status.FAIL, f"root {root.label} (SHA-256 "
+                        f"{root.sha256}) is not in the list of {', '.join(missing)}: "
+                        f"{' and '.join(missing)} devices do not carry it by default "
+                        "(and it is not in amt.custom_root_hashes)", "ROOT_NOT_IN_LIST",
+                        **evidence)
+    named = sorted({f"{m['match']['ca']} ({m['match']['entry']})" if "match" in m
+                    else f"{m['ca']} ({m['entry']})" for m in matches.values()})
+    return _finding(chain, Status.PASS, f"root {root.label} is trusted as "
+                    f"{'; '.join(named)}", **evidence)
 
 
 # --- the domain suffix -----------------------------------------------------------------
@@ -619,25 +771,28 @@ def domain_rule(domain: str, certificate_name: str) -> str | None:
         "15 on the AMT VLAN."
     ),
     references=[SDK_CERT, "MeshCentral certoperations.js: extended TLD support"],
+    reasons={NOT_READ: NOT_READ_MEANS,
+             "DOMAIN_MISMATCH": "the domain matches none of the leaf's CN and SAN DNS names"},
 )
 def domain_match(site: SiteConfig, obs: SiteView) -> Iterator[Finding]:
-    def rule(domain: str, bundle: CertificateBundle) -> Finding:
-        leaf = _leaf(bundle)
-        target, source = domain_to_match(site, obs, domain)
-        names = list(dict.fromkeys((*leaf.common_names, *leaf.dns_names)))
-        evidence = {"domain": target, "domain_source": source,
-                    "names": [clipped(n) for n in names[:50]]}
-        for name in names:
-            matched = domain_rule(target, name)
-            if matched:
-                return _finding(domain, bundle, Status.PASS, f"{target} ({source}) matches "
-                                f"{clipped(name)} by rule {matched}",
-                                matched=clipped(name), rule=matched, **evidence)
-        shown = ", ".join(clipped(n) for n in names[:5]) or "no CN or SAN DNS name"
-        return _finding(domain, bundle, Status.FAIL, f"{target} ({source}) matches none of "
-                        f"the certificate's names: {shown}", **evidence)
+    return _each_loaded(site, obs, _domain_match)
 
-    return _each_loaded(site, obs, rule)
+
+def _domain_match(chain: ChainUnderTest) -> Finding:
+    leaf = chain.leaf
+    target, source = chain.match_domain, chain.match_source
+    names = list(dict.fromkeys((*leaf.common_names, *leaf.dns_names)))
+    evidence = {"domain": target, "domain_source": source,
+                "names": [clipped(n) for n in names[:50]]}
+    for name in names:
+        matched = domain_rule(target, name)
+        if matched:
+            return _finding(chain, Status.PASS, f"{target} ({source}) matches "
+                            f"{clipped(name)} by rule {matched}",
+                            matched=clipped(name), rule=matched, **evidence)
+    shown = ", ".join(clipped(n) for n in names[:5]) or "no CN or SAN DNS name"
+    return _finding(chain, Status.FAIL, f"{target} ({source}) matches none of "
+                    f"the certificate's names: {shown}", "DOMAIN_MISMATCH", **evidence)
 
 
 # --- cryptography and length -----------------------------------------------------------
@@ -699,37 +854,42 @@ def _role(bundle: CertificateBundle, index: int) -> str:
     ),
     references=[SDK_CERT, "rpc-go #413: ME 16 refuses a chain with SHA-1 in it",
                 "Intel: ME 16 refuses SHA-1 and RSA keys under 2048 bits"],
+    reasons={NOT_READ: NOT_READ_MEANS,
+             "WEAK_CRYPTO": "a key or signature of the chain that a device of one of the "
+                            "site's generations refuses"},
 )
 def crypto(site: SiteConfig, obs: SiteView) -> Iterator[Finding]:
-    generations, open_ended = firmware.site_generations(site.amt.generations)
+    return _each_loaded(site, obs, _crypto)
+
+
+def _crypto(chain: ChainUnderTest) -> Finding:
+    generations, open_ended = firmware.site_generations(chain.generations)
     last = generations[-1]
 
     def label(gens: list[int]) -> str:
         return firmware.generation_label(gens, open_ended and last in gens)
 
-    def rule(domain: str, bundle: CertificateBundle) -> Finding:
-        seen, bad = [], []
-        for index, cert in enumerate(bundle.certificates):
-            role = _role(bundle, index)
-            refused: dict[str, list[int]] = {}
-            for g in generations:
-                for problem in crypto_problems(cert, role, g):
-                    refused.setdefault(problem, []).append(g)
-            problems = [{"problem": p, "refused_by": label(gs)} for p, gs in refused.items()]
-            seen.append({"certificate": cert.label, "role": role,
-                         "key": cert.key_detail, "signature": cert.signature_algorithm,
-                         "problems": problems})
-            for problem, gs in refused.items():
-                accepting = [g for g in generations if g not in gs]
-                also = f"; {label(accepting)} accepts it" if accepting else ""
-                bad.append(f"{cert.label}: {problem}, refused by {label(gs)}{also}")
-        evidence = {"generations": label(list(generations)), "chain": seen}
-        if bad:
-            return _finding(domain, bundle, Status.FAIL, "; ".join(bad), **evidence)
-        return _finding(domain, bundle, Status.PASS, f"all {len(seen)} certificates are "
-                        f"strong enough for {label(list(generations))}", **evidence)
-
-    return _each_loaded(site, obs, rule)
+    bundle = chain.bundle
+    seen, bad = [], []
+    for index, cert in enumerate(bundle.certificates):
+        role = _role(bundle, index)
+        refused: dict[str, list[int]] = {}
+        for g in generations:
+            for problem in crypto_problems(cert, role, g):
+                refused.setdefault(problem, []).append(g)
+        problems = [{"problem": p, "refused_by": label(gs)} for p, gs in refused.items()]
+        seen.append({"certificate": cert.label, "role": role,
+                     "key": cert.key_detail, "signature": cert.signature_algorithm,
+                     "problems": problems})
+        for problem, gs in refused.items():
+            accepting = [g for g in generations if g not in gs]
+            also = f"; {label(accepting)} accepts it" if accepting else ""
+            bad.append(f"{cert.label}: {problem}, refused by {label(gs)}{also}")
+    evidence = {"generations": label(list(generations)), "chain": seen}
+    if bad:
+        return _finding(chain, Status.FAIL, "; ".join(bad), "WEAK_CRYPTO", **evidence)
+    return _finding(chain, Status.PASS, f"all {len(seen)} certificates are "
+                    f"strong enough for {label(list(generations))}", **evidence)
 
 
 @check(
@@ -742,17 +902,37 @@ def crypto(site: SiteConfig, obs: SiteView) -> Iterator[Finding]:
                 "provisioning servers)",
     remediation="Leave unrelated certificates out of the bundle; use a shorter CA hierarchy.",
     references=["Intel RPS (open AMT cloud toolkit): at most 4 certificates in the chain"],
+    reasons={NOT_READ: NOT_READ_MEANS,
+             "CHAIN_TOO_LONG": f"the chain has more than {MAX_CHAIN} certificates"},
 )
 def chain_length(site: SiteConfig, obs: SiteView) -> Iterator[Finding]:
-    def rule(domain: str, bundle: CertificateBundle) -> Finding:
-        count = len(bundle.certificates)
-        labels = [c.label for c in bundle.certificates[:20]]
-        status = Status.PASS if count <= MAX_CHAIN else Status.FAIL
-        return _finding(domain, bundle, status,
-                        f"{count} certificates (at most {MAX_CHAIN})", certificates=labels)
+    return _each_loaded(site, obs, _chain_length)
 
-    return _each_loaded(site, obs, rule)
 
+def _chain_length(chain: ChainUnderTest) -> Finding:
+    certificates = chain.bundle.certificates
+    count = len(certificates)
+    labels = [c.label for c in certificates[:20]]
+    if count <= MAX_CHAIN:
+        return _finding(chain, Status.PASS, f"{count} certificates (at most {MAX_CHAIN})",
+                        certificates=labels)
+    return _finding(chain, Status.FAIL, f"{count} certificates (at most {MAX_CHAIN})",
+                    "CHAIN_TOO_LONG", certificates=labels)
+
+
+# Every CERT-* rule that judges a chain, with its check: all but CERT-LOADABLE (a file's
+# property). HS-PRESENTED-CHAIN runs them on the chain presented in a connect-back.
+CHAIN_RULES: tuple[tuple[CheckSpec, ChainRule], ...] = (
+    (amt_usage, _amt_usage),
+    (server_auth, _server_auth),
+    (validity, _validity_rule),
+    (expiry_soon, _expiry_soon),
+    (chain_complete, _chain_complete),
+    (root_trusted, _root_trusted),
+    (domain_match, _domain_match),
+    (crypto, _crypto),
+    (chain_length, _chain_length),
+)
 
 CHECKS: tuple[CheckSpec, ...] = (
     loadable,

@@ -8,8 +8,9 @@ accepts or refuses one certificate whole:
 3. else the first domain (in config order) whose certificate the device would accept (root
    active and suffix matching); failing that, the first whose root it holds active, then
    the first whose names its suffix matches, then the first with a certificate that loaded.
-The evidence of every result names that `domain` (None when there is none) and a stable
-`reason` tag (REASONS below): the HTML report groups the devices by them.
+The evidence of every result names that `domain` (None when there is none), and every result
+carries a reason tag, passes too (ROOT_ACTIVE, SUFFIX_MATCH, PRE_PROVISIONING): the HTML report
+groups the devices by them.
 """
 
 from __future__ import annotations
@@ -19,7 +20,14 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from amt_preflight.catalogue import CheckSpec, Need, check
+from amt_preflight.catalogue import (
+    CheckSpec,
+    Need,
+    check,
+    evidence_target,
+    unjudged,
+    where_unjudged,
+)
 from amt_preflight.config import SiteConfig
 from amt_preflight.model import NO_TARGET, Finding, Status
 from amt_preflight.observations import SiteView
@@ -39,25 +47,33 @@ from amt_preflight.observations.devices import (
     DeviceReport,
 )
 
-from .cert import LOADABLE, SDK_CERT, SDK_VERIFY, certificate_bundles, domain_rule, root_of
+from .cert import (
+    CHAIN_COMPLETE,
+    LOADABLE,
+    SDK_CERT,
+    SDK_VERIFY,
+    FleetVerdict,
+    configured_chains,
+    domain_rule,
+    root_of,
+)
 
 RPC_AMTINFO = "Open AMT rpc-go: amtinfo -cert -json"
 SDK_HASHES = "Intel AMT SDK: Manage Certificate Hashes (MEBx, setup.bin)"
-CHAIN_COMPLETE = "CERT-CHAIN-COMPLETE"
 NAMES_SHOWN = 20  # certificate names listed in a suffix result's evidence
 
-# The reason tags: stable, as check IDs are (dashboards and the HTML report read them).
-REASONS = (
-    "root-active", "root-inactive", "root-not-listed",  # DEV-ROOT-ACTIVE
-    "suffix-match", "suffix-empty", "suffix-one-label", "suffix-mismatch",  # DEV-SUFFIX-MATCH
-    "pre-provisioning", "admin-control-mode", "client-control-mode",  # DEV-CONTROL-MODE
-    "unknown-control-mode",
-    "no-certificate",  # the chosen domain has no certificate that loaded (CERT-LOADABLE)
-    "no-root",  # its certificate file has no root to compare (CERT-CHAIN-COMPLETE)
-    "unreadable-file",  # a device file that gave no device report: every DEV-* check errs
-    "no-file-matched",  # a pattern of amt.devices that matches no file
-    "not-read",  # the files were not read before the run ended
-)
+# The reason tags every DEV-* check gives (each declares its own besides). A device whose
+# domain has no certificate that loaded (CERT-LOADABLE), or whose file has no root
+# (CERT-CHAIN-COMPLETE), is `unjudged`: reason PREREQUISITE, evidence.prerequisite names it.
+FILE_REASONS = {
+    "UNREADABLE_FILE": "a device file that gave no device report: every DEV-* check errs",
+    "NO_FILE_MATCHED": "a pattern of amt.devices that matches no file",
+    "NOT_READ": "the device files were not read before the run ended",
+}
+# A device rests on its domain's certificate (evidence.domain) only where it could not be
+# judged for want of it: DEV-SUFFIX-MATCH fails an empty suffix whatever the certificate.
+ON_LOADABLE = where_unjudged(LOADABLE, evidence_target("domain"))
+ON_CHAIN_COMPLETE = where_unjudged(CHAIN_COMPLETE, evidence_target("domain"))
 
 
 # --- the site's certificates, as the devices see them ------------------------------------
@@ -79,10 +95,11 @@ class DomainCertificate:
 def site_certificates(site: SiteConfig, obs: SiteView) -> dict[str, DomainCertificate]:
     """Each domain's certificate, by domain, in config order."""
     out: dict[str, DomainCertificate] = {}
-    for domain, bundle in certificate_bundles(site, obs):
-        if isinstance(bundle, Finding):
-            out[domain] = DomainCertificate(domain, "", unusable=bundle.message)
+    for domain, chain in configured_chains(site, obs):
+        if isinstance(chain, Finding):
+            out[domain] = DomainCertificate(domain, "", unusable=chain.message)
             continue
+        bundle = chain.bundle
         leaf = bundle.leaf_certificate
         if bundle.outcome is not LoadOutcome.LOADED or leaf is None:
             out[domain] = DomainCertificate(domain, bundle.source, unusable=(
@@ -179,9 +196,6 @@ def choose_domain(report: DeviceReport, domains: Sequence[str],
 # --- walking the devices -------------------------------------------------------------------
 
 
-Judgement = tuple[Status, str, dict[str, Any]]  # what a rule says of one device
-
-
 @dataclass(slots=True)
 class Device:
     """One device as a check judges it: a working record of one check's pass (made ten
@@ -192,19 +206,20 @@ class Device:
     domain: str | None
     domain_choice: str
     certificate: DomainCertificate | None
-    shown: dict[str, Any]  # what every result about the device shows, after its reason
+    shown: dict[str, Any]  # what every result about the device shows
+    started: datetime | None  # when the device files were read
 
-    def evidence(self, reason: str, **more: Any) -> dict[str, Any]:
-        return {"reason": reason, **self.shown, **more}
+    def evidence(self, **more: Any) -> dict[str, Any]:
+        return {**self.shown, **more}
 
 
 def _device(report: DeviceReport, target: str, domain: str | None, why: str,
-            certificate: DomainCertificate | None) -> Device:
+            certificate: DomainCertificate | None, started: datetime | None) -> Device:
     shown: dict[str, Any] = {"domain": domain, "domain_choice": why}
     if certificate is not None and certificate.source:
         shown["certificate"] = certificate.source
     shown.update(report.to_evidence())
-    return Device(report, target, domain, why, certificate, shown)
+    return Device(report, target, domain, why, certificate, shown, started)
 
 
 def _targets(reports: tuple[DeviceReport, ...], taken: set[str]) -> Iterator[tuple[
@@ -230,69 +245,71 @@ def _each_device(site: SiteConfig, obs: SiteView) -> Iterator[Device | Finding]:
     if inventory is None:
         if site.amt.devices:
             yield Finding(NO_TARGET, Status.ERROR, "the device files were not read before the "
-                          "run ended", {"reason": "not-read", "domain": None})
+                          "run ended", {"domain": None}, reason="NOT_READ")
         return
     started = _started(inventory)
     taken: set[str] = set()
     for problem in inventory.problems:
-        reason = "no-file-matched" if problem.pattern else "unreadable-file"
+        reason = "NO_FILE_MATCHED" if problem.pattern else "UNREADABLE_FILE"
         target = problem.target
         if target in taken:  # two folders, one file name
             target = problem.source + (f"[{problem.index}]" if problem.index is not None else "")
         taken.add(target)
         yield Finding(target, Status.ERROR, f"{problem.source}: {problem.problem}",
-                      {"reason": reason, "domain": None, **problem.to_evidence()},
-                      started_at=started)
+                      {"domain": None, **problem.to_evidence()}, started_at=started,
+                      reason=reason)
     certificates = site_certificates(site, obs)
     domains = site.domain_names
     for report, target in _targets(inventory.reports, taken):
         domain, why = choose_domain(report, domains, certificates)
         yield _device(report, target, domain, why,
-                      certificates.get(domain) if domain is not None else None)
+                      certificates.get(domain) if domain is not None else None, started)
 
 
-def devices_holding_root(site: SiteConfig, obs: SiteView, domain: str
-                         ) -> tuple[list[str], list[str]] | None:
-    """(devices whose active hashes hold the root of `domain`'s certificate, devices whose do
-    not), among the devices judged against that domain; None when no device report is."""
-    holding: list[str] = []
-    lacking: list[str] = []
+def devices_holding_roots(site: SiteConfig, obs: SiteView) -> dict[str, FleetVerdict]:
+    """By domain: (devices whose active hashes hold the root of its certificate, devices
+    whose do not), among the devices judged against it; domains no device is judged against
+    are left out."""
+    found: dict[str, tuple[list[str], list[str]]] = {}
     for device in _each_device(site, obs):
-        if isinstance(device, Finding) or device.domain != domain or device.certificate is None:
+        if isinstance(device, Finding) or device.domain is None or device.certificate is None:
             continue
+        holding, lacking = found.setdefault(device.domain, ([], []))
         entry = root_entry(device.report, device.certificate.fingerprints)
         (holding if entry is not None and entry[HASH_ACTIVE] else lacking).append(device.target)
-    return (holding, lacking) if holding or lacking else None
+    return {domain: (tuple(holding), tuple(lacking))
+            for domain, (holding, lacking) in found.items()}
 
 
-def _judged(site: SiteConfig, obs: SiteView, rule: Callable[[Device], Judgement]
+def _judged(site: SiteConfig, obs: SiteView, rule: Callable[[Device], Finding]
             ) -> Iterator[Finding]:
-    inventory = obs.devices
-    started = _started(inventory) if inventory is not None else None
     for device in _each_device(site, obs):
-        if isinstance(device, Finding):
-            yield device
-        else:
-            status, message, evidence = rule(device)
-            yield Finding(device.target, status, message, evidence, started_at=started)
+        yield device if isinstance(device, Finding) else rule(device)
 
 
-def _no_certificate(device: Device) -> Judgement | None:
-    """The skip of a device whose domain has no certificate that loaded."""
+def _said(device: Device, status: Status, message: str, reason: str, **more: Any) -> Finding:
+    """A finding about one device, when the device files were read."""
+    return Finding(device.target, status, message, device.evidence(**more),
+                   started_at=device.started, reason=reason)
+
+
+def _no_certificate(device: Device, **more: Any) -> Finding | None:
+    """A device whose domain has no certificate that loaded: not judged (CERT-LOADABLE)."""
     certificate = device.certificate
     if certificate is None:
-        return (Status.SKIPPED, f"{device.target}: {device.domain_choice}",
-                device.evidence("no-certificate", prerequisite=LOADABLE))
-    if certificate.unusable:
-        return (Status.SKIPPED, f"{device.target}: {certificate.unusable}: {LOADABLE} says "
-                f"why", device.evidence("no-certificate", prerequisite=LOADABLE))
-    return None
+        detail = f"{device.target}: {device.domain_choice}"
+    elif certificate.unusable:
+        detail = f"{device.target}: {certificate.unusable}"
+    else:
+        return None
+    return unjudged(device.target, LOADABLE, detail, device.evidence(**more),
+                    started_at=device.started)
 
 
 # --- DEV-ROOT-ACTIVE -------------------------------------------------------------------------
 
 
-def _root_active(device: Device) -> Judgement:
+def _root_active(device: Device) -> Finding:
     skipped = _no_certificate(device)
     if skipped is not None:
         return skipped
@@ -300,9 +317,8 @@ def _root_active(device: Device) -> Judgement:
     assert certificate is not None  # _no_certificate returned a skip otherwise
     root = certificate.root
     if root is None:
-        return (Status.SKIPPED, f"{device.target}: {certificate.source} has no root to "
-                f"compare: {CHAIN_COMPLETE} says why",
-                device.evidence("no-root", prerequisite=CHAIN_COMPLETE))
+        return unjudged(device.target, CHAIN_COMPLETE, f"{device.target}: {certificate.source} "
+                        "has no root to compare", device.evidence(), started_at=device.started)
     seen = {"root": root.label, "root_sha256": root.sha256, "hashes_listed": len(report.hashes)}
     entry = root_entry(report, certificate.fingerprints)
     if entry is not None:
@@ -310,15 +326,15 @@ def _root_active(device: Device) -> Judgement:
         hit = {"entry": name, "algorithm": entry[HASH_ALGORITHM], "hash": entry[HASH_VALUE],
                "default": entry[HASH_DEFAULT]}
         if entry[HASH_ACTIVE]:
-            return (Status.PASS, f"{device.target} trusts {root.label} ({entry[HASH_ALGORITHM]} "
-                    f"hash '{name}', active) for {device.domain}",
-                    device.evidence("root-active", matched=hit, **seen))
-        return (Status.FAIL, f"{device.target} lists the root {root.label} of "
-                f"{device.domain}'s certificate ('{name}') but it is not active: activate it "
-                "in MEBx", device.evidence("root-inactive", matched=hit, **seen))
-    return (Status.FAIL, f"{device.target} does not list the root {root.label} of "
-            f"{device.domain}'s certificate among its {len(report.hashes)} hashes",
-            device.evidence("root-not-listed", active_roots=report.hash_names(), **seen))
+            return _said(device, Status.PASS, f"{device.target} trusts {root.label} "
+                         f"({entry[HASH_ALGORITHM]} hash '{name}', active) for "
+                         f"{device.domain}", "ROOT_ACTIVE", matched=hit, **seen)
+        return _said(device, Status.FAIL, f"{device.target} lists the root {root.label} of "
+                     f"{device.domain}'s certificate ('{name}') but it is not active: activate "
+                     "it in MEBx", "ROOT_INACTIVE", matched=hit, **seen)
+    return _said(device, Status.FAIL, f"{device.target} does not list the root {root.label} "
+                 f"of {device.domain}'s certificate among its {len(report.hashes)} hashes",
+                 "ROOT_NOT_LISTED", active_roots=report.hash_names(), **seen)
 
 
 @check(
@@ -326,6 +342,7 @@ def _root_active(device: Device) -> Judgement:
     title="Device trusts the provisioning certificate's root (active hash)",
     severity="critical",
     needs=[Need.CERT_FILES, Need.DEVICE_FILES],
+    requires={LOADABLE: ON_LOADABLE, CHAIN_COMPLETE: ON_CHAIN_COMPLETE},
     passes_when=(
         "the root of the domain's provisioning certificate is among the device's active "
         "hashes (any algorithm it reports: SHA-1, SHA-256 or SHA-384), as its "
@@ -340,6 +357,10 @@ def _root_active(device: Device) -> Judgement:
         "inserted hashes: read the devices again (rpc amtinfo -cert -json) after a reset."
     ),
     references=[RPC_AMTINFO, SDK_VERIFY, SDK_HASHES],
+    reasons={**FILE_REASONS,
+             "ROOT_ACTIVE": "(a pass) the device holds the root's hash, active",
+             "ROOT_INACTIVE": "the device lists the root's hash, but not active",
+             "ROOT_NOT_LISTED": "the root's hash is not among the device's hashes"},
 )
 def root_active(site: SiteConfig, obs: SiteView) -> Iterator[Finding]:
     return _judged(site, obs, _root_active)
@@ -348,36 +369,36 @@ def root_active(site: SiteConfig, obs: SiteView) -> Iterator[Finding]:
 # --- DEV-SUFFIX-MATCH ------------------------------------------------------------------------
 
 
-def _suffix_match(device: Device) -> Judgement:
+def _suffix_match(device: Device) -> Finding:
     report = device.report
     suffix, field = device_suffix(report)
     seen: dict[str, Any] = {"suffix": suffix, "suffix_field": field or None,
                             "dns_suffix": report.dns_suffix,
                             "dns_suffix_os": report.dns_suffix_os}
     if not suffix:
-        return (Status.FAIL, f"{device.target} has neither dnsSuffix nor dnsSuffixOS: admin "
-                "control mode cannot be activated", device.evidence("suffix-empty", **seen))
-    skipped = _no_certificate(device)
+        return _said(device, Status.FAIL, f"{device.target} has neither dnsSuffix nor "
+                     "dnsSuffixOS: admin control mode cannot be activated", "SUFFIX_EMPTY",
+                     **seen)
+    skipped = _no_certificate(device, **seen)
     if skipped is not None:
-        status, message, evidence = skipped
-        return status, message, {**evidence, **seen}
+        return skipped
     certificate = device.certificate
     assert certificate is not None  # _no_certificate returned a skip otherwise
     names = [clipped(n) for n in certificate.names[:NAMES_SHOWN]]
     if "." not in suffix:
-        return (Status.FAIL, f"{device.target}: {field} {clipped(suffix, 80)} is one label: "
-                "it matches no certificate name", device.evidence("suffix-one-label",
-                                                                  names=names, **seen))
+        return _said(device, Status.FAIL, f"{device.target}: {field} {clipped(suffix, 80)} is "
+                     "one label: it matches no certificate name", "SUFFIX_ONE_LABEL",
+                     names=names, **seen)
     matched = suffix_rule(suffix, certificate)
     if matched is not None:
         name, rule = matched
-        return (Status.PASS, f"{device.target}: {field} {clipped(suffix, 80)} matches "
-                f"{clipped(name, 80)} by rule {rule}", device.evidence(
-                    "suffix-match", matched=clipped(name), rule=rule, **seen))
+        return _said(device, Status.PASS, f"{device.target}: {field} {clipped(suffix, 80)} "
+                     f"matches {clipped(name, 80)} by rule {rule}", "SUFFIX_MATCH",
+                     matched=clipped(name), rule=rule, **seen)
     shown = ", ".join(names[:5]) or "no CN or SAN DNS name"
-    return (Status.FAIL, f"{device.target}: {field} {clipped(suffix, 80)} matches none of "
-            f"{device.domain}'s certificate names: {shown}",
-            device.evidence("suffix-mismatch", names=names, **seen))
+    return _said(device, Status.FAIL, f"{device.target}: {field} {clipped(suffix, 80)} matches "
+                 f"none of {device.domain}'s certificate names: {shown}", "SUFFIX_MISMATCH",
+                 names=names, **seen)
 
 
 @check(
@@ -385,6 +406,7 @@ def _suffix_match(device: Device) -> Judgement:
     title="Device's DNS suffix matches the provisioning certificate",
     severity="critical",
     needs=[Need.CERT_FILES, Need.DEVICE_FILES],
+    requires={LOADABLE: ON_LOADABLE},
     passes_when=(
         "the device's suffix (dnsSuffix, trimmed of white space and a trailing dot; when "
         "empty, dnsSuffixOS, as rpc-go takes it) is not empty and matches the provisioning "
@@ -398,6 +420,11 @@ def _suffix_match(device: Device) -> Judgement:
         "the certificate for a name inside the devices' domain."
     ),
     references=[RPC_AMTINFO, SDK_CERT, "Intel KB 000100444: PKI DNS suffix in MEBx"],
+    reasons={**FILE_REASONS,
+             "SUFFIX_MATCH": "(a pass) the suffix matches the certificate",
+             "SUFFIX_EMPTY": "no DNS suffix: dnsSuffix and dnsSuffixOS both empty",
+             "SUFFIX_ONE_LABEL": "a suffix of one label, which matches no certificate",
+             "SUFFIX_MISMATCH": "the suffix matches none of the certificate's names"},
 )
 def suffix_match(site: SiteConfig, obs: SiteView) -> Iterator[Finding]:
     return _judged(site, obs, _suffix_match)
@@ -406,21 +433,21 @@ def suffix_match(site: SiteConfig, obs: SiteView) -> Iterator[Finding]:
 # --- DEV-CONTROL-MODE ------------------------------------------------------------------------
 
 
-def _control_mode(device: Device) -> Judgement:
+def _control_mode(device: Device) -> Finding:
     said = device.report.control_mode
     mode = said.strip().lower()
     shown = clipped(said, 80)
     if mode == PRE_PROVISIONING:
-        return (Status.PASS, f"{device.target} is in pre-provisioning state",
-                device.evidence("pre-provisioning"))
+        return _said(device, Status.PASS, f"{device.target} is in pre-provisioning state",
+                     "PRE_PROVISIONING")
     if mode == ADMIN_CONTROL_MODE:
-        return (Status.SKIPPED, f"{device.target} is already activated in admin control mode: "
-                "nothing to do", device.evidence("admin-control-mode"))
+        return _said(device, Status.SKIPPED, f"{device.target} is already activated in admin "
+                     "control mode: nothing to do", "ADMIN_CONTROL_MODE")
     if mode == CLIENT_CONTROL_MODE:
-        return (Status.FAIL, f"{device.target} is activated in client control mode: "
-                "unprovision it before admin activation", device.evidence("client-control-mode"))
-    return (Status.ERROR, f"{device.target}: controlMode '{shown}' is none rpc-go reports",
-            device.evidence("unknown-control-mode"))
+        return _said(device, Status.FAIL, f"{device.target} is activated in client control "
+                     "mode: unprovision it before admin activation", "CLIENT_CONTROL_MODE")
+    return _said(device, Status.ERROR, f"{device.target}: controlMode '{shown}' is none rpc-go "
+                 "reports", "UNKNOWN_CONTROL_MODE")
 
 
 @check(
@@ -440,6 +467,11 @@ def _control_mode(device: Device) -> Judgement:
         "the default root hashes and deletes inserted ones: check DEV-ROOT-ACTIVE again."
     ),
     references=[RPC_AMTINFO, "Intel AMT SDK: client control mode and admin control mode"],
+    reasons={**FILE_REASONS,
+             "PRE_PROVISIONING": "(a pass) the device is in pre-provisioning state",
+             "ADMIN_CONTROL_MODE": "already activated in admin control mode: nothing to do",
+             "CLIENT_CONTROL_MODE": "activated in client control mode: unprovision it first",
+             "UNKNOWN_CONTROL_MODE": "a control mode rpc-go does not report"},
 )
 def control_mode(site: SiteConfig, obs: SiteView) -> Iterator[Finding]:
     return _judged(site, obs, _control_mode)

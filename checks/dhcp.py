@@ -8,13 +8,23 @@ per-server result carries that server's answers, options decoded and in hex, as 
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
 from amt_preflight import pki
-from amt_preflight.catalogue import CheckSpec, Need, check
+from amt_preflight.catalogue import (
+    NOT_CONFIGURED,
+    CheckSpec,
+    Need,
+    TargetOf,
+    check,
+    evidence_target,
+    not_configured,
+    unjudged,
+    where_unjudged,
+)
 from amt_preflight.config import SiteConfig
 from amt_preflight.model import NO_TARGET, Finding, Severity, Status
 from amt_preflight.observations import SiteView
@@ -35,22 +45,43 @@ PRIVATE_SUFFIXES = ("local", "corp", "lan", "internal", "home", "localdomain")
 
 # --- what every check does first ---------------------------------------------------------
 
+ANSWERS = "DHCP-SERVER-ANSWERS"
+PRESENT = "DHCP-OPT15-PRESENT"
+# What every check reading the survey may say of it
+SURVEY_REASONS: Mapping[str, str] = {
+    "NOT_DECIDED": "the DHCP survey did not finish before the run's deadline",
+    "PROBE_FAILED": "the DHCP probe could not run (it needs root; the interface)",
+}
+
+
+# A check judged per server finds none where no server answered: that finding (target "-")
+# rests on DHCP-SERVER-ANSWERS for the surveyed interface.
+PER_SERVER_REQUIRES: Mapping[str, TargetOf] = {
+    ANSWERS: where_unjudged(ANSWERS, evidence_target("interface"))}
+
 
 def _survey(site: SiteConfig, obs: SiteView, target: str) -> DhcpSurvey | Finding:
     """The site's survey, or the finding that says why there is none to judge."""
     if site.interface is None:
-        return Finding(NO_TARGET, Status.SKIPPED,
-                       "no interface configured for DHCP probes (sites[].interface)")
+        return not_configured("no interface configured for DHCP probes (sites[].interface)")
     survey = obs.dhcp_survey
     if survey is None:
         return Finding(target, Status.ERROR,
                        f"the DHCP survey on {site.interface} did not finish before the run's "
-                       "deadline")
+                       "deadline", reason="NOT_DECIDED")
     started, duration = answers_timing([survey])
     if survey.error:
         return Finding(target, Status.ERROR, f"the DHCP probe could not run: {survey.error}",
-                       evidence=survey.to_evidence(), started_at=started, duration_ms=duration)
+                       evidence=survey.to_evidence(), started_at=started, duration_ms=duration,
+                       reason="PROBE_FAILED")
     return survey
+
+
+def _no_answer(survey: DhcpSurvey, target: str) -> Finding:
+    """Nothing to judge: no server answered (DHCP-SERVER-ANSWERS fails for the interface)."""
+    started, duration = answers_timing([survey])
+    return unjudged(target, ANSWERS, f"no DHCP server answered on {survey.interface}",
+                    survey.to_evidence(), started_at=started, duration_ms=duration)
 
 
 def _servers(site: SiteConfig, obs: SiteView) -> dict[str, list[DhcpAnswer]] | Finding:
@@ -59,16 +90,14 @@ def _servers(site: SiteConfig, obs: SiteView) -> dict[str, list[DhcpAnswer]] | F
     if isinstance(survey, Finding):
         return survey
     if not survey.answers:
-        started, duration = answers_timing([survey])
-        return Finding(NO_TARGET, Status.SKIPPED,
-                       f"no DHCP server answered on {survey.interface} (DHCP-SERVER-ANSWERS)",
-                       evidence=survey.to_evidence(), started_at=started, duration_ms=duration)
+        return _no_answer(survey, NO_TARGET)
     return survey.by_server()
 
 
 def _finding(
     obs: SiteView, server: str, answers: list[DhcpAnswer], status: Status, message: str,
-    *, timing: tuple[datetime | None, int | None] = (None, None), **evidence: Any,
+    *, timing: tuple[datetime | None, int | None] = (None, None), reason: str | None = None,
+    **evidence: Any,
 ) -> Finding:
     """A per-server finding: its answers as evidence, timed by the survey unless `timing`
     says otherwise."""
@@ -77,7 +106,15 @@ def _finding(
     shown = {"interface": survey.interface if survey else None, "server": server,
              "answers": [a.to_evidence() for a in answers]}
     return Finding(server, status, message, evidence={**evidence, "dhcp_server": shown},
-                   started_at=started, duration_ms=duration)
+                   started_at=started, duration_ms=duration, reason=reason)
+
+
+def _no_option15(obs: SiteView, server: str, answers: list[DhcpAnswer],
+                 **evidence: Any) -> Finding:
+    """A server that gave no option 15 at all: nothing to judge (DHCP-OPT15-PRESENT fails)."""
+    found = _finding(obs, server, answers, Status.SKIPPED, "", **evidence)
+    return unjudged(server, PRESENT, f"no option 15 from {server}", found.evidence,
+                    started_at=found.started_at, duration_ms=found.duration_ms)
 
 
 def _mebx_lowered(site: SiteConfig, finding: Finding) -> Finding:
@@ -145,6 +182,9 @@ def _comparable(option15: bytes) -> str:
         "its address and option 15 nowhere else."
     ),
     references=[RFC_2131, SEED_OPTION15],
+    reasons={**SURVEY_REASONS,
+             "NO_ANSWER": "no DHCP server answered the DISCOVER or the INFORM within "
+                          "dhcp.window (undecodable answers are counted in the message)"},
 )
 def server_answers(site: SiteConfig, obs: SiteView) -> Iterator[Finding]:
     survey = _survey(site, obs, site.interface or NO_TARGET)
@@ -160,7 +200,7 @@ def server_answers(site: SiteConfig, obs: SiteView) -> Iterator[Finding]:
         yield Finding(survey.interface, Status.FAIL,
                       f"no DHCP server answered on {survey.interface} within "
                       f"{survey.window:g} s{extra}", evidence, started_at=started,
-                      duration_ms=duration)
+                      duration_ms=duration, reason="NO_ANSWER")
         return
     said = "; ".join(f"{server}: {_summary(answers)}"
                      for server, answers in survey.by_server().items())
@@ -197,6 +237,11 @@ def _allowed(answer: DhcpAnswer, allowed: set[str]) -> list[str]:
         "trusted ports may answer. A rogue server can hand out its own option 15 and DNS."
     ),
     references=[RFC_2131, "Cisco: DHCP snooping"],
+    requires=PER_SERVER_REQUIRES,
+    reasons={**SURVEY_REASONS,
+             "ROGUE_SERVER": "a server whose option 54 or source address is not in "
+                             "dhcp.allowed_servers, or that gives no option 54 (the message "
+                             "names each problem)"},
 )
 def server_allowed(site: SiteConfig, obs: SiteView) -> Iterator[Finding]:
     servers = _servers(site, obs)
@@ -208,14 +253,15 @@ def server_allowed(site: SiteConfig, obs: SiteView) -> Iterator[Finding]:
         if not allowed:
             yield _finding(obs, server, answers, Status.SKIPPED,
                            f"{server} answered; dhcp.allowed_servers is empty, so it cannot "
-                           "be told from a rogue server")
+                           "be told from a rogue server", reason=NOT_CONFIGURED)
             continue
         problems = {p for a in answers for p in _allowed(a, allowed)}
         macs = sorted({a.source_mac for a in answers})
         if problems:
             yield _finding(obs, server, answers, Status.FAIL,
                            f"rogue DHCP server {server} (MAC {', '.join(macs)}): "
-                           f"{'; '.join(sorted(problems))}", allowed_servers=sorted(allowed))
+                           f"{'; '.join(sorted(problems))}", reason="ROGUE_SERVER",
+                           allowed_servers=sorted(allowed))
         else:
             yield _finding(obs, server, answers, Status.PASS, f"{server} is an allowed server",
                            allowed_servers=sorted(allowed))
@@ -233,6 +279,10 @@ def server_allowed(site: SiteConfig, obs: SiteView) -> Iterator[Finding]:
         "provisioning with a certificate cannot start."
     ),
     references=[RFC_2132, SEED_OPTION15],
+    requires=PER_SERVER_REQUIRES,
+    reasons={**SURVEY_REASONS,
+             "OPT15_MISSING": "an answer of the server carries no option 15 (the message names "
+                              "which)"},
 )
 def option15_present(site: SiteConfig, obs: SiteView) -> Iterator[Finding]:
     servers = _servers(site, obs)
@@ -244,7 +294,7 @@ def option15_present(site: SiteConfig, obs: SiteView) -> Iterator[Finding]:
         if missing:
             yield _finding(obs, server, answers, Status.FAIL,
                            f"no option 15 from {server} in its "
-                           f"{', '.join(_what(a) for a in missing)}")
+                           f"{', '.join(_what(a) for a in missing)}", reason="OPT15_MISSING")
         else:
             values = ", ".join(quoted(v) for v in _option15_values(answers))
             yield _finding(obs, server, answers, Status.PASS, f"{server} gives option 15 "
@@ -266,6 +316,11 @@ def option15_present(site: SiteConfig, obs: SiteView) -> Iterator[Finding]:
         "server and scope of the AMT VLAN: a device takes whichever answer comes first."
     ),
     references=[SDK_CERT, SEED_OPTION15],
+    requires={**PER_SERVER_REQUIRES, PRESENT: where_unjudged(PRESENT)},
+    reasons={**SURVEY_REASONS,
+             "OPT15_NOT_SITE_DOMAIN": "option 15 is none of the site's domains (the worse of "
+                                      "the two: evidence.reasons lists both when both hold)",
+             "OPT15_SERVERS_DISAGREE": "the servers give different option 15 values"},
 )
 def option15_match(site: SiteConfig, obs: SiteView) -> Iterator[Finding]:
     servers = _servers(site, obs)
@@ -280,19 +335,21 @@ def option15_match(site: SiteConfig, obs: SiteView) -> Iterator[Finding]:
     for server, answers in servers.items():
         values = given[server]
         if not values:
-            yield _finding(obs, server, answers, Status.SKIPPED,
-                           f"no option 15 from {server} (DHCP-OPT15-PRESENT)", **evidence)
+            yield _no_option15(obs, server, answers, **evidence)
             continue
         wrong = [v for v in values if domains and _comparable(v) not in domains]
         others = {s: vs for s, vs in given.items() if s != server and vs}
         problems = [f"option 15 {quoted(v)} is not {' or '.join(domains)}" for v in wrong]
+        reasons = ["OPT15_NOT_SITE_DOMAIN"] if wrong else []
         if len(distinct) > 1:
             said = "; ".join(f"{s} gives {', '.join(quoted(v) for v in vs)}"
                              for s, vs in given.items() if vs)
             problems.append(f"servers disagree: {said}")
+            reasons.append("OPT15_SERVERS_DISAGREE")
         if problems:
             yield _mebx_lowered(site, _finding(obs, server, answers, Status.FAIL, f"{server}: "
-                                               f"{'; '.join(problems)}", **evidence))
+                                               f"{'; '.join(problems)}", reason=reasons[0],
+                                               reasons=reasons, **evidence))
         else:
             agree = f", as {len(others)} other servers" if others else ""
             what = f"the site's domain {quoted(values[0])}" if domains else (
@@ -315,20 +372,40 @@ def public_ca_certificate(site: SiteConfig, obs: SiteView, domain: str) -> bool 
     return any(pki.is_builtin_root(r) for r in roots)
 
 
+# DHCP-OPT15-CLEAN's problems, worst first: a finding with several is tagged by the worst.
+# A private-only suffix can never match a public CA's certificate; a NUL or another byte
+# that does not print makes another name, hidden in most tools; white space shows at least;
+# a trailing dot is one many stacks drop.
+OPT15_PROBLEMS: Mapping[str, str] = {
+    "OPT15_PRIVATE_SUFFIX": "a private-only suffix (.local, .corp, ...) while the site's "
+                            "provisioning certificate comes from a public CA",
+    "OPT15_NUL": "a NUL byte in option 15 (some servers add one as a terminator)",
+    "OPT15_NON_PRINTABLE": "a byte that is not printable ASCII",
+    "OPT15_WHITESPACE": "white space (space, tab, newline, ...)",
+    "OPT15_TRAILING_DOT": "a trailing dot",
+}
+
+
+def _hygiene(option15: bytes) -> list[tuple[str, str]]:
+    """Each problem of option 15 as bytes: (its reason tag, its words)."""
+    problems = []
+    if option15.endswith(b"."):
+        problems.append(("OPT15_TRAILING_DOT", "trailing dot"))
+    for offset, byte in enumerate(option15):
+        if byte == 0:
+            problems.append(("OPT15_NUL", f"NUL at offset {offset}"))
+        elif byte in WHITESPACE:
+            problems.append(("OPT15_WHITESPACE", f"white space 0x{byte:02x} at offset {offset}"))
+        elif not 0x20 < byte < 0x7F:
+            problems.append(("OPT15_NON_PRINTABLE",
+                             f"non-printable byte 0x{byte:02x} at offset {offset}"))
+    return problems
+
+
 def hygiene(option15: bytes) -> list[str]:
     """What is wrong with option 15 as bytes: a trailing dot, white space, NUL, any other
     byte that is not printable ASCII (each named with its offset and hex)."""
-    problems = []
-    if option15.endswith(b"."):
-        problems.append("trailing dot")
-    for offset, byte in enumerate(option15):
-        if byte == 0:
-            problems.append(f"NUL at offset {offset}")
-        elif byte in WHITESPACE:
-            problems.append(f"white space 0x{byte:02x} at offset {offset}")
-        elif not 0x20 < byte < 0x7F:
-            problems.append(f"non-printable byte 0x{byte:02x} at offset {offset}")
-    return problems
+    return [text for _, text in _hygiene(option15)]
 
 
 def _private_suffix(site: SiteConfig, obs: SiteView, option15: bytes
@@ -366,6 +443,11 @@ def _private_suffix(site: SiteConfig, obs: SiteView, option15: bytes
         "public CA: use a public domain you own for AMT, or provision with your own root."
     ),
     references=[SDK_CERT, "Intel support KB 000100444: .local suffixes and admin control mode"],
+    requires={**PER_SERVER_REQUIRES, PRESENT: where_unjudged(PRESENT)},
+    reasons={**SURVEY_REASONS, **{
+        tag: f"{meaning}; of several problems the worst tags the finding (PRIVATE_SUFFIX > NUL "
+             "> NON_PRINTABLE > WHITESPACE > TRAILING_DOT) and evidence.reasons lists all"
+        for tag, meaning in OPT15_PROBLEMS.items()}},
 )
 def option15_clean(site: SiteConfig, obs: SiteView) -> Iterator[Finding]:
     servers = _servers(site, obs)
@@ -375,23 +457,27 @@ def option15_clean(site: SiteConfig, obs: SiteView) -> Iterator[Finding]:
     for server, answers in servers.items():
         values = _option15_values(answers)
         if not values:
-            yield _finding(obs, server, answers, Status.SKIPPED,
-                           f"no option 15 from {server} (DHCP-OPT15-PRESENT)")
+            yield _no_option15(obs, server, answers)
             continue
         problems: list[str] = []
+        tags: set[str] = set()
         judged: list[dict[str, Any]] = []
         for value in values:
-            found = hygiene(value)
+            found = _hygiene(value)
             rule_problem, rule = _private_suffix(site, obs, value)
-            found += [rule_problem] if rule_problem else []
-            judged.append({"option15": shown(value), "hex": value.hex(), "problems": found,
+            found += [("OPT15_PRIVATE_SUFFIX", rule_problem)] if rule_problem else []
+            judged.append({"option15": shown(value), "hex": value.hex(),
+                           "problems": [text for _, text in found],
                            **({"private_suffix": rule} if rule else {})})
-            problems += [f"{quoted(value)}: {p}" for p in found]
+            problems += [f"{quoted(value)}: {text}" for _, text in found]
+            tags.update(tag for tag, _ in found)
         note = next((r["private_suffix"]["why"] for r in judged
                      if r.get("private_suffix", {}).get("judged") is False), "")
         if problems:
+            reasons = [tag for tag in OPT15_PROBLEMS if tag in tags]  # worst first
             yield _mebx_lowered(site, _finding(obs, server, answers, Status.FAIL,
                                                f"{server}: {'; '.join(problems)}",
+                                               reason=reasons[0], reasons=reasons,
                                                option15=judged))
         else:
             yield _finding(obs, server, answers, Status.PASS,
@@ -414,6 +500,13 @@ def option15_clean(site: SiteConfig, obs: SiteView) -> Iterator[Finding]:
         "ProvisionServer in the option 15 domain: a device asks only those."
     ),
     references=[RFC_2132, "Intel AMT SDK: setup mode hello messages (ProvisionServer)"],
+    requires=PER_SERVER_REQUIRES,
+    reasons={**SURVEY_REASONS,
+             "OPT6_MISSING": "an answer of the server carries no DNS servers (option 6)",
+             "NO_NAME_TO_ASK": "no usable option 15 and no domain configured: no "
+                               "ProvisionServer name to ask",
+             "OPT6_NO_ADDRESS": "an option 6 server gave no address for ProvisionServer "
+                                "(NXDOMAIN, NODATA, no answer)"},
 )
 def option6_dns(site: SiteConfig, obs: SiteView) -> Iterator[Finding]:
     servers = _servers(site, obs)
@@ -425,24 +518,25 @@ def option6_dns(site: SiteConfig, obs: SiteView) -> Iterator[Finding]:
         if missing:
             yield _finding(obs, server, answers, Status.FAIL,
                            f"no DNS servers (option 6) from {server} in its "
-                           f"{', '.join(_what(a) for a in missing)}")
+                           f"{', '.join(_what(a) for a in missing)}", reason="OPT6_MISSING")
             continue
         questions = list(dict.fromkeys(
             q for a in answers for q in option6_questions(a, site.domain_names)))
         if not questions:
             yield _finding(obs, server, answers, Status.SKIPPED,
                            f"{server}: no usable option 15 and no domain configured: no "
-                           "ProvisionServer name to ask")
+                           "ProvisionServer name to ask", reason="NO_NAME_TO_ASK")
             continue
         lookups = [obs.dns(q.resolver, q.name, q.rdtype) for q in questions]
         failed = [a for a in lookups if not a.records]
         resolvers = list(dict.fromkeys(r for a in answers for r in a.dns_servers))
-        evidence = {"option6": resolvers, "lookups": [a.to_evidence() for a in lookups]}
+        evidence: dict[str, Any] = {"option6": resolvers,
+                                    "lookups": [a.to_evidence() for a in lookups]}
         timing = answers_timing(lookups)
         if failed:
             said = "; ".join(f"{a.question.name}: {a.describe()}" for a in failed)
             yield _finding(obs, server, answers, Status.FAIL, f"{server}'s option 6: {said}",
-                           timing=timing, **evidence)
+                           timing=timing, reason="OPT6_NO_ADDRESS", **evidence)
         else:
             said = "; ".join(f"{a.question.name}: {a.describe()}" for a in lookups)
             yield _finding(obs, server, answers, Status.PASS, f"{server}'s option 6: {said}",
@@ -474,6 +568,12 @@ def _judged_offers(site: SiteConfig, survey: DhcpSurvey) -> list[DhcpAnswer]:
         "device's DNS name with what it receives."
     ),
     references=[RFC_4702, SEED_OPTION15],
+    requires={ANSWERS: where_unjudged(ANSWERS)},
+    reasons={**SURVEY_REASONS,
+             "NO_OFFER": "servers answered, but none that is allowed (any, when "
+                         "dhcp.allowed_servers is empty) sent an OFFER to judge",
+             "NOT_UPDATING": "an OFFER without option 81, or with flags saying the server will "
+                             "not update DNS (S clear or N set)"},
 )
 def option81_accepted(site: SiteConfig, obs: SiteView) -> Iterator[Finding]:
     survey = _survey(site, obs, site.interface or NO_TARGET)
@@ -485,11 +585,14 @@ def option81_accepted(site: SiteConfig, obs: SiteView) -> Iterator[Finding]:
     evidence = {**survey.to_evidence(), "offers": {
         a.server: (a.client_fqdn.describe() if a.client_fqdn else "no option 81")
         for a in offers}}
+    if not survey.answers:
+        yield _no_answer(survey, survey.interface)
+        return
     if not offers:
         yield Finding(survey.interface, Status.SKIPPED,
                       f"no OFFER from {'an allowed' if site.dhcp.allowed_servers else 'any'} "
-                      f"server on {survey.interface} (DHCP-SERVER-ANSWERS)", evidence,
-                      started_at=started, duration_ms=duration)
+                      f"server on {survey.interface}", evidence,
+                      started_at=started, duration_ms=duration, reason="NO_OFFER")
         return
     refused = {a.server: a.client_fqdn.describe() if a.client_fqdn else
                "no option 81 in its OFFER" for a in offers
@@ -497,7 +600,8 @@ def option81_accepted(site: SiteConfig, obs: SiteView) -> Iterator[Finding]:
     if refused:
         said = "; ".join(f"{server}: {why}" for server, why in refused.items())
         yield Finding(survey.interface, Status.FAIL, f"not updating DNS for the client: "
-                      f"{said}", evidence, started_at=started, duration_ms=duration)
+                      f"{said}", evidence, started_at=started, duration_ms=duration,
+                      reason="NOT_UPDATING")
     else:
         said = ", ".join(sorted({a.server for a in offers}))
         yield Finding(survey.interface, Status.PASS, f"{said} will update DNS for the client "
@@ -521,41 +625,49 @@ def option81_accepted(site: SiteConfig, obs: SiteView) -> Iterator[Finding]:
         "ddns configured with the zone's key, or dnsmasq answering for the domain."
     ),
     references=[RFC_4702, "RFC 4703: resolving FQDN conflicts among DHCP clients"],
+    reasons={"NOT_TRIED": "the registration was not tried before the run's deadline",
+             "PROBE_FAILED": SURVEY_REASONS["PROBE_FAILED"],
+             "NO_LEASE": "no lease to register (no OFFER or no ACK from an allowed server)",
+             "NOT_RELEASED": "the lease could not be released: it stays until it expires",
+             "NO_PTR": "the A record showed in DNS, but no PTR within dhcp.register_wait",
+             "NOT_REGISTERED": "the name did not show in DNS within dhcp.register_wait"},
 )
 def option81_registers(site: SiteConfig, obs: SiteView) -> Iterator[Finding]:
     if site.interface is None:
-        yield Finding(NO_TARGET, Status.SKIPPED,
-                      "no interface configured for DHCP probes (sites[].interface)")
+        yield not_configured("no interface configured for DHCP probes (sites[].interface)")
         return
     registration = obs.dhcp_registration
     if registration is None:
         yield Finding(site.interface, Status.ERROR, "the registration was not tried before "
-                      "the run's deadline")
+                      "the run's deadline", reason="NOT_TRIED")
         return
     started, duration = answers_timing([registration])
 
-    def finding(status: Status, message: str) -> Finding:
+    def finding(status: Status, message: str, reason: str | None = None) -> Finding:
         return Finding(site.interface or NO_TARGET, status, message,
-                       registration.to_evidence(), started_at=started, duration_ms=duration)
+                       registration.to_evidence(), started_at=started, duration_ms=duration,
+                       reason=reason)
 
     name, address = registration.fqdn, registration.address
     if registration.error:
-        yield finding(Status.ERROR, f"the DHCP probe could not run: {registration.error}")
+        yield finding(Status.ERROR, f"the DHCP probe could not run: {registration.error}",
+                      "PROBE_FAILED")
     elif not address:
-        yield finding(Status.FAIL, f"no lease to register: {registration.no_lease}")
+        yield finding(Status.FAIL, f"no lease to register: {registration.no_lease}", "NO_LEASE")
     elif not registration.released:
         yield finding(Status.ERROR, f"the lease of {address} could not be released: "
-                      f"{registration.steps[-1]}; it stays until it expires")
+                      f"{registration.steps[-1]}; it stays until it expires", "NOT_RELEASED")
     elif registration.a_seen and registration.ptr_seen:
         yield finding(Status.PASS, f"{name} A {address} at {', '.join(registration.a_seen)} "
                       f"after {registration.a_after_ms or 0:.0f} ms, PTR at "
                       f"{', '.join(registration.ptr_seen)}; {registration.cleanup}")
     elif registration.a_seen:
         yield finding(Status.FAIL, f"{name} A {address} showed, but no PTR for {address} "
-                      f"within {registration.waited_s:g} s")
+                      f"within {registration.waited_s:g} s", "NO_PTR")
     else:
         yield finding(Status.FAIL, f"{name} did not show in DNS with {address} within "
-                      f"{registration.waited_s:g} s (lease from {registration.server})")
+                      f"{registration.waited_s:g} s (lease from {registration.server})",
+                      "NOT_REGISTERED")
 
 
 CHECKS: tuple[CheckSpec, ...] = (

@@ -8,7 +8,15 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
 
-from amt_preflight.catalogue import REMOTE_CONFIG, CheckSpec, Need, check
+from amt_preflight.catalogue import (
+    REMOTE_CONFIG,
+    CheckSpec,
+    Need,
+    any_target,
+    check,
+    not_configured,
+    unjudged,
+)
 from amt_preflight.config import SiteConfig
 from amt_preflight.model import NO_TARGET, Finding, Status
 from amt_preflight.observations import SiteView
@@ -28,10 +36,13 @@ from amt_preflight.observations.dns import (
 
 SDK_HELLO = "Intel AMT SDK: setup and configuration, 'ProvisionServer' and hello messages"
 CONFIGMGR_DNS = "Microsoft ConfigMgr out-of-band management: secure the ProvisionServer record"
+NO_ANSWER = "NO_RESOLVER_ANSWERED"  # a reason tag several DNS checks give
+NO_ANSWER_MEANS = "no resolver answered the question (timeout, refused, deadline)"
 
 
 def _finding(
-    target: str, status: Status, message: str, answers: Iterable[DnsAnswer], **evidence: object
+    target: str, status: Status, message: str, answers: Iterable[DnsAnswer],
+    reason: str | None = None, /, **evidence: object
 ) -> Finding:
     answers = list(answers)
     started, duration = answers_timing(answers)
@@ -42,6 +53,7 @@ def _finding(
         evidence={"answers": answers_evidence(answers), **evidence},
         started_at=started,
         duration_ms=duration,
+        reason=reason,
     )
 
 
@@ -53,6 +65,7 @@ def _no_resolver(site: SiteConfig, obs: SiteView) -> Finding | None:
         Status.ERROR,
         f"no resolver to ask: none in the config, from DHCP option 6 or in "
         f"{obs.resolvers.source}",
+        reason="NO_RESOLVER",
     )
 
 
@@ -71,6 +84,11 @@ def _unanswered(answers: list[DnsAnswer]) -> str:
         "ACL, service running), or hand out working resolvers in DHCP option 6."
     ),
     references=["RFC 7766: DNS transport over TCP", SDK_HELLO],
+    reasons={
+        "NO_RESOLVER": "no resolver to ask: none configured, from option 6 or resolv.conf",
+        "NOT_DECIDED": "the run ended (deadline) before a resolver answered",
+        "RESOLVER_SILENT": "the resolver did not answer over UDP or TCP (timeout, refused)",
+    },
 )
 def resolver_answers(site: SiteConfig, obs: SiteView) -> Iterator[Finding]:
     if (missing := _no_resolver(site, obs)) is not None:
@@ -86,10 +104,10 @@ def resolver_answers(site: SiteConfig, obs: SiteView) -> Iterator[Finding]:
                            f"({pair[0].rcode} / {pair[1].rcode})", pair, **source)
         elif any(a.outcome in (Outcome.DEADLINE, Outcome.NOT_OBSERVED) for a in silent):
             yield _finding(resolver, Status.ERROR, f"not decided: {_unanswered(pair)}", pair,
-                           **source)
+                           "NOT_DECIDED", **source)
         else:
             yield _finding(resolver, Status.FAIL, f"{resolver}: {_unanswered(pair)}", pair,
-                           **source)
+                           "RESOLVER_SILENT", **source)
 
 
 def _provision_answers(site: SiteConfig, obs: SiteView, domain: str) -> list[DnsAnswer]:
@@ -103,8 +121,10 @@ def _sources(obs: SiteView) -> dict[str, str]:
 
 
 def _provision_finding(obs: SiteView, target: str, status: Status, message: str,
-                       answers: Iterable[DnsAnswer], **evidence: object) -> Finding:
-    return _finding(target, status, message, answers, resolver_sources=_sources(obs), **evidence)
+                       answers: Iterable[DnsAnswer], reason: str | None = None, /,
+                       **evidence: object) -> Finding:
+    return _finding(target, status, message, answers, reason, resolver_sources=_sources(obs),
+                    **evidence)
 
 
 def _from(resolver: str, sources: dict[str, str]) -> str:
@@ -120,7 +140,7 @@ def _judge_answered(
         return answered, None
     return [], _finding(domain, Status.ERROR,
                         f"{provision_server_name(domain)}: no resolver answered: "
-                        f"{_unanswered(answers)}", answers)
+                        f"{_unanswered(answers)}", answers, NO_ANSWER)
 
 
 @check(
@@ -129,13 +149,15 @@ def _judge_answered(
     title="ProvisionServer record resolves",
     severity="critical",
     needs=[Need.DNS_PROVSERVER],
-    requires=["DNS-RESOLVER-ANSWERS"],
+    requires={"DNS-RESOLVER-ANSWERS": any_target},
     passes_when="ProvisionServer.<domain> has an A record at every resolver that answers",
     remediation=(
         "Create an A record ProvisionServer.<domain> pointing at the provisioning server, in "
         "every DNS zone handed out as option 15, and make sure every resolver serves it."
     ),
     references=[SDK_HELLO, CONFIGMGR_DNS],
+    reasons={NO_ANSWER: NO_ANSWER_MEANS,
+             "NO_RECORD": "a resolver that answered has no A record (NXDOMAIN, NODATA)"},
 )
 def provserver_a(site: SiteConfig, obs: SiteView) -> Iterator[Finding]:
     for domain_config in site.domains:
@@ -153,7 +175,7 @@ def provserver_a(site: SiteConfig, obs: SiteView) -> Iterator[Finding]:
             expected = ({"expected": sorted(domain_config.provision_server)}
                         if domain_config.provision_server else {})
             yield _provision_finding(obs, domain, Status.FAIL, f"{name}: {said}", answers,
-                                     **expected)
+                                     "NO_RECORD", **expected)
         else:
             yield _provision_finding(obs, domain, Status.PASS,
                            f"{name}: {'; '.join(a.describe() for a in answered)}", answers)
@@ -175,6 +197,9 @@ def provserver_a(site: SiteConfig, obs: SiteView) -> Iterator[Finding]:
         "sends the devices' hellos (and their trust) to another host."
     ),
     references=[SDK_HELLO, CONFIGMGR_DNS],
+    reasons={NO_ANSWER: NO_ANSWER_MEANS,
+             "STRAY_ADDRESS": "an address that is not the configured provisioning server",
+             "NO_ADDRESS": "the answers hold no address at all"},
 )
 def provserver_match(site: SiteConfig, obs: SiteView) -> Iterator[Finding]:
     for domain_config in site.domains:
@@ -182,8 +207,8 @@ def provserver_match(site: SiteConfig, obs: SiteView) -> Iterator[Finding]:
         expected = sorted(domain_config.provision_server)
         answers = _provision_answers(site, obs, domain)
         if not expected:
-            yield Finding(domain, Status.SKIPPED,
-                          f"no provision_server configured for {domain}: nothing to compare")
+            yield not_configured(f"no provision_server configured for {domain}: nothing to "
+                                 "compare", domain)
             continue
         answered, error = _judge_answered(domain, answers)
         if error:
@@ -199,10 +224,10 @@ def provserver_match(site: SiteConfig, obs: SiteView) -> Iterator[Finding]:
                              for v, rs in _grouped(stray))
             yield _provision_finding(obs, domain, Status.FAIL,
                                      f"{name} resolves to {said}; expected {', '.join(expected)}",
-                                     answers, unexpected=stray, **evidence)
+                                     answers, "STRAY_ADDRESS", unexpected=stray, **evidence)
         elif not any(a.records for a in answered):
             yield _provision_finding(obs, domain, Status.FAIL, f"{name} has no address",
-                                     answers, **evidence)
+                                     answers, "NO_ADDRESS", **evidence)
         else:
             yield _provision_finding(obs, domain, Status.PASS, f"{name} resolves to "
                                      f"{', '.join(expected)} only", answers, **evidence)
@@ -222,7 +247,7 @@ def _grouped(by_resolver: dict[str, list[str]]) -> list[tuple[list[str], list[st
     title="Every resolver gives the same ProvisionServer answer",
     severity="medium",
     needs=[Need.DNS_PROVSERVER],
-    requires=["DNS-RESOLVER-ANSWERS"],
+    requires={"DNS-RESOLVER-ANSWERS": any_target},
     passes_when="every resolver gives the same answer (rcode and addresses) for ProvisionServer",
     remediation=(
         "Bring every resolver and secondary to the same zone data (check zone transfers, "
@@ -230,6 +255,9 @@ def _grouped(by_resolver: dict[str, list[str]]) -> list[tuple[list[str], list[st
         "provisioning server."
     ),
     references=[SDK_HELLO],
+    reasons={"ONE_RESOLVER": "the site has one resolver: nothing to compare",
+             "TOO_FEW_ANSWERED": "fewer than two resolvers answered",
+             "RESOLVERS_DISAGREE": "resolvers give different rcodes or addresses"},
 )
 def provserver_consistent(site: SiteConfig, obs: SiteView) -> Iterator[Finding]:
     for domain in site.domain_names:
@@ -237,11 +265,12 @@ def provserver_consistent(site: SiteConfig, obs: SiteView) -> Iterator[Finding]:
         answered = [a for a in answers if a.outcome.answered]
         if len(answers) < 2:
             yield Finding(domain, Status.SKIPPED,
-                          "only one resolver: nothing to compare it with")
+                          "only one resolver: nothing to compare it with", reason="ONE_RESOLVER")
             continue
         if len(answered) < 2:
             yield _provision_finding(obs, domain, Status.SKIPPED,
-                           f"fewer than two resolvers answered: {_unanswered(answers)}", answers)
+                           f"fewer than two resolvers answered: {_unanswered(answers)}", answers,
+                           "TOO_FEW_ANSWERED")
             continue
         views = {a.question.resolver: (a.rcode, tuple(sorted(a.values))) for a in answered}
         name = provision_server_name(domain)
@@ -251,7 +280,8 @@ def provserver_consistent(site: SiteConfig, obs: SiteView) -> Iterator[Finding]:
         else:
             said = "; ".join(a.describe() for a in answered)
             yield _provision_finding(obs, domain, Status.FAIL,
-                                     f"resolvers disagree on {name}: {said}", answers)
+                                     f"resolvers disagree on {name}: {said}", answers,
+                                     "RESOLVERS_DISAGREE")
 
 
 @check(
@@ -267,13 +297,15 @@ def provserver_consistent(site: SiteConfig, obs: SiteView) -> Iterator[Finding]:
         "domain; tools and auditors match the server by its reverse name."
     ),
     references=[SDK_HELLO],
+    reasons={"PTR_OUTSIDE_DOMAIN": "no PTR, or one naming a host outside the domain",
+             NO_ANSWER: NO_ANSWER_MEANS},
 )
 def provserver_ptr(site: SiteConfig, obs: SiteView) -> Iterator[Finding]:
     for domain in site.domain_names:
         answered = [a for a in _provision_answers(site, obs, domain) if a.records]
         if not answered:
-            yield Finding(domain, Status.SKIPPED,
-                          f"{provision_server_name(domain)} has no address to reverse")
+            yield unjudged(domain, "DNS-PROVSERVER-A",
+                           f"{provision_server_name(domain)} has no address to reverse")
             continue
         # The probe reverses at most MAX_REVERSED addresses of one answer: the rest are
         # named, not asked about
@@ -291,10 +323,12 @@ def provserver_ptr(site: SiteConfig, obs: SiteView) -> Iterator[Finding]:
         if bad:
             said = "; ".join(f"{p.question.name}: {p.describe()}" for p in bad)
             yield _provision_finding(obs, domain, Status.FAIL,
-                                     f"not inside {domain}: {said}{rest}", ptrs, **not_reversed)
+                                     f"not inside {domain}: {said}{rest}", ptrs,
+                                     "PTR_OUTSIDE_DOMAIN", **not_reversed)
         elif not covered:
             yield _provision_finding(obs, domain, Status.ERROR, "no resolver answered the PTR "
-                                     f"query: {_unanswered(ptrs)}{rest}", ptrs, **not_reversed)
+                                     f"query: {_unanswered(ptrs)}{rest}", ptrs, NO_ANSWER,
+                                     **not_reversed)
         else:
             names = sorted({v.rstrip(".") for p in replied for v in p.values})
             yield _provision_finding(obs, domain, Status.PASS,
@@ -307,7 +341,7 @@ def provserver_ptr(site: SiteConfig, obs: SiteView) -> Iterator[Finding]:
     title="Active Directory SRV records exist and resolve",
     severity="high",
     needs=[Need.DNS_AD_SRV],
-    requires=["DNS-RESOLVER-ANSWERS"],
+    requires={"DNS-RESOLVER-ANSWERS": any_target},
     passes_when=(
         "_ldap._tcp.dc._msdcs.<ad domain>, _kerberos._tcp, _kerberos._udp and _kpasswd._tcp "
         "exist at every resolver that answers, and their targets resolve"
@@ -317,10 +351,13 @@ def provserver_ptr(site: SiteConfig, obs: SiteView) -> Iterator[Finding]:
         "'dcdiag /fix'; on Samba 'samba_dnsupdate'), and give every target an A record."
     ),
     references=["RFC 2782: DNS SRV", "Microsoft: how DCs are located (DsGetDcName)"],
+    reasons={"SRV_MISSING": "an SRV record is missing or '.', or its target does not resolve",
+             NO_ANSWER: NO_ANSWER_MEANS,
+             "PARTLY_ANSWERED": "some questions went unanswered: not decided"},
 )
 def ad_srv(site: SiteConfig, obs: SiteView) -> Iterator[Finding]:
     if site.ad is None:
-        yield Finding(NO_TARGET, Status.SKIPPED, "no AD domain configured (ad.domain)")
+        yield not_configured("no AD domain configured (ad.domain)")
         return
     domain = site.ad.domain
     problems: list[str] = []
@@ -351,13 +388,15 @@ def ad_srv(site: SiteConfig, obs: SiteView) -> Iterator[Finding]:
         for p in AD_SRV_PREFIXES
     }
     if problems:
-        yield _finding(domain, Status.FAIL, "; ".join(problems), consulted, records=records)
+        yield _finding(domain, Status.FAIL, "; ".join(problems), consulted, "SRV_MISSING",
+                       records=records)
     elif unanswered and len(unanswered) == len(consulted):
         yield _finding(domain, Status.ERROR, f"no resolver answered: {_unanswered(unanswered)}",
-                       consulted)
+                       consulted, NO_ANSWER)
     elif unanswered:
         yield _finding(domain, Status.ERROR, f"not every query answered: "
-                       f"{_unanswered(unanswered)}", consulted, records=records)
+                       f"{_unanswered(unanswered)}", consulted, "PARTLY_ANSWERED",
+                       records=records)
     else:
         yield _finding(domain, Status.PASS, f"all {len(AD_SRV_PREFIXES)} SRV records of "
                        f"{domain} exist and their targets resolve", consulted, records=records)
@@ -378,13 +417,17 @@ def ad_srv(site: SiteConfig, obs: SiteView) -> Iterator[Finding]:
         "anyone on the network replace ProvisionServer and receive the devices' hellos."
     ),
     references=["RFC 2136: dynamic updates", "RFC 3007: secure dynamic update", CONFIGMGR_DNS],
+    reasons={"NOT_TRIED": "the update was not tried before the deadline",
+             "UPDATE_UNANSWERED": "the update got no DNS answer (timeout, no server found)",
+             "UPDATE_ACCEPTED": "the server accepted an unsigned update"},
 )
 def dynupdate_open(site: SiteConfig, obs: SiteView) -> Iterator[Finding]:
     judged: set[str] = set()
     for domain in site.domain_names:
         attempt = obs.dns_update(domain)
         if attempt is None:
-            yield Finding(domain, Status.ERROR, "the update was not tried before the deadline")
+            yield Finding(domain, Status.ERROR, "the update was not tried before the deadline",
+                          reason="NOT_TRIED")
             continue
         if attempt.zone in judged:
             continue  # several domains in one zone: judged once
@@ -393,11 +436,13 @@ def dynupdate_open(site: SiteConfig, obs: SiteView) -> Iterator[Finding]:
         if attempt.outcome is not Outcome.ANSWER:
             yield Finding(attempt.zone, Status.ERROR,
                           f"update to {attempt.server or 'no server'}: {attempt.outcome.value}"
-                          f"{' (' + attempt.detail + ')' if attempt.detail else ''}", evidence)
+                          f"{' (' + attempt.detail + ')' if attempt.detail else ''}", evidence,
+                          reason="UPDATE_UNANSWERED")
         elif attempt.rcode == "NOERROR":
             yield Finding(attempt.zone, Status.FAIL,
                           f"{attempt.server} accepted an unsigned update of {attempt.name} "
-                          f"in {attempt.zone} (clean-up: {attempt.cleanup})", evidence)
+                          f"in {attempt.zone} (clean-up: {attempt.cleanup})", evidence,
+                          reason="UPDATE_ACCEPTED")
         else:
             yield Finding(attempt.zone, Status.PASS,
                           f"{attempt.server} refused the unsigned update with {attempt.rcode}",

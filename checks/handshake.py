@@ -2,28 +2,32 @@
 endpoint, and presents a chain an AMT device would accept (or completes TLS-PSK).
 
 The chain presented in the connect-back is judged by the CERT-* rules of checks/cert.py, the
-same functions that judge the configured certificate files, and against the hash list the
-hello announced (the list the firmware would match its root against).
+same functions that judge the configured certificate files (cert.CHAIN_RULES, each a function
+of a cert.ChainUnderTest), and against the hash list the hello announced (the list the
+firmware would match its root against).
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import replace
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 from amt_preflight import firmware
-from amt_preflight.catalogue import REMOTE_CONFIG, CheckSpec, Need, check
-from amt_preflight.config import CertificateRef, SiteConfig
+from amt_preflight.catalogue import (
+    REMOTE_CONFIG,
+    CheckSpec,
+    Need,
+    check,
+    not_configured,
+    unjudged,
+)
+from amt_preflight.config import SiteConfig
 from amt_preflight.model import Finding, Status, worst
-from amt_preflight.observations import Observations, SiteView
+from amt_preflight.observations import SiteView
 from amt_preflight.observations.base import Outcome
-from amt_preflight.observations.cert import CertificateBundle
 from amt_preflight.observations.dns import provision_server_name
 from amt_preflight.observations.handshake import (
-    AnnouncedHash,
     ConnectBack,
     ConnectBackOutcome,
     HandshakeAttempt,
@@ -39,20 +43,38 @@ MESHCENTRAL = "MeshCentral amtprovisioningserver.js: hello parsing and connect-b
 TCP = "HS-PROVSERVER-TCP"
 HELLO_SENT = "HS-HELLO-SENT"
 CONNECT_BACK = "HS-CONNECT-BACK"
-# CERT-LOADABLE is about a file and its private key; in a connect-back the TLS handshake
-# itself proves the server holds the leaf's key.
-NOT_FOR_PRESENTED = frozenset({cert.LOADABLE})
+NOT_FINISHED = "NOT_FINISHED"  # a reason tag of every check of the hellos
+NOT_FINISHED_MEANS = "the hellos did not finish before the run's deadline"
+# What one profile's hello or connect-back gave: its status, its words, its reason tag
+Judged = tuple[Status, str, str | None]
+# The reason tag of a connect-back that did not complete as the firmware needs
+CONNECT_BACK_REASONS = {
+    ConnectBackOutcome.NO_CONNECTION: "NO_CONNECT_BACK",
+    ConnectBackOutcome.NOT_TLS: "NOT_TLS",
+    ConnectBackOutcome.TLS_FAILED: "TLS_FAILED",
+    ConnectBackOutcome.STALLED: "TLS_STALLED",
+    ConnectBackOutcome.HANDSHAKE: "NO_CHAIN",  # a PKI connect-back that presented no chain
+}
 
 
 def _timed(attempts: HandshakeAttempt | tuple[HandshakeAttempt, ...], target: str,
-           status: Status, message: str, evidence: dict[str, Any]) -> Finding:
-    """A finding timed by its attempts: from the first start to the last end."""
+           status: Status, message: str, evidence: dict[str, Any],
+           reason: str | None = None, prerequisite: str = "") -> Finding:
+    """A finding timed by its attempts: from the first start to the last end; skipped, it
+    says the prerequisite that says why (`unjudged`)."""
     group = attempts if isinstance(attempts, tuple) else (attempts,)
     start = min(a.started_at for a in group)
     end = max(a.started_at + a.elapsed_ms / 1000 for a in group)
-    return Finding(target, status, message, evidence,
-                   started_at=datetime.fromtimestamp(start, UTC),
-                   duration_ms=round((end - start) * 1000))
+    timing: dict[str, Any] = {"started_at": datetime.fromtimestamp(start, UTC),
+                              "duration_ms": round((end - start) * 1000)}
+    if prerequisite:
+        return unjudged(target, prerequisite, message, evidence, **timing)
+    return Finding(target, status, message, evidence, reason=reason, **timing)
+
+
+def _decisive(judged: list[Judged], status: Status) -> str | None:
+    """The reason tag of the first profile whose status speaks for all."""
+    return next((r for s, _, r in judged if s is status), None)
 
 
 def _duration(ms: float) -> str:
@@ -65,20 +87,20 @@ def _attempts(obs: SiteView, domain: str, kind: HandshakeKind
     attempts = obs.handshakes(domain, kind)
     if attempts is None:
         return Finding(domain, Status.ERROR, f"the {kind.value.upper()} hellos did not finish "
-                       "before the run's deadline")
+                       "before the run's deadline", reason=NOT_FINISHED)
     return attempts
 
 
-def _not_sent(obs: SiteView, attempt: HandshakeAttempt) -> tuple[Status, str] | None:
-    """Why a hello did not go out (skipped: the port is unreachable; error: anything else),
-    or None when it did."""
+def _not_sent(obs: SiteView, attempt: HandshakeAttempt) -> Judged | None:
+    """Why a hello did not go out (skipped: the port is unreachable, HS-PROVSERVER-TCP says
+    why; error: anything else), or None when it did."""
     if attempt.delivered is not Outcome.NOT_OBSERVED:
         return None
     port = obs.tcp(attempt.provision_server, attempt.hello_port).outcome
     if port is not Outcome.NOT_OBSERVED and not port.answered:
         return Status.SKIPPED, (f"no hello sent: {attempt.provision_server} port "
-                                f"{attempt.hello_port} is not reachable: {TCP} says why")
-    return Status.ERROR, attempt.error or "no hello was sent"
+                                f"{attempt.hello_port} is not reachable"), None
+    return Status.ERROR, attempt.error or "no hello was sent", "NOT_SENT"
 
 
 def _per_profile(attempts: tuple[HandshakeAttempt, ...]) -> dict[str, Any]:
@@ -101,6 +123,8 @@ def _per_profile(attempts: tuple[HandshakeAttempt, ...]) -> dict[str, Any]:
         "the AMT VLAN to the address ProvisionServer.<domain> resolves to."
     ),
     references=[SDK_HELLO],
+    reasons={"NOT_TRIED": "no connection was tried (the run's deadline, no address to try)",
+             "PORT_UNREACHABLE": "the hello port refused, timed out or was unreachable"},
 )
 def provserver_tcp(site: SiteConfig, obs: SiteView) -> Iterator[Finding]:
     port = site.handshake.hello_port
@@ -108,20 +132,23 @@ def provserver_tcp(site: SiteConfig, obs: SiteView) -> Iterator[Finding]:
         name = provision_server_name(domain)
         connect = obs.tcp(name, port)
         evidence = {"provision_server": name, **connect.to_evidence()}
+        timing: dict[str, Any] = {
+            "started_at": datetime.fromtimestamp(connect.started_at, UTC)
+            if connect.started_at else None,
+            "duration_ms": round(connect.elapsed_ms) if connect.started_at else None}
         if connect.outcome.answered:
-            status, message = Status.PASS, f"{name} ({connect.address}) accepts TCP on port {port}"
+            yield Finding(domain, Status.PASS, f"{name} ({connect.address}) accepts TCP on "
+                          f"port {port}", evidence, **timing)
         elif not connect.address and connect.outcome is Outcome.UNREACHABLE:
-            status, message = Status.SKIPPED, f"{name} does not resolve: DNS-PROVSERVER-A says why"
-            evidence["prerequisite"] = "DNS-PROVSERVER-A"
+            yield unjudged(domain, "DNS-PROVSERVER-A", f"{name} does not resolve", evidence,
+                           **timing)
         elif not connect.address:
-            status, message = Status.ERROR, f"{name}: {connect.detail}"
+            yield Finding(domain, Status.ERROR, f"{name}: {connect.detail}", evidence,
+                          reason="NOT_TRIED", **timing)
         else:
-            status, message = Status.FAIL, (f"{name} ({connect.address}) port {port}: "
-                                            f"{connect.outcome.value} ({connect.detail})")
-        yield Finding(domain, status, message, evidence,
-                      started_at=datetime.fromtimestamp(connect.started_at, UTC)
-                      if connect.started_at else None,
-                      duration_ms=round(connect.elapsed_ms) if connect.started_at else None)
+            yield Finding(domain, Status.FAIL, f"{name} ({connect.address}) port {port}: "
+                          f"{connect.outcome.value} ({connect.detail})", evidence,
+                          reason="PORT_UNREACHABLE", **timing)
 
 
 # --- HS-HELLO-SENT ---------------------------------------------------------------------
@@ -147,6 +174,11 @@ def provserver_tcp(site: SiteConfig, obs: SiteView) -> Iterator[Finding]:
         "read its log for the synthetic device UUID shown in the evidence."
     ),
     references=[SDK_HELLO, MESHCENTRAL],
+    reasons={NOT_FINISHED: NOT_FINISHED_MEANS,
+             "NOT_SENT": "no hello went out though the port answered (the synthetic AMT "
+                         "endpoint could not listen, a secret could not be read)",
+             "NOT_DELIVERED": "the hello could not be written whole",
+             "NO_ATTEMPT": "no hello was planned for the domain (no device profile)"},
 )
 def hello_sent(site: SiteConfig, obs: SiteView) -> Iterator[Finding]:
     for domain in site.domain_names:
@@ -154,7 +186,11 @@ def hello_sent(site: SiteConfig, obs: SiteView) -> Iterator[Finding]:
         if isinstance(attempts, Finding):
             yield attempts
             continue
-        judged: list[tuple[Status, str]] = []
+        if not attempts:
+            yield Finding(domain, Status.SKIPPED, "no PKI hello was planned",
+                          _per_profile(attempts), reason="NO_ATTEMPT")
+            continue
+        judged: list[Judged] = []
         for attempt in attempts:
             where = f"{attempt.provision_server} ({attempt.address}:{attempt.hello_port})"
             close = attempt.close.value if attempt.close else "?"
@@ -164,18 +200,18 @@ def hello_sent(site: SiteConfig, obs: SiteView) -> Iterator[Finding]:
             elif attempt.delivered is Outcome.ANSWER:
                 judged.append((Status.PASS, f"{attempt.profile}: {where} took a version 3 "
                                f"hello with {len(attempt.announced)} root hashes (server "
-                               f"close: {close})"))
+                               f"close: {close})", None))
             else:
                 judged.append((Status.FAIL, f"{attempt.profile}: {where}: the hello was not "
-                               f"delivered: {attempt.delivered.value} ({attempt.detail})"))
+                               f"delivered: {attempt.delivered.value} ({attempt.detail})",
+                               "NOT_DELIVERED"))
         evidence = _per_profile(attempts)
         for item in evidence["attempts"]:
             item.pop("connect_back", None)
-        status = worst([s for s, _ in judged])
-        shown = [m for s, m in judged if s is status] or [m for _, m in judged]
-        if status is Status.SKIPPED and any(s is Status.SKIPPED for s, _ in judged):
-            evidence["prerequisite"] = TCP
-        yield _timed(attempts, domain, status, "; ".join(dict.fromkeys(shown)), evidence)
+        status = worst([s for s, _, _ in judged])
+        shown = [m for s, m, _ in judged if s is status]
+        yield _timed(attempts, domain, status, "; ".join(dict.fromkeys(shown)), evidence,
+                     _decisive(judged, status), TCP if status is Status.SKIPPED else "")
 
 
 # --- HS-CONNECT-BACK -------------------------------------------------------------------
@@ -257,6 +293,13 @@ def _connect_back_failure(attempt: HandshakeAttempt, answer: ConnectBack) -> str
         "only (a server that offers only TLS 1.3 provisions no AMT device)."
     ),
     references=[SDK_FLOW, MESHCENTRAL, "Intel AMT SDK, TLS: Detailed Description"],
+    reasons={NOT_FINISHED: NOT_FINISHED_MEANS,
+             "NO_CONNECT_BACK": "nothing connected back within connect_back_timeout",
+             "NOT_TLS": "a connection back that did not speak TLS",
+             "TLS_FAILED": "the TLS handshake failed (no common version or suite, no client "
+                           "certificate)",
+             "TLS_STALLED": "a connection back whose TLS handshake did not finish",
+             "NO_CHAIN": "TLS completed, but the server presented no certificate chain"},
 )
 def connect_back(site: SiteConfig, obs: SiteView) -> Iterator[Finding]:
     for domain in site.domain_names:
@@ -265,59 +308,52 @@ def connect_back(site: SiteConfig, obs: SiteView) -> Iterator[Finding]:
             yield attempts
             continue
         evidence = _per_profile(attempts)
-        judged: list[tuple[Status, str]] = []
+        judged: list[Judged] = []
         for attempt, item in zip(attempts, evidence["attempts"], strict=True):
             answer = attempt.connect_back
             if answer is None:
                 judged.append((Status.SKIPPED, f"{attempt.profile}: the hello was not "
-                               f"delivered: {HELLO_SENT} says why"))
+                               "delivered", None))
             elif answer.outcome is ConnectBackOutcome.HANDSHAKE and answer.chain_length:
                 assert answer.after_ms is not None  # set with every handshake
                 judged.append((Status.PASS, f"{attempt.profile}: {answer.peer} connected back "
                                f"{_duration(answer.after_ms)} after the hello: "
                                f"{answer.protocol} {answer.cipher}, {answer.chain_length} "
-                               "certificates presented"))
+                               "certificates presented", None))
             elif answer.outcome is ConnectBackOutcome.NO_CONNECTION:
                 sentence, item["likely_causes"] = _causes(attempt)
                 judged.append((Status.FAIL, f"{attempt.profile}: "
                                f"{_connect_back_failure(attempt, answer)}. Likely causes, the "
-                               f"likeliest first: {sentence}"))
+                               f"likeliest first: {sentence}",
+                               CONNECT_BACK_REASONS[answer.outcome]))
             else:
                 judged.append((Status.FAIL, f"{attempt.profile}: "
-                               f"{_connect_back_failure(attempt, answer)}"))
-        status = worst([s for s, _ in judged])
-        if status is Status.FAIL and any(s is Status.PASS for s, _ in judged):
-            shown = [m for s, m in judged if s is not Status.SKIPPED]
+                               f"{_connect_back_failure(attempt, answer)}",
+                               CONNECT_BACK_REASONS[answer.outcome]))
+        status = worst([s for s, _, _ in judged])
+        if status is Status.FAIL and any(s is Status.PASS for s, _, _ in judged):
+            shown = [m for s, m, _ in judged if s is not Status.SKIPPED]
         else:
-            shown = [m for s, m in judged if s is status]
-        if status is Status.SKIPPED:
-            evidence["prerequisite"] = HELLO_SENT
-        yield _timed(attempts, domain, status, "; ".join(shown), evidence)
+            shown = [m for s, m, _ in judged if s is status]
+        yield _timed(attempts, domain, status, "; ".join(shown) or "no PKI hello was planned",
+                     evidence, _decisive(judged, status),
+                     HELLO_SENT if status is Status.SKIPPED else "")
 
 
 # --- HS-PRESENTED-CHAIN ----------------------------------------------------------------
 
 
-def judge_presented(site: SiteConfig, obs: SiteView, bundle: CertificateBundle,
-                    announced: tuple[AnnouncedHash, ...]) -> list[tuple[CheckSpec, Finding]]:
-    """Every CERT-* rule (but CERT-LOADABLE) on the presented chain: each check runs on a view
-    of the site that holds this chain as the domain's certificate, the option 15 seen, and the
-    root hashes the hello announced (what the firmware trusts in that exchange)."""
-    presented = Observations()
-    presented.certificates[(obs.site, bundle.domain)] = bundle
-    if obs.option15 is not None:
-        presented.option15[obs.site] = obs.option15
-    view = replace(presented.site(obs.site, obs.now, obs.checks), announced_roots=announced)
-    domain = next(d for d in site.domains if d.name == bundle.domain)
-    narrowed = site.model_copy(update={"domains": [domain.model_copy(
-        update={"certificate": CertificateRef(file=Path(bundle.source))})]})
-    judged = []
-    for spec in cert.CHECKS:
-        if spec.id in NOT_FOR_PRESENTED:
-            continue
-        for finding in spec.function(narrowed, view):
-            judged.append((spec, finding))
-    return judged
+def judge_presented(chain: cert.ChainUnderTest) -> list[tuple[CheckSpec, Finding]]:
+    """Every CERT-* rule but CERT-LOADABLE (a file's property: in a connect-back the TLS
+    handshake itself proves the server holds the leaf's key) on a presented chain, whose
+    root the hashes its hello announced decide (what the firmware trusts in that exchange)."""
+    return [(spec, cert.judge_chain(chain, rule)) for spec, rule in cert.CHAIN_RULES]
+
+
+def _rule_evidence(spec: CheckSpec, finding: Finding) -> dict[str, Any]:
+    said = {"check": spec.id, "status": finding.status.value, "message": finding.message,
+            "severity": (finding.severity or spec.severity).value}
+    return said if finding.reason is None else {**said, "reason": finding.reason}
 
 
 @check(
@@ -338,6 +374,9 @@ def judge_presented(site: SiteConfig, obs: SiteView, bundle: CertificateBundle,
         "evidence say what is wrong with the one it presents."
     ),
     references=[SDK_FLOW, cert.SDK_VERIFY],
+    reasons={"RULE_FAILS": "a CERT-* rule fails on a presented chain (evidence.profiles[]"
+                           ".rules names it and its own reason)",
+             "RULE_ERRS": "a CERT-* rule could not judge a presented chain"},
 )
 def presented_chain(site: SiteConfig, obs: SiteView) -> Iterator[Finding]:
     for domain in site.domain_names:
@@ -345,16 +384,13 @@ def presented_chain(site: SiteConfig, obs: SiteView) -> Iterator[Finding]:
         presented = [(a, a.connect_back) for a in attempts
                      if a.connect_back is not None and a.connect_back.chain]
         if not presented:
-            yield Finding(domain, Status.SKIPPED, f"no chain was presented: {CONNECT_BACK} "
-                          "says why", {"prerequisite": CONNECT_BACK})
+            yield unjudged(domain, CONNECT_BACK, "no chain was presented")
             continue
         profiles, failed, errors = [], [], []
         for attempt, answer in presented:
             assert answer is not None  # filtered above
-            judged = judge_presented(site, obs, cert.presented_bundle(attempt, answer),
-                                     attempt.announced)
-            rules = [{"check": spec.id, "status": f.status.value, "message": f.message,
-                      "severity": (f.severity or spec.severity).value} for spec, f in judged]
+            judged = judge_presented(cert.presented_chain_under_test(site, obs, attempt, answer))
+            rules = [_rule_evidence(spec, f) for spec, f in judged]
             profiles.append({
                 "profile": attempt.profile,
                 "peer": answer.peer,
@@ -376,10 +412,10 @@ def presented_chain(site: SiteConfig, obs: SiteView) -> Iterator[Finding]:
         timed = tuple(a for a, _ in presented)
         if failed:
             yield _timed(timed, domain, Status.FAIL, f"{len(failed)} rules fail on the "
-                         f"presented chains: {'; '.join(failed)}", evidence)
+                         f"presented chains: {'; '.join(failed)}", evidence, "RULE_FAILS")
         elif errors:
             yield _timed(timed, domain, Status.ERROR, f"rules could not judge the chain: "
-                         f"{'; '.join(errors)}", evidence)
+                         f"{'; '.join(errors)}", evidence, "RULE_ERRS")
         else:
             said = "; ".join(f"{a.profile}: {c.chain[0].label} ({c.chain_length} certificates)"
                              for a, c in presented if c is not None)
@@ -409,53 +445,73 @@ def presented_chain(site: SiteConfig, obs: SiteView) -> Iterator[Finding]:
         "provisioning certificate: AMT 11 and later have no TLS-PSK."
     ),
     references=[SDK_PSK, SDK_HELLO],
+    reasons={NOT_FINISHED: NOT_FINISHED_MEANS,
+             "NO_PSK_GENERATION": "no AMT generation of the site has TLS-PSK (none up to 10)",
+             "NO_ATTEMPT": "no PSK hello was planned for the domain",
+             "PORT_UNREACHABLE": "the hello port is not reachable",
+             "NOT_SENT": "no hello went out (the PID or PPS could not be read, the synthetic "
+                         "AMT endpoint could not listen)",
+             "NOT_DELIVERED": "the version 2 hello could not be written whole",
+             "NO_CONNECT_BACK": "nothing connected back: the server does not know the PID, "
+                                "or does no TLS-PSK setup",
+             "WRONG_IDENTITY": "the server offered another PSK identity than the PID",
+             "TLS_FAILED": "the TLS-PSK handshake failed (a wrong PPS, no common suite)",
+             "NOT_TLS": "a connection back that did not speak TLS",
+             "TLS_STALLED": "a connection back whose TLS handshake did not finish"},
 )
 def tls_psk(site: SiteConfig, obs: SiteView) -> Iterator[Finding]:
     legacy = any(p.psk for p in firmware.profiles(site.amt.generations))
     for domain_config in site.domains:
         domain = domain_config.name
         if site.handshake.psk is None:
-            yield Finding(domain, Status.SKIPPED, "handshake.psk is not configured (legacy "
-                          "one-touch setup, AMT 10 and earlier)")
+            yield not_configured("handshake.psk is not configured (legacy one-touch setup, "
+                                 "AMT 10 and earlier)", domain)
             continue
         if not legacy:
             yield Finding(domain, Status.SKIPPED, "not applicable: no AMT generation of the "
-                          "site has TLS-PSK (amt.generations holds none up to 10)")
+                          "site has TLS-PSK (amt.generations holds none up to 10)",
+                          reason="NO_PSK_GENERATION")
             continue
         if not domain_config.provision_server:
-            yield Finding(domain, Status.SKIPPED, "no provision_server configured for "
-                          f"{domain}: the PSK hello carries the PID and goes only to "
-                          "configured addresses")
+            yield not_configured(f"no provision_server configured for {domain}: the PSK "
+                                 "hello carries the PID and goes only to configured addresses",
+                                 domain)
             continue
         attempts = _attempts(obs, domain, HandshakeKind.PSK)
         if isinstance(attempts, Finding):
             yield attempts
             continue
+        if not attempts:
+            yield Finding(domain, Status.SKIPPED, "no PSK hello was planned",
+                          _per_profile(attempts), reason="NO_ATTEMPT")
+            continue
         evidence = _per_profile(attempts)
         judged = [_psk_judged(obs, attempt, item)
                   for attempt, item in zip(attempts, evidence["attempts"], strict=True)]
-        status = worst([s for s, _ in judged])
+        status = worst([s for s, _, _ in judged])
         yield _timed(attempts, domain, status,
-                     "; ".join(m for s, m in judged if s is status), evidence)
+                     "; ".join(m for s, m, _ in judged if s is status), evidence,
+                     _decisive(judged, status))
 
 
-def _psk_judged(obs: SiteView, attempt: HandshakeAttempt, item: dict[str, Any]
-                ) -> tuple[Status, str]:
+def _psk_judged(obs: SiteView, attempt: HandshakeAttempt, item: dict[str, Any]) -> Judged:
     answer = attempt.connect_back
     where = attempt.address or attempt.provision_server
     not_sent = _not_sent(obs, attempt)
     if not_sent is not None:
-        return Status.FAIL if not_sent[0] is Status.SKIPPED else not_sent[0], (
-            f"{where}: {not_sent[1] if not_sent[0] is Status.ERROR else 'port not reachable'}")
+        if not_sent[0] is Status.SKIPPED:
+            return Status.FAIL, f"{where}: port not reachable", "PORT_UNREACHABLE"
+        return not_sent[0], f"{where}: {not_sent[1]}", not_sent[2]
     if answer is None:
         return Status.FAIL, (f"{where}: the version 2 hello was not delivered: "
-                             f"{attempt.delivered.value} ({attempt.detail})")
+                             f"{attempt.delivered.value} ({attempt.detail})"), "NOT_DELIVERED"
     if answer.outcome is ConnectBackOutcome.HANDSHAKE:
         assert answer.after_ms is not None  # set with every handshake
         return Status.PASS, (f"{answer.peer} connected back {_duration(answer.after_ms)} "
                              f"after the hello; TLS-PSK handshake ({answer.protocol}, "
-                             f"{answer.cipher}) with the configured PID/PPS")
+                             f"{answer.cipher}) with the configured PID/PPS"), None
     message = f"{where}: {_connect_back_failure(attempt, answer)}"
+    reason = CONNECT_BACK_REASONS[answer.outcome]
     if answer.outcome is ConnectBackOutcome.NO_CONNECTION:
         item["likely_causes"] = [
             "the server does not know this PID (its PSK database lacks the pair)",
@@ -464,12 +520,13 @@ def _psk_judged(obs: SiteView, attempt: HandshakeAttempt, item: dict[str, Any]
         ]
     elif answer.psk_identity_matched is False:
         message += ": the server offered another identity than the PID"
+        reason = "WRONG_IDENTITY"
     elif answer.outcome is ConnectBackOutcome.TLS_FAILED:
         message += (" (a wrong PPS for the PID, or no common PSK cipher suite: the devices "
                     "speak TLS 1.0 PSK suites)")
         if answer.offered:
             message += f"; the server offered {answer.offered}"
-    return Status.FAIL, message
+    return Status.FAIL, message, reason
 
 
 CHECKS: tuple[CheckSpec, ...] = (

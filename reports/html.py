@@ -3,6 +3,9 @@
 It leads with what a board decides on (each site's verdict, a sites-by-areas readiness matrix,
 what changed since the previous run), then who must fix what (findings grouped by the team
 that owns them, with remediation and evidence), the waivers, and every result.
+The sections on what was surveyed (DHCP and AD servers, certificates, devices, handshakes)
+each show a view-model that reports/sections/ builds from the results: no template reads
+evidence itself.
 
 Every value is autoescaped; the one <style> and the one <script> are allowed by their
 SHA-256 in a Content-Security-Policy that permits nothing else, so the file loads nothing
@@ -15,7 +18,7 @@ import base64
 import hashlib
 import json
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from functools import cache
 from typing import Any
 
@@ -38,6 +41,7 @@ from amt_preflight.model import (
 
 from . import COVERAGE_GAP, VERDICT_MEANINGS, visible
 from .change_plan import by_site, plan
+from .sections import ad, certificates, devices, dhcp, handshake
 
 TEMPLATE = "report.html.j2"
 
@@ -73,26 +77,6 @@ FINDINGS_SHOWN = 5
 CHANGES_SHOWN = 50
 # Devices of one reason listed before the rest fold away (the Devices section).
 DEVICES_SHOWN = 10
-# The Devices section: what each reason tag of the DEV-* checks' evidence means, in the
-# order its groups are shown (by how many devices, then in this order).
-DEVICE_REASONS: Mapping[str, str] = {
-    "root-not-listed": "the certificate's root is not among the device's hashes",
-    "root-inactive": "the root's hash is on the device but not active",
-    "suffix-empty": "no DNS suffix: dnsSuffix and dnsSuffixOS both empty",
-    "suffix-mismatch": "the DNS suffix does not match the certificate",
-    "suffix-one-label": "a DNS suffix of one label matches no certificate",
-    "client-control-mode": "in client control mode: unprovision it first",
-    "unknown-control-mode": "a control mode rpc-go does not report",
-    "no-certificate": "no certificate that loaded to judge it against",
-    "no-root": "the certificate file has no root to compare",
-    "unreadable-file": "the device file cannot be read as a device report",
-    "no-file-matched": "an amt.devices pattern matches no file",
-    "not-read": "the device files were not read before the run ended",
-}
-# A device will activate when each of its DEV-* results is one of these.
-DEVICE_READY = frozenset({(Status.PASS, "root-active"), (Status.PASS, "suffix-match"),
-                          (Status.PASS, "pre-provisioning"),
-                          (Status.SKIPPED, "admin-control-mode")})
 # Up to this many results a printout lists every one; beyond, it leaves the passing ones out
 # (the file keeps them): Chromium cannot print 45,000 rows, and no board would read them.
 PRINTED_PASSES_MAX = 2_000
@@ -152,42 +136,6 @@ class MatrixGroup:
     meaning: str
     rows: Sequence[SiteRow]
     open: bool
-
-
-@dataclass(frozen=True)
-class DeviceLine:
-    """One device in a reason group, with what the check said about it."""
-
-    device: str  # the result's target: hostnameOS, else the UUID, else the file
-    check: str
-    status: Status
-    message: str
-
-
-@dataclass(frozen=True)
-class ReasonGroup:
-    """The devices of one domain that will not activate for one reason."""
-
-    reason: str  # the reason tag of the DEV-* evidence
-    text: str
-    devices: Sequence[DeviceLine]
-
-
-@dataclass(frozen=True)
-class DomainFleet:
-    """A site's devices judged against one domain's certificate (domain None: the device
-    files that gave no device, and devices no certificate could be chosen for)."""
-
-    site: str
-    domain: str | None
-    devices: int
-    ready: Sequence[str]  # the devices that will activate with that domain's certificate
-    admin: int  # of them, already in admin control mode
-    groups: Sequence[ReasonGroup]  # the others by reason (one device may have two), biggest first
-
-    @property
-    def blocked(self) -> int:
-        return self.devices - len(self.ready)
 
 
 @dataclass(frozen=True)
@@ -291,8 +239,11 @@ def render(run: RunResult, previous: RunResult | None = None,
             waived=sorted((r for r in run.results if r.status is Status.WAIVED),
                           key=_expiry_order),
             results=run.results,
-            by_target=_by_site_and_target(run.results),
-            device_fleets=device_fleets(run.results),
+            dhcp=dhcp.build(run.results),
+            ad=ad.build(run.results),
+            certificates=certificates.build(run.results),
+            devices=devices.build(run.results),
+            handshakes=handshake.build(run.results),
             devices_shown=DEVICES_SHOWN,
             print_passes=len(run.results) <= PRINTED_PASSES_MAX,
             totals=status_counts(run.results),
@@ -350,62 +301,6 @@ def matrix_groups(rows: Sequence[SiteRow]) -> list[MatrixGroup]:
         MatrixGroup(verdict, VERDICT_MEANINGS[verdict], found, verdict in MATRIX_OPEN)
         for verdict, found in by_verdict.items()
     ]
-
-
-@dataclass
-class _FleetTally:
-    devices: int = 0
-    ready: list[str] = field(default_factory=list)
-    admin: int = 0
-    groups: dict[str, list[DeviceLine]] = field(default_factory=dict)
-
-
-def device_fleets(results: Iterable[Result]) -> list[DomainFleet]:
-    """The DEV-* results per site and domain: how many devices will activate with the
-    domain's certificate (every DEV-* result of the device passes, or says it is already in
-    admin control mode), and the others grouped by reason tag. Reads the results only."""
-    devices: dict[tuple[str, str], list[Result]] = {}
-    for r in results:  # "no target here" has no reason; an odd RUN.json a reason not text
-        if r.check.startswith("DEV-") and isinstance(r.evidence.get("reason"), str):
-            devices.setdefault((r.site, r.target), []).append(r)
-    tallies: dict[tuple[str, str | None], _FleetTally] = {}
-    for (site, target), found in devices.items():
-        domain = next((d for r in found if isinstance(d := r.evidence.get("domain"), str)),
-                      None)
-        tally = tallies.setdefault((site, domain), _FleetTally())
-        tally.devices += 1
-        blocking = [r for r in found if (r.status, r.evidence["reason"]) not in DEVICE_READY]
-        if not blocking:
-            tally.ready.append(target)
-            tally.admin += any(r.evidence["reason"] == "admin-control-mode" for r in found)
-        # once per reason: an unreadable file is an error of every DEV-* check, one line
-        for tag in dict.fromkeys(str(r.evidence["reason"]) for r in blocking):
-            first = next(r for r in blocking if r.evidence["reason"] == tag)
-            tally.groups.setdefault(tag, []).append(
-                DeviceLine(target, first.check, first.status, first.message))
-    known = list(DEVICE_REASONS)
-
-    def group_order(item: tuple[str, list[DeviceLine]]) -> tuple[int, int, str]:
-        reason, lines = item
-        return -len(lines), known.index(reason) if reason in known else len(known), reason
-
-    sites = list(dict.fromkeys(site for site, _ in tallies))
-    fleets = [DomainFleet(site, domain, t.devices, t.ready, t.admin, [
-        ReasonGroup(reason, DEVICE_REASONS.get(reason, reason), lines)
-        for reason, lines in sorted(t.groups.items(), key=group_order)])
-        for (site, domain), t in tallies.items()]
-    # Per site in run order; its domains as met, devices without one last
-    fleets.sort(key=lambda f: (sites.index(f.site), f.domain is None))
-    return fleets
-
-
-def _by_site_and_target(results: Sequence[Result]) -> dict[tuple[str, str], list[Result]]:
-    """Results indexed for the per-target sections (certificates), which would otherwise scan
-    every result for every target."""
-    index: dict[tuple[str, str], list[Result]] = {}
-    for r in results:
-        index.setdefault((r.site, r.target), []).append(r)
-    return index
 
 
 def failure_groups(results: Sequence[Result]) -> list[FailureGroup]:
@@ -496,27 +391,6 @@ def counted(n: int, noun: str) -> str:
     return f"{num(n)} {noun}{'' if n == 1 else 's'}"
 
 
-# Evidence is free-form JSON (the schema says "an object", no more), and `report RUN.json`
-# renders any saved run: the templates read every evidence value through these filters, so a
-# value of an unexpected type shows as nothing, never as a traceback.
-
-
-def as_map(value: object) -> Mapping[str, Any]:
-    """The value if it is a JSON object, else an empty one."""
-    return value if isinstance(value, Mapping) else {}
-
-
-def as_list(value: object) -> list[Any]:
-    """The value if it is a JSON array, else an empty one (a string is no list of items)."""
-    return list(value) if isinstance(value, list | tuple) else []
-
-
-def maps(value: object) -> list[Mapping[str, Any]]:
-    """The JSON objects of an array; anything else in it, or a value that is no array, is
-    left out."""
-    return [item for item in as_list(value) if isinstance(item, Mapping)]
-
-
 def _shown(value: object) -> object:
     """Finalizer of every {{ expression }}: the template's own markup passes untouched, any
     other text has its invisible characters made visible before autoescaping."""
@@ -539,7 +413,4 @@ def _environment() -> jinja2.Environment:
     environment.filters["evidence_json"] = evidence_json
     environment.filters["num"] = num
     environment.filters["counted"] = counted
-    environment.filters["as_map"] = as_map
-    environment.filters["as_list"] = as_list
-    environment.filters["maps"] = maps
     return environment

@@ -107,14 +107,22 @@ class Seen:
 
 
 def run(check_id: str, seen: Seen, site_config: SiteConfig = SITE, **view: Any) -> list[Finding]:
+    """The check's findings, its reason tags checked against its metadata (judge)."""
     from amt_preflight.checks import BY_ID
 
-    return list(BY_ID[check_id].function(site_config, seen.view(**view)))
+    return BY_ID[check_id].judge(site_config, seen.view(**view))
 
 
 def status(check_id: str, seen: Seen, site_config: SiteConfig = SITE, **view: Any) -> Status:
     [finding] = run(check_id, seen, site_config, **view)
     return finding.status
+
+
+def verdict(check_id: str, seen: Seen, site_config: SiteConfig = SITE, **view: Any
+            ) -> tuple[Status, str | None]:
+    """The status and reason tag of the check's one finding."""
+    [finding] = run(check_id, seen, site_config, **view)
+    return finding.status, finding.reason
 
 
 def ocsp_answer(

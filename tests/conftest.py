@@ -10,7 +10,29 @@ from pathlib import Path
 
 import pytest
 
+from amt_preflight.catalogue import CheckSpec
+from amt_preflight.config import SiteConfig
+from amt_preflight.model import Finding, Status
+from amt_preflight.observations import SiteView
 from lab import Lab, ad, dhcp
+
+_judge = CheckSpec.judge
+
+
+def _tagged_judge(spec: CheckSpec, site: SiteConfig, view: SiteView) -> list[Finding]:
+    """The contract, held wherever a test judges (unit tests call `judge`, and so does the
+    engine in the lab and CLI tests): every finding that is not a plain pass carries a
+    reason tag, declared (judge itself checks that)."""
+    findings = _judge(spec, site, view)
+    untagged = [f for f in findings if f.status is not Status.PASS and f.reason is None]
+    assert not untagged, (f"{spec.id} gave {untagged[0].status.value} without a reason tag: "
+                          f"{untagged[0].message}")
+    return findings
+
+
+@pytest.fixture(autouse=True)
+def every_finding_is_tagged(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(CheckSpec, "judge", _tagged_judge)
 
 
 def _need_root() -> None:

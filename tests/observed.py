@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from amt_preflight.config import Config, SiteConfig, parse
+from amt_preflight.model import Finding, Status
 from amt_preflight.observations import Observations
 from amt_preflight.observations.ad import (
     AD_KDC_PRINCIPAL,
@@ -61,6 +62,21 @@ def dhcp_answer(
     return DhcpAnswer(answering, message, source or server, "52:54:00:00:00:01", 7,
                       "10.250.0.150" if message == "OFFER" else "0.0.0.0", giaddr,
                       tuple(options), after_ms=3.0)
+
+
+def statuses(findings: list[Finding]) -> dict[str, Status]:
+    return {f.target: f.status for f in findings}
+
+
+def reasons(findings: list[Finding]) -> dict[str, str | None]:
+    """Each target's reason tag: what a test asserts, never a message's wording."""
+    return {f.target: f.reason for f in findings}
+
+
+def the(findings: list[Finding]) -> tuple[Status, str | None]:
+    """The one finding's status and reason tag."""
+    [finding] = findings
+    return finding.status, finding.reason
 
 
 def config(text: str) -> Config:

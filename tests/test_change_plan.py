@@ -12,17 +12,7 @@ from typing import Any
 
 import pytest
 
-from amt_preflight.model import (
-    Result,
-    RunInfo,
-    RunResult,
-    Severity,
-    SiteSummary,
-    Status,
-    fingerprint,
-    site_verdict,
-    status_counts,
-)
+from amt_preflight.model import Result, RunResult, Status
 from amt_preflight.reports import render
 from amt_preflight.reports.change_plan import (
     Step,
@@ -33,6 +23,8 @@ from amt_preflight.reports.change_plan import (
     ps_quote,
 )
 
+from . import runs
+
 STARTED = "2026-12-06T21:00:00+00:00"
 DOMAIN = "corp.example"
 SERVER = "10.0.0.2"
@@ -40,9 +32,9 @@ SERVER = "10.0.0.2"
 
 def result(check: str, site: str, target: str, status: Status = Status.FAIL,
            evidence: dict[str, Any] | None = None) -> Result:
-    return Result(check, site, target, status, Severity.HIGH, f"title of {check}", "observed",
-                  evidence or {}, f"fix {check}", [], STARTED, 5,
-                  fingerprint(check, site, target))
+    return runs.result(check, target, status, site=site, title=f"title of {check}",
+                       evidence=evidence, remediation=f"fix {check}", started=STARTED,
+                       duration_ms=5)
 
 
 def dhcp_evidence(offered: str | None = "10.0.0.150", mask: str | None = "255.255.255.0"
@@ -57,11 +49,7 @@ def dhcp_evidence(offered: str | None = "10.0.0.150", mask: str | None = "255.25
 
 
 def run_of(results: list[Result], domains: dict[str, list[str]]) -> RunResult:
-    sites = [SiteSummary(name, d, site_verdict(own), status_counts(own))
-             for name, d in domains.items()
-             for own in [[r for r in results if r.site == name]]]
-    info = RunInfo("run-1", STARTED, STARTED, "probe01", "site.yaml")
-    return RunResult(info, sites, results)
+    return runs.run_of(results, domains, started=STARTED)
 
 
 def hq_run() -> RunResult:
@@ -225,6 +213,10 @@ KEA = shutil.which("kea-dhcp4")
 NAMED_CHECKZONE = shutil.which("named-checkzone")
 
 
+def tool(*command: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(command, capture_output=True, text=True, timeout=60, check=False)
+
+
 @pytest.mark.skipif(KEA is None, reason="kea-dhcp4 is not installed")
 def test_kea_accepts_the_option_data_snippet(tmp_path: Path) -> None:
     assert KEA is not None
@@ -234,14 +226,11 @@ def test_kea_accepts_the_option_data_snippet(tmp_path: Path) -> None:
         '{"Dhcp4": {"interfaces-config": {"interfaces": []},\n'
         '"lease-database": {"type": "memfile", "persist": false},\n'
         '"subnet4": [{"id": 1, "subnet": "10.0.0.0/24",\n' + text + "\n}]}}\n")
-    checked = subprocess.run([KEA, "-t", str(config)], capture_output=True, text=True,
-                             timeout=60, check=False)
+    checked = tool(KEA, "-t", str(config))
     assert checked.returncode == 0, checked.stdout + checked.stderr
     # and a broken snippet is refused: the check is real
     config.write_text(config.read_text().replace('"domain-name"', '"domain-nam"'))
-    refused = subprocess.run([KEA, "-t", str(config)], capture_output=True, text=True,
-                             timeout=60, check=False)
-    assert refused.returncode != 0
+    assert tool(KEA, "-t", str(config)).returncode != 0
 
 
 @pytest.mark.skipif(NAMED_CHECKZONE is None, reason="named-checkzone is not installed")
@@ -253,8 +242,7 @@ def test_named_checkzone_accepts_the_bind_line(tmp_path: Path) -> None:
         f"$ORIGIN {DOMAIN}.\n$TTL 3600\n"
         "@ IN SOA ns1 hostmaster 1 3600 600 86400 3600\n"
         "@ IN NS ns1\nns1 IN A 10.0.0.53\n" + text + "\n")
-    checked = subprocess.run([NAMED_CHECKZONE, "-D", DOMAIN, str(zone)], capture_output=True,
-                             text=True, timeout=60, check=False)
+    checked = tool(NAMED_CHECKZONE, "-D", DOMAIN, str(zone))
     assert checked.returncode == 0, checked.stdout + checked.stderr
     assert re.search(r"^ProvisionServer\.corp\.example\.\s+3600\s+IN\s+A\s+10\.0\.0\.10$",
                      checked.stdout, re.M), checked.stdout

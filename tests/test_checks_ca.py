@@ -29,6 +29,7 @@ from .certs import (
     ok,
     run,
     status,
+    verdict,
     www,
 )
 from .observed import site
@@ -58,30 +59,35 @@ def test_crl_fresh_passes_for_the_leaf_and_the_intermediate() -> None:
     assert (finding.started_at, finding.duration_ms) == (NOW, 1)  # when the downloads ran
 
 
-@pytest.mark.parametrize(("fetch", "expected"), [
-    (replace(www("stale.crl"), url=CRL), Status.FAIL),
-    (replace(www("forged.crl"), url=CRL), Status.FAIL),  # not signed by the issuer
-    (ok(CRL, b"<html>gateway error</html>"), Status.FAIL),
-    (replace(www("issuing.crl"), status=404), Status.FAIL),
-    (HttpFetch(CRL, outcome=Outcome.TIMEOUT, attempts=2, detail="no answer"), Status.FAIL),
-    (HttpFetch(CRL, outcome=Outcome.UNREACHABLE, detail="ca01 does not resolve"), Status.FAIL),
-    (replace(www("issuing.crl"), truncated=True), Status.ERROR),  # a CRL of many megabytes
-    (HttpFetch(CRL, outcome=Outcome.DEADLINE), Status.ERROR),
+@pytest.mark.parametrize(("fetch", "expected", "tag"), [
+    (replace(www("stale.crl"), url=CRL), Status.FAIL, "STALE"),
+    (replace(www("forged.crl"), url=CRL), Status.FAIL, "BAD_SIGNATURE"),  # not the issuer's
+    (ok(CRL, b"<html>gateway error</html>"), Status.FAIL, "NOT_A_CRL"),
+    (replace(www("issuing.crl"), status=404), Status.FAIL, "HTTP_STATUS"),
+    (HttpFetch(CRL, outcome=Outcome.TIMEOUT, attempts=2, detail="no answer"), Status.FAIL,
+     "NO_ANSWER"),
+    (HttpFetch(CRL, outcome=Outcome.UNREACHABLE, detail="ca01 does not resolve"), Status.FAIL,
+     "NO_ANSWER"),
+    # a CRL of many megabytes
+    (replace(www("issuing.crl"), truncated=True), Status.ERROR, "TOO_LARGE"),
+    (HttpFetch(CRL, outcome=Outcome.DEADLINE), Status.ERROR, "NOT_FETCHED"),
 ])
-def test_crl_fresh_failures(fetch: HttpFetch, expected: Status) -> None:
-    assert status("CA-CRL-FRESH", healthy().http(fetch)) is expected
+def test_crl_fresh_failures(fetch: HttpFetch, expected: Status, tag: str) -> None:
+    assert verdict("CA-CRL-FRESH", healthy().http(fetch)) == (expected, tag)
 
 
 def test_crl_fresh_never_fetched_is_an_error() -> None:
-    assert status("CA-CRL-FRESH", Seen().certificate(bundle("good.pem"))) is Status.ERROR
+    assert verdict("CA-CRL-FRESH", Seen().certificate(bundle("good.pem"))) == (
+        Status.ERROR, "NOT_FETCHED")
 
 
 def test_crl_signature_needs_the_issuer_from_aia_when_the_file_lacks_it() -> None:
     found = bundle("missing-intermediate.pem")
     seen = Seen().certificate(found).http(www("issuing.crl"), www("root.crl"))
-    assert status("CA-CRL-FRESH", seen) is Status.ERROR  # nobody to check the signature with
+    # nobody to check the signature with
+    assert verdict("CA-CRL-FRESH", seen) == (Status.ERROR, "ISSUER_UNKNOWN")
     seen.http(www("issuing.crt"))
-    assert status("CA-CRL-FRESH", seen) is Status.PASS
+    assert verdict("CA-CRL-FRESH", seen) == (Status.PASS, None)
 
 
 def test_crl_without_distribution_points_is_skipped_and_ldap_only_fails() -> None:
@@ -90,10 +96,11 @@ def test_crl_without_distribution_points_is_skipped_and_ldap_only_fails() -> Non
     leaf = found.leaf_certificate
     assert leaf is not None
     bare = replace(found, certificates=(replace(leaf, crl_urls=()),))
-    assert status("CA-CRL-FRESH", Seen().certificate(bare)) is Status.SKIPPED
+    assert verdict("CA-CRL-FRESH", Seen().certificate(bare)) == (Status.SKIPPED, "NO_CRL_URL")
     ldap = replace(found, certificates=(replace(leaf, crl_urls=("ldap:///CN=CA,CN=CDP",)),))
     [finding] = run("CA-CRL-FRESH", Seen().certificate(ldap))
-    assert finding.status is Status.FAIL and "ldap:///CN=CA,CN=CDP" in finding.message
+    assert (finding.status, finding.reason) == (Status.FAIL, "MALFORMED_URL")
+    assert finding.evidence["checked"][-1]["url"] == "ldap:///CN=CA,CN=CDP"
 
 
 @pytest.mark.parametrize(("field", "check"), [
@@ -108,7 +115,7 @@ def test_a_url_that_is_not_well_formed_http_is_a_fail_naming_it(field: str, chec
     assert leaf is not None
     odd = replace(found, certificates=(replace(leaf, **{field: (url,)}),))
     [finding] = run(check, Seen().certificate(odd))
-    assert finding.status is Status.FAIL
+    assert (finding.status, finding.reason) == (Status.FAIL, "MALFORMED_URL")
     assert finding.evidence["checked"][-1]["url"] == url
 
 
@@ -125,9 +132,18 @@ def test_not_revoked_passes() -> None:
     assert status("CA-NOT-REVOKED", healthy()) is Status.PASS
 
 
+def test_not_revoked_without_crl_or_ocsp_url_is_skipped() -> None:
+    found = leaf_bundle(pki.Leaf("no-urls", crl="x"))
+    leaf = found.leaf_certificate
+    assert leaf is not None
+    bare = replace(found, certificates=(replace(leaf, crl_urls=(), ocsp_urls=()),))
+    assert verdict("CA-NOT-REVOKED", Seen().certificate(bare)) == (
+        Status.SKIPPED, "NO_REVOCATION_URL")
+
+
 def test_revoked_on_the_crl_and_by_ocsp_fails() -> None:
     [finding] = run("CA-NOT-REVOKED", healthy("revoked", revoked=True))
-    assert finding.status is Status.FAIL
+    assert (finding.status, finding.reason) == (Status.FAIL, "REVOKED")
     [leaf] = [c for c in finding.evidence["checked"] if c["serial"] == format(
         pki.serial(pki.BY_NAME["revoked"]), "x")]
     assert any("revoked" in s for s in leaf["sources"])
@@ -135,13 +151,13 @@ def test_revoked_on_the_crl_and_by_ocsp_fails() -> None:
 
 def test_revoked_by_ocsp_alone_fails() -> None:
     seen = healthy(revoked=True)  # the CRL does not list "good"; OCSP says revoked
-    assert status("CA-NOT-REVOKED", seen) is Status.FAIL
+    assert verdict("CA-NOT-REVOKED", seen) == (Status.FAIL, "REVOKED")
 
 
 def test_a_forged_crl_is_no_source() -> None:
     seen = healthy("revoked").http(replace(www("forged.crl"), url=CRL))
     seen.ocsp(leaf_of(bundle("revoked.pem")), HttpFetch(pki.OCSP_URL, "POST", Outcome.TIMEOUT))
-    assert status("CA-NOT-REVOKED", seen) is Status.ERROR
+    assert verdict("CA-NOT-REVOKED", seen) == (Status.ERROR, "UNDECIDED")
 
 
 # --- CA-OCSP-ANSWERS
@@ -160,23 +176,30 @@ def _ocsp(body: bytes) -> Seen:
 GOOD = pki.BY_NAME["good"]
 
 
-@pytest.mark.parametrize(("body", "expected"), [
-    (ocsp_answer(GOOD, signer="other"), Status.FAIL),  # not signed by the CA
-    (ocsp_answer(GOOD, next_update=NOW - timedelta(minutes=5)), Status.FAIL),  # stale
-    (ocsp_answer(GOOD, about=pki.BY_NAME["oid-only"]), Status.FAIL),  # another certificate
-    (bytes.fromhex("30030a0106"), Status.FAIL),  # "unauthorized"
-    (b"not DER", Status.FAIL),
+@pytest.mark.parametrize(("body", "tag"), [
+    (ocsp_answer(GOOD, signer="other"), "BAD_SIGNATURE"),  # not signed by the CA
+    (ocsp_answer(GOOD, next_update=NOW - timedelta(minutes=5)), "STALE"),
+    (ocsp_answer(GOOD, about=pki.BY_NAME["oid-only"]), "WRONG_SERIAL"),  # another certificate
+    (bytes.fromhex("30030a0106"), "OCSP_UNSUCCESSFUL"),  # "unauthorized"
+    (b"not DER", "NOT_AN_OCSP_RESPONSE"),
 ])
-def test_ocsp_answer_problems(body: bytes, expected: Status) -> None:
-    assert status("CA-OCSP-ANSWERS", _ocsp(body)) is expected
+def test_ocsp_answer_problems(body: bytes, tag: str) -> None:
+    assert verdict("CA-OCSP-ANSWERS", _ocsp(body)) == (Status.FAIL, tag)
+
+
+def test_an_ocsp_answer_from_the_future_fails() -> None:
+    earlier = NOW - timedelta(hours=1)  # the answer's thisUpdate is a minute before NOW
+    assert verdict("CA-OCSP-ANSWERS", healthy(), now=earlier) == (Status.FAIL, "FROM_THE_FUTURE")
 
 
 def test_stalling_responder_fails_and_one_not_asked_is_an_error() -> None:
     found = bundle("good.pem")
     stalled = HttpFetch(pki.OCSP_URL, "POST", Outcome.TIMEOUT, attempts=2, detail="stalled")
-    assert status("CA-OCSP-ANSWERS", healthy().ocsp(leaf_of(found), stalled)) is Status.FAIL
+    assert verdict("CA-OCSP-ANSWERS", healthy().ocsp(leaf_of(found), stalled)) == (
+        Status.FAIL, "NO_ANSWER")
     unasked = HttpFetch(pki.OCSP_URL, "POST", Outcome.NOT_OBSERVED, detail="no issuer")
-    assert status("CA-OCSP-ANSWERS", healthy().ocsp(leaf_of(found), unasked)) is Status.ERROR
+    assert verdict("CA-OCSP-ANSWERS", healthy().ocsp(leaf_of(found), unasked)) == (
+        Status.ERROR, "NOT_FETCHED")
 
 
 def test_no_ocsp_url_is_skipped() -> None:
@@ -184,7 +207,8 @@ def test_no_ocsp_url_is_skipped() -> None:
     leaf = found.leaf_certificate
     assert leaf is not None
     bare = replace(found, certificates=(replace(leaf, ocsp_urls=()), *found.certificates[1:]))
-    assert status("CA-OCSP-ANSWERS", Seen().certificate(bare)) is Status.SKIPPED
+    assert verdict("CA-OCSP-ANSWERS", Seen().certificate(bare)) == (Status.SKIPPED,
+                                                                    "NO_OCSP_URL")
 
 
 # --- CA-AIA-REACHABLE
@@ -194,14 +218,25 @@ def test_aia_passes() -> None:
     assert status("CA-AIA-REACHABLE", healthy()) is Status.PASS
 
 
-@pytest.mark.parametrize("fetch", [
-    replace(www("root.crt"), url=ISSUING_CRT),  # serves a certificate that is not the issuer
-    replace(www("issuing.crt"), status=404),
-    ok(ISSUING_CRT, b"\x00\x01garbage"),
-    HttpFetch(ISSUING_CRT, outcome=Outcome.UNREACHABLE, detail="Connection refused"),
+@pytest.mark.parametrize(("fetch", "tag"), [
+    # serves a certificate that is not the issuer
+    (replace(www("root.crt"), url=ISSUING_CRT), "NOT_THE_ISSUER"),
+    (replace(www("issuing.crt"), status=404), "HTTP_STATUS"),
+    (ok(ISSUING_CRT, b"\x00\x01garbage"), "NOT_A_CERTIFICATE"),
+    (HttpFetch(ISSUING_CRT, outcome=Outcome.UNREACHABLE, detail="Connection refused"),
+     "NO_ANSWER"),
 ])
-def test_aia_failures(fetch: HttpFetch) -> None:
-    assert status("CA-AIA-REACHABLE", healthy().http(fetch)) is Status.FAIL
+def test_aia_failures(fetch: HttpFetch, tag: str) -> None:
+    assert verdict("CA-AIA-REACHABLE", healthy().http(fetch)) == (Status.FAIL, tag)
+
+
+def test_aia_without_a_ca_issuers_url_is_skipped() -> None:
+    found = leaf_bundle(pki.Leaf("no-aia", crl="x"))
+    leaf = found.leaf_certificate
+    assert leaf is not None
+    bare = replace(found, certificates=(replace(leaf, ca_issuer_urls=()),))
+    assert verdict("CA-AIA-REACHABLE", Seen().certificate(bare)) == (Status.SKIPPED,
+                                                                     "NO_AIA_URL")
 
 
 def test_aia_accepts_pem() -> None:
@@ -223,21 +258,35 @@ def test_enterprise_reachable() -> None:
 
 def test_enterprise_port_refused_fails_and_untried_is_an_error() -> None:
     seen = Seen().tcp(HOST, 80, Outcome.ANSWER).tcp(HOST, 135, Outcome.UNREACHABLE, "refused")
-    assert status("CA-ENTERPRISE-REACHABLE", seen) is Status.FAIL
-    assert status("CA-ENTERPRISE-REACHABLE", Seen().tcp(HOST, 80, Outcome.ANSWER)) is (
-        Status.ERROR)
+    assert verdict("CA-ENTERPRISE-REACHABLE", seen) == (Status.FAIL, "PORT_UNREACHABLE")
+    assert verdict("CA-ENTERPRISE-REACHABLE", Seen().tcp(HOST, 80, Outcome.ANSWER)) == (
+        Status.ERROR, "NOT_TRIED")
 
 
 def test_enterprise_not_configured_is_skipped() -> None:
     bare = site("sites: [{name: hq}]")
-    assert [(f.target, f.status) for f in run("CA-ENTERPRISE-REACHABLE", Seen(), bare)] == [
-        (NO_TARGET, Status.SKIPPED)]
+    assert [(f.target, f.status, f.reason)
+            for f in run("CA-ENTERPRISE-REACHABLE", Seen(), bare)] == [
+        (NO_TARGET, Status.SKIPPED, "NOT_CONFIGURED")]
+
+
+CHAIN_CHECKS = ("CA-CRL-FRESH", "CA-NOT-REVOKED", "CA-OCSP-ANSWERS", "CA-AIA-REACHABLE")
 
 
 def test_ca_checks_follow_no_chain_when_the_file_holds_none() -> None:
     garbage = Seen().certificate(bundle("garbage.bin"))
-    for check_id in ("CA-CRL-FRESH", "CA-NOT-REVOKED", "CA-OCSP-ANSWERS", "CA-AIA-REACHABLE"):
-        assert status(check_id, garbage) is Status.SKIPPED
+    for check_id in CHAIN_CHECKS:
+        [finding] = run(check_id, garbage)
+        assert (finding.status, finding.reason) == (Status.SKIPPED, "PREREQUISITE")
+        assert finding.evidence["prerequisite"] == "CERT-LOADABLE"
+
+
+@pytest.mark.parametrize("check_id", CHAIN_CHECKS)
+def test_ca_checks_err_on_a_file_never_read_and_skip_without_a_certificate(
+        check_id: str) -> None:
+    assert verdict(check_id, Seen()) == (Status.ERROR, "NOT_READ")
+    bare = site("sites: [{name: hq, domains: [{name: corp.example}]}]")
+    assert verdict(check_id, Seen(), bare) == (Status.SKIPPED, "NOT_CONFIGURED")
 
 
 @pytest.mark.parametrize("kind", ["crl", "ocsp"])
@@ -257,3 +306,8 @@ def test_mangled_crls_and_ocsp_answers_never_crash_a_check(kind: str) -> None:
             seen.ocsp(sha256, ok(pki.OCSP_URL, bytes(data), "POST"))
         for check_id in ("CA-CRL-FRESH", "CA-NOT-REVOKED", "CA-OCSP-ANSWERS"):
             assert status(check_id, seen) in (Status.PASS, Status.FAIL, Status.ERROR)
+
+
+def test_enterprise_without_a_port_is_skipped() -> None:
+    portless = site("sites: [{name: hq, ca: {enterprise: {host: ca01.corp.example, ports: []}}}]")
+    assert verdict("CA-ENTERPRISE-REACHABLE", Seen(), portless) == (Status.SKIPPED, "NO_PORT")

@@ -19,8 +19,8 @@ from amt_preflight.observations.cert import CertificateBundle, LoadOutcome
 from amt_preflight.observations.dhcp import Option15
 from lab import pki
 
-from .certs import DOMAIN, ROOT, SITE, Seen, bundle, leaf_bundle, run, status
-from .observed import site
+from .certs import DOMAIN, NOW, ROOT, SITE, Seen, bundle, leaf_bundle, run, status, verdict
+from .observed import config, site
 
 MOZILLA = Path("/usr/share/ca-certificates/mozilla")
 # Old roots (serial 0) and hostile names (beyond the length limits) make cryptography warn;
@@ -69,8 +69,23 @@ def test_loadable_pfx_with_password_passes_and_carries_the_chain_summary() -> No
 def test_loadable_tells_each_failure_apart(name: str, how: dict[str, str],
                                            outcome: LoadOutcome) -> None:
     [finding] = run("CERT-LOADABLE", seen(name, **how))
-    assert finding.status is Status.FAIL
+    assert (finding.status, finding.reason) == (Status.FAIL, outcome.name)
     assert finding.evidence["outcome"] == outcome.value
+
+
+def test_every_way_a_file_fails_to_load_has_its_declared_tag() -> None:
+    from amt_preflight.checks import BY_ID
+
+    declared = set(BY_ID["CERT-LOADABLE"].reasons)
+    assert {o.name for o in LoadOutcome if o is not LoadOutcome.LOADED} < declared
+
+
+def test_loadable_unreadable_file_and_no_certificate_for_the_key() -> None:
+    unreadable = CertificateBundle(DOMAIN, "corp.pem", LoadOutcome.UNREADABLE, "no such file")
+    assert verdict("CERT-LOADABLE", Seen().certificate(unreadable)) == (Status.FAIL,
+                                                                        "UNREADABLE")
+    leafless = replace(bundle("good.pem"), leaf=None)
+    assert verdict("CERT-LOADABLE", Seen().certificate(leafless)) == (Status.FAIL, "NO_LEAF")
 
 
 def test_loadable_encrypted_pem_key_with_its_password_passes() -> None:
@@ -86,28 +101,36 @@ def test_no_password_appears_in_any_evidence() -> None:
             assert pki.PASSWORD not in text and pki.WRONG_PASSWORD not in text
 
 
-def test_domain_without_certificate_is_skipped_and_unread_file_is_an_error() -> None:
+CERT_IDS = ("CERT-LOADABLE", "CERT-AMT-USAGE", "CERT-SERVER-AUTH", "CERT-VALIDITY",
+            "CERT-EXPIRY-SOON", "CERT-CHAIN-COMPLETE", "CERT-ROOT-TRUSTED",
+            "CERT-DOMAIN-MATCH", "CERT-CRYPTO", "CERT-CHAIN-LENGTH")
+
+
+@pytest.mark.parametrize("check_id", CERT_IDS)
+def test_domain_without_certificate_is_skipped_and_unread_file_is_an_error(
+        check_id: str) -> None:
     bare = site("sites: [{name: hq, domains: [{name: corp.example}]}]")
-    assert status("CERT-LOADABLE", Seen(), bare) is Status.SKIPPED
-    assert status("CERT-AMT-USAGE", Seen(), bare) is Status.SKIPPED
-    assert status("CERT-LOADABLE", Seen()) is Status.ERROR
-    assert status("CERT-AMT-USAGE", Seen()) is Status.ERROR
+    assert verdict(check_id, Seen(), bare) == (Status.SKIPPED, "NOT_CONFIGURED")
+    assert verdict(check_id, Seen()) == (Status.ERROR, "NOT_READ")
 
 
-def test_rules_skip_a_file_that_did_not_load() -> None:
-    [finding] = run("CERT-AMT-USAGE", seen("two-keys.pem"))
-    assert finding.status is Status.SKIPPED and finding.evidence["prerequisite"] == "CERT-LOADABLE"
+@pytest.mark.parametrize("check_id", CERT_IDS[1:])
+def test_rules_skip_a_file_that_did_not_load(check_id: str) -> None:
+    [finding] = run(check_id, seen("two-keys.pem"))
+    assert (finding.status, finding.reason) == (Status.SKIPPED, "PREREQUISITE")
+    assert finding.evidence["prerequisite"] == "CERT-LOADABLE"
 
 
 # --- CERT-AMT-USAGE and CERT-SERVER-AUTH
 
 
 @pytest.mark.parametrize(("name", "expected"), [
-    ("good", Status.PASS), ("oid-only", Status.PASS), ("ou-only", Status.PASS),
-    ("no-usage", Status.FAIL), ("branch", Status.FAIL),
+    ("good", (Status.PASS, None)), ("oid-only", (Status.PASS, None)),
+    ("ou-only", (Status.PASS, None)),
+    ("no-usage", (Status.FAIL, "NO_AMT_USAGE")), ("branch", (Status.FAIL, "NO_AMT_USAGE")),
 ])
-def test_amt_usage(name: str, expected: Status) -> None:
-    assert status("CERT-AMT-USAGE", profile(name)) is expected
+def test_amt_usage(name: str, expected: tuple[Status, str | None]) -> None:
+    assert verdict("CERT-AMT-USAGE", profile(name)) == expected
 
 
 @pytest.mark.parametrize("ou", ["intel(r) client setup certificate",
@@ -115,37 +138,41 @@ def test_amt_usage(name: str, expected: Status) -> None:
                                 " Intel(R) Client Setup Certificate"])
 def test_amt_usage_ou_must_be_exact(ou: str) -> None:
     leaf = pki.Leaf("near-miss", ekus=(pki.SERVER_AUTH,), ou=ou)
-    assert status("CERT-AMT-USAGE", Seen().certificate(leaf_bundle(leaf))) is Status.FAIL
+    assert verdict("CERT-AMT-USAGE", Seen().certificate(leaf_bundle(leaf))) == (
+        Status.FAIL, "NO_AMT_USAGE")
 
 
 @pytest.mark.parametrize(("name", "expected"), [
-    ("good", Status.PASS), ("no-usage", Status.PASS), ("no-server-auth", Status.FAIL),
+    ("good", (Status.PASS, None)), ("no-usage", (Status.PASS, None)),
+    ("no-server-auth", (Status.FAIL, "NO_SERVER_AUTH")),
 ])
-def test_server_auth(name: str, expected: Status) -> None:
-    assert status("CERT-SERVER-AUTH", profile(name)) is expected
+def test_server_auth(name: str, expected: tuple[Status, str | None]) -> None:
+    assert verdict("CERT-SERVER-AUTH", profile(name)) == expected
 
 
 # --- CERT-VALIDITY and CERT-EXPIRY-SOON
 
 
 @pytest.mark.parametrize(("name", "expected"), [
-    ("good", Status.PASS), ("expired", Status.FAIL), ("not-yet-valid", Status.FAIL),
-    ("inverted-dates", Status.FAIL), ("expiring", Status.PASS),
+    ("good", (Status.PASS, None)), ("expired", (Status.FAIL, "EXPIRED")),
+    ("not-yet-valid", (Status.FAIL, "NOT_YET_VALID")),
+    ("inverted-dates", (Status.FAIL, "NOT_YET_VALID")), ("expiring", (Status.PASS, None)),
 ])
-def test_validity(name: str, expected: Status) -> None:
-    assert status("CERT-VALIDITY", profile(name)) is expected
+def test_validity(name: str, expected: tuple[Status, str | None]) -> None:
+    assert verdict("CERT-VALIDITY", profile(name)) == expected
 
 
 def test_expiry_within_seven_days_is_high() -> None:
     [finding] = run("CERT-EXPIRY-SOON", profile("expiring"))
-    assert finding.status is Status.FAIL and finding.severity is Severity.HIGH
-    assert finding.evidence["warn_days"] == 30
+    assert (finding.status, finding.reason) == (Status.FAIL, "EXPIRES_SOON")
+    assert finding.severity is Severity.HIGH and finding.evidence["warn_days"] == 30
 
 
 def test_expiry_within_the_warning_days_is_medium() -> None:
     leaf = pki.Leaf("twenty-days", valid_days=(-300, 20))
     [finding] = run("CERT-EXPIRY-SOON", Seen().certificate(leaf_bundle(leaf)))
-    assert finding.status is Status.FAIL and finding.severity is None
+    assert (finding.status, finding.reason) == (Status.FAIL, "EXPIRES_SOON")
+    assert finding.severity is None
 
 
 def test_expiry_follows_cert_warn_days() -> None:
@@ -167,26 +194,32 @@ def test_chain_in_another_order_still_builds() -> None:
     leaf = pki.BY_NAME["good"]
     found = leaf_bundle(leaf, "root", "issuing")
     [finding] = run("CERT-CHAIN-COMPLETE", Seen().certificate(found))
-    assert finding.status is Status.PASS and "another order" in finding.message
+    assert finding.status is Status.PASS
+    assert finding.evidence["file_order"] != [p["certificate"] for p in finding.evidence["path"]]
 
 
 @pytest.mark.parametrize(("name", "expected"), [
-    ("missing-intermediate", Status.FAIL), ("sha1", Status.SKIPPED),
-    ("inverted-dates", Status.SKIPPED), ("long-chain", Status.PASS), ("ec-key", Status.PASS),
+    ("missing-intermediate", (Status.FAIL, "NO_VALID_PATH")),
+    ("sha1", (Status.SKIPPED, "PREREQUISITE")),
+    ("inverted-dates", (Status.SKIPPED, "PREREQUISITE")),
+    ("long-chain", (Status.PASS, None)), ("ec-key", (Status.PASS, None)),
 ])
-def test_chain_complete_cases(name: str, expected: Status) -> None:
-    assert status("CERT-CHAIN-COMPLETE", profile(name)) is expected
+def test_chain_complete_cases(name: str, expected: tuple[Status, str | None]) -> None:
+    assert verdict("CERT-CHAIN-COMPLETE", profile(name)) == expected
 
 
 def test_chain_without_root_fails() -> None:
     found = leaf_bundle(pki.BY_NAME["good"], "issuing")
-    [finding] = run("CERT-CHAIN-COMPLETE", Seen().certificate(found))
-    assert finding.status is Status.FAIL and "no self-signed root" in finding.message
+    assert verdict("CERT-CHAIN-COMPLETE", Seen().certificate(found)) == (Status.FAIL,
+                                                                         "NO_ROOT_IN_FILE")
 
 
-def test_sha1_chain_defers_to_crypto() -> None:
-    [finding] = run("CERT-CHAIN-COMPLETE", profile("sha1"))
-    assert finding.evidence["prerequisite"] == "CERT-CRYPTO"
+@pytest.mark.parametrize(("name", "prerequisite"), [("sha1", "CERT-CRYPTO"),
+                                                    ("inverted-dates", "CERT-VALIDITY")])
+def test_a_chain_the_verifier_cannot_judge_names_the_check_that_says_why(
+        name: str, prerequisite: str) -> None:
+    [finding] = run("CERT-CHAIN-COMPLETE", profile(name))
+    assert finding.reason == "PREREQUISITE" and finding.evidence["prerequisite"] == prerequisite
 
 
 # --- CERT-ROOT-TRUSTED
@@ -212,12 +245,52 @@ def test_root_not_in_any_list_fails() -> None:
     plain = site("sites: [{name: hq, amt: {generations: [16]}, "
                  "domains: [{name: corp.example, certificate: {file: x.pem}}]}]")
     [finding] = run("CERT-ROOT-TRUSTED", profile("good"), plain)
-    assert finding.status is Status.FAIL and "AMT 16" in finding.message
+    assert (finding.status, finding.reason) == (Status.FAIL, "ROOT_NOT_IN_LIST")
+    assert isinstance(finding.evidence["matches"]["AMT 16"]["match"], str)  # "no match among"
 
 
 def test_root_trusted_without_a_root_is_skipped() -> None:
     found = leaf_bundle(pki.BY_NAME["good"], "issuing")
-    assert status("CERT-ROOT-TRUSTED", Seen().certificate(found)) is Status.SKIPPED
+    [finding] = run("CERT-ROOT-TRUSTED", Seen().certificate(found))
+    assert (finding.status, finding.reason) == (Status.SKIPPED, "PREREQUISITE")
+    assert finding.evidence["prerequisite"] == "CERT-CHAIN-COMPLETE"
+
+
+def _evaluated(seen: Seen, *check_ids: str) -> dict[str, tuple[Status, str | None]]:
+    """The checks as the engine runs them, prerequisites and all: check -> (status, tag)."""
+    from amt_preflight import engine
+    from amt_preflight.checks import BY_ID
+
+    cfg = config(f"""
+sites:
+  - name: hq
+    amt: {{generations: [11, 16], custom_root_hashes: [{ROOT}]}}
+    domains: [{{name: corp.example, certificate: {{file: corp.pem}}}}]
+""")
+    _, results = engine.evaluate(cfg, cfg.sites, [BY_ID[c] for c in check_ids],
+                                 engine.Gathered(seen.obs), False, NOW)
+    return {r.check: (r.status, r.reason) for r in results}
+
+
+def test_root_trusted_rests_on_chain_complete_only_where_there_is_no_root() -> None:
+    pair = ("CERT-CHAIN-COMPLETE", "CERT-ROOT-TRUSTED")
+    # the intermediate is missing: no path, but the file's only root is judged
+    missing = _evaluated(profile("missing-intermediate"), *pair)
+    assert missing == {"CERT-CHAIN-COMPLETE": (Status.FAIL, "NO_VALID_PATH"),
+                       "CERT-ROOT-TRUSTED": (Status.PASS, None)}
+    rootless = Seen().certificate(leaf_bundle(pki.BY_NAME["good"], "issuing"))
+    assert _evaluated(rootless, *pair) == {
+        "CERT-CHAIN-COMPLETE": (Status.FAIL, "NO_ROOT_IN_FILE"),
+        "CERT-ROOT-TRUSTED": (Status.SKIPPED, "PREREQUISITE")}
+
+
+def test_chain_complete_rests_on_validity_only_where_no_moment_is_valid() -> None:
+    pair = ("CERT-VALIDITY", "CERT-CHAIN-COMPLETE")
+    assert _evaluated(profile("expired"), *pair) == {
+        "CERT-VALIDITY": (Status.FAIL, "EXPIRED"), "CERT-CHAIN-COMPLETE": (Status.PASS, None)}
+    assert _evaluated(profile("inverted-dates"), *pair) == {
+        "CERT-VALIDITY": (Status.FAIL, "NOT_YET_VALID"),
+        "CERT-CHAIN-COMPLETE": (Status.SKIPPED, "PREREQUISITE")}
 
 
 def _real(label: str) -> x509.Certificate:
@@ -275,8 +348,7 @@ def test_builtin_lists_by_generation(label: str, generations: str, expected: Sta
     missing = [g for g, m in finding.evidence["matches"].items() if "match" not in m
                or isinstance(m["match"], str)]
     assert missing == lacking
-    for g in lacking:
-        assert f"{g} devices do not carry it" in finding.message
+    assert finding.reason == ("ROOT_NOT_IN_LIST" if lacking else None)
 
 
 def test_root_trusted_names_the_device_sample_it_rests_on() -> None:
@@ -285,7 +357,7 @@ def test_root_trusted_names_the_device_sample_it_rests_on() -> None:
     matched = finding.evidence["matches"]["AMT 16"]
     assert matched["confidence"] == "device-sample"
     assert matched["match"]["ca"] == "DigiCert Global Root G2"
-    assert "MeshCentral" in matched["source"] and "sample" in finding.message
+    assert "MeshCentral" in matched["source"]
 
 
 def test_generation_without_a_known_list_says_which_list_stands_in() -> None:
@@ -335,6 +407,7 @@ def test_domain_match_judges_the_option15_dhcp_hands_out(option15: str,
     observed.obs.option15["hq"] = Option15(option15, "10.250.0.1", "lab0")
     [finding] = run("CERT-DOMAIN-MATCH", observed)
     assert finding.status is expected
+    assert finding.reason == (None if expected is Status.PASS else "DOMAIN_MISMATCH")
     assert finding.evidence["domain"] == option15
     assert finding.evidence["domain_source"].startswith("DHCP option 15 from 10.250.0.1")
 
@@ -346,6 +419,7 @@ def test_domain_match_judges_the_option15_dhcp_hands_out(option15: str,
 def test_domain_match(name: str, expected: Status) -> None:
     [finding] = run("CERT-DOMAIN-MATCH", profile(name))
     assert finding.status is expected
+    assert finding.reason == (None if expected is Status.PASS else "DOMAIN_MISMATCH")
     assert finding.evidence["domain_source"] == "config"
     assert len(json.dumps(finding.evidence)) < 20_000  # a 64 KiB name is clipped
 
@@ -364,7 +438,8 @@ def test_domain_match_evidence_says_which_name_by_which_rule() -> None:
     ("ec-key", Status.FAIL),
 ])
 def test_crypto(name: str, expected: Status) -> None:
-    assert status("CERT-CRYPTO", profile(name)) is expected
+    tag = None if expected is Status.PASS else "WEAK_CRYPTO"
+    assert verdict("CERT-CRYPTO", profile(name)) == (expected, tag)
 
 
 @pytest.mark.parametrize(("root", "generations", "expected", "refused_by"), [
@@ -387,8 +462,7 @@ def test_crypto_per_generation_on_real_roots(root: str, generations: str, expect
     assert finding.status is expected, finding.message
     problems = [p for c in finding.evidence["chain"] for p in c["problems"]]
     assert [p["refused_by"] for p in problems] == ([refused_by] if refused_by else [])
-    if expected is Status.FAIL and "," in generations:
-        assert "AMT 11 accepts it" in finding.message
+    assert finding.reason == (None if expected is Status.PASS else "WEAK_CRYPTO")
 
 
 def test_crypto_refuses_an_ec_leaf_for_every_generation() -> None:
@@ -400,12 +474,13 @@ def test_crypto_refuses_an_ec_leaf_for_every_generation() -> None:
 def test_chain_length() -> None:
     assert status("CERT-CHAIN-LENGTH", profile("good")) is Status.PASS
     [finding] = run("CERT-CHAIN-LENGTH", profile("long-chain"))
-    assert finding.status is Status.FAIL and len(finding.evidence["certificates"]) == 5
+    assert (finding.status, finding.reason) == (Status.FAIL, "CHAIN_TOO_LONG")
+    assert len(finding.evidence["certificates"]) == 5
 
 
 def test_every_rule_reads_the_run_clock() -> None:
     later = replace(Seen().certificate(bundle("good.pem")).view(), now=pki.ISSUING_END)
     from amt_preflight.checks import BY_ID
 
-    [finding] = BY_ID["CERT-VALIDITY"].function(SITE, later)
-    assert finding.status is Status.FAIL
+    [finding] = BY_ID["CERT-VALIDITY"].judge(SITE, later)
+    assert (finding.status, finding.reason) == (Status.FAIL, "EXPIRED")

@@ -6,7 +6,7 @@ from amt_preflight.checks import BY_ID
 from amt_preflight.model import NO_TARGET, Finding, Status
 from amt_preflight.observations.base import Outcome
 
-from .observed import R1, R2, Observed, site
+from .observed import R1, R2, Observed, reasons, site, statuses
 
 SITE = site("""
 sites:
@@ -20,11 +20,7 @@ PS = "ProvisionServer.corp.example"
 
 
 def run(check_id: str, observed: Observed, site_config=SITE) -> list[Finding]:  # type: ignore[no-untyped-def]
-    return list(BY_ID[check_id].function(site_config, observed.view()))
-
-
-def statuses(findings: list[Finding]) -> dict[str, Status]:
-    return {f.target: f.status for f in findings}
+    return list(BY_ID[check_id].judge(site_config, observed.view()))
 
 
 def healthy() -> Observed:
@@ -49,6 +45,7 @@ def test_resolver_silent_over_tcp_fails() -> None:
     o = healthy().silent(R2, PS, "A", transport="tcp")
     findings = run("DNS-RESOLVER-ANSWERS", o)
     assert statuses(findings) == {R1: Status.PASS, R2: Status.FAIL}
+    assert reasons(findings) == {R1: None, R2: "RESOLVER_SILENT"}
     assert findings[1].evidence["answers"]  # says which transport said what
 
 
@@ -61,11 +58,13 @@ def test_resolver_garbage_fails_and_unrefused_unreachable_fails() -> None:
 def test_resolver_cut_by_deadline_is_an_error() -> None:
     o = healthy().silent(R1, PS, "A", outcome=Outcome.DEADLINE)
     assert statuses(run("DNS-RESOLVER-ANSWERS", o))[R1] is Status.ERROR
+    assert reasons(run("DNS-RESOLVER-ANSWERS", o))[R1] == "NOT_DECIDED"
 
 
 def test_no_resolver_at_all_is_an_error() -> None:
     o = Observed(resolvers=())
     assert statuses(run("DNS-RESOLVER-ANSWERS", o)) == {NO_TARGET: Status.ERROR}
+    assert reasons(run("DNS-RESOLVER-ANSWERS", o)) == {NO_TARGET: "NO_RESOLVER"}
 
 
 # --- DNS-PROVSERVER-A
@@ -78,8 +77,9 @@ def test_provserver_a_pass() -> None:
 def test_provserver_a_nxdomain_at_one_resolver_fails_naming_it() -> None:
     o = healthy().answer(R2, PS, "A", rcode="NXDOMAIN")
     [finding] = run("DNS-PROVSERVER-A", o)
-    assert finding.status is Status.FAIL
-    assert R2 in finding.message and "NXDOMAIN" in finding.message
+    assert (finding.status, finding.reason) == (Status.FAIL, "NO_RECORD")
+    said = {a["resolver"]: a.get("rcode") for a in finding.evidence["answers"]}
+    assert said[R2] == "NXDOMAIN"
 
 
 def test_provserver_a_nodata_fails() -> None:
@@ -95,6 +95,7 @@ def test_provserver_a_judges_only_answering_resolvers() -> None:
 def test_provserver_a_no_resolver_answered_is_error() -> None:
     o = healthy().silent(R1, PS, "A").silent(R2, PS, "A")
     assert statuses(run("DNS-PROVSERVER-A", o)) == {"corp.example": Status.ERROR}
+    assert reasons(run("DNS-PROVSERVER-A", o)) == {"corp.example": "NO_RESOLVER_ANSWERED"}
 
 
 # --- DNS-PROVSERVER-MATCH
@@ -107,7 +108,7 @@ def test_match_pass() -> None:
 def test_match_stray_address_fails() -> None:
     o = healthy().answer(R1, PS, "A", ["10.250.0.10", "10.250.0.66"])
     [finding] = run("DNS-PROVSERVER-MATCH", o)
-    assert finding.status is Status.FAIL
+    assert (finding.status, finding.reason) == (Status.FAIL, "STRAY_ADDRESS")
     assert finding.evidence["unexpected"] == {R1: ["10.250.0.66"]}
 
 
@@ -126,7 +127,7 @@ def test_a_stale_record_at_a_resolver_dhcp_hands_to_devices_fails_match() -> Non
     assert finding.status is Status.FAIL
     assert finding.evidence["unexpected"] == {"10.250.18.7": ["10.250.0.66"]}
     assert finding.evidence["resolver_sources"]["10.250.18.7"].startswith("DHCP option 6")
-    assert "DHCP option 6 from 10.250.18.1" in finding.message
+    assert finding.reason == "STRAY_ADDRESS"
     assert run("DNS-PROVSERVER-CONSISTENT", o)[0].status is Status.FAIL
 
 
@@ -134,6 +135,8 @@ def test_match_without_configured_server_is_skipped() -> None:
     bare = site("sites: [{name: hq, resolvers: [10.250.0.1], domains: [{name: corp.example}]}]")
     assert statuses(run("DNS-PROVSERVER-MATCH", healthy(), bare)) == {
         "corp.example": Status.SKIPPED}
+    assert reasons(run("DNS-PROVSERVER-MATCH", healthy(), bare)) == {
+        "corp.example": "NOT_CONFIGURED"}
 
 
 # --- DNS-PROVSERVER-CONSISTENT
@@ -148,6 +151,8 @@ def test_consistent_pass_ignores_order() -> None:
 def test_consistent_split_brain_fails() -> None:
     o = healthy().answer(R2, PS, "A", ["10.250.0.11"])
     assert statuses(run("DNS-PROVSERVER-CONSISTENT", o)) == {"corp.example": Status.FAIL}
+    assert reasons(run("DNS-PROVSERVER-CONSISTENT", o)) == {
+        "corp.example": "RESOLVERS_DISAGREE"}
 
 
 def test_consistent_stale_secondary_nxdomain_fails() -> None:
@@ -160,6 +165,12 @@ def test_consistent_single_resolver_is_skipped() -> None:
     o = Observed(resolvers=[R1]).answer(R1, PS, "A", ["10.250.0.10"])
     assert statuses(run("DNS-PROVSERVER-CONSISTENT", o, one)) == {
         "corp.example": Status.SKIPPED}
+    assert reasons(run("DNS-PROVSERVER-CONSISTENT", o, one)) == {"corp.example": "ONE_RESOLVER"}
+
+
+def test_consistent_with_one_answering_resolver_is_skipped() -> None:
+    o = healthy().silent(R2, PS, "A")
+    assert reasons(run("DNS-PROVSERVER-CONSISTENT", o)) == {"corp.example": "TOO_FEW_ANSWERED"}
 
 
 # --- DNS-PROVSERVER-PTR
@@ -172,6 +183,7 @@ def test_ptr_pass() -> None:
 def test_ptr_outside_domain_fails() -> None:
     o = healthy().answer(R2, "10.0.250.10.in-addr.arpa", "PTR", ["host.elsewhere.example."])
     assert statuses(run("DNS-PROVSERVER-PTR", o)) == {"corp.example": Status.FAIL}
+    assert reasons(run("DNS-PROVSERVER-PTR", o)) == {"corp.example": "PTR_OUTSIDE_DOMAIN"}
 
 
 def test_ptr_missing_fails() -> None:
@@ -183,6 +195,14 @@ def test_ptr_unanswered_is_error() -> None:
     o = healthy().silent(R1, "10.0.250.10.in-addr.arpa", "PTR")
     o.silent(R2, "10.0.250.10.in-addr.arpa", "PTR")
     assert statuses(run("DNS-PROVSERVER-PTR", o)) == {"corp.example": Status.ERROR}
+    assert reasons(run("DNS-PROVSERVER-PTR", o)) == {"corp.example": "NO_RESOLVER_ANSWERED"}
+
+
+def test_ptr_without_an_address_waits_for_provserver_a() -> None:
+    o = Observed().answer(R1, PS, "A", rcode="NXDOMAIN").answer(R2, PS, "A", rcode="NXDOMAIN")
+    [finding] = run("DNS-PROVSERVER-PTR", o)
+    assert (finding.status, finding.reason) == (Status.SKIPPED, "PREREQUISITE")
+    assert finding.evidence["prerequisite"] == "DNS-PROVSERVER-A"
 
 
 # --- DNS-AD-SRV
@@ -211,7 +231,7 @@ def test_ad_srv_pass() -> None:
 def test_ad_srv_missing_record_fails() -> None:
     o = ad_healthy().answer(R2, "_kpasswd._tcp.corp.example", "SRV", rcode="NXDOMAIN")
     [finding] = run("DNS-AD-SRV", o)
-    assert finding.status is Status.FAIL and "_kpasswd" in finding.message
+    assert (finding.status, finding.reason) == (Status.FAIL, "SRV_MISSING")
 
 
 def test_ad_srv_target_without_address_fails() -> None:
@@ -226,7 +246,13 @@ def test_ad_srv_dot_target_fails() -> None:
 
 def test_ad_srv_without_ad_is_skipped() -> None:
     bare = site("sites: [{name: hq, resolvers: [10.250.0.1]}]")
-    assert statuses(run("DNS-AD-SRV", ad_healthy(), bare)) == {NO_TARGET: Status.SKIPPED}
+    assert reasons(run("DNS-AD-SRV", ad_healthy(), bare)) == {NO_TARGET: "NOT_CONFIGURED"}
+
+
+def test_ad_srv_partly_unanswered_is_an_error() -> None:
+    o = ad_healthy().silent(R2, "_kpasswd._tcp.corp.example", "SRV")
+    [finding] = run("DNS-AD-SRV", o)
+    assert (finding.status, finding.reason) == (Status.ERROR, "PARTLY_ANSWERED")
 
 
 # --- DNS-DYNUPDATE-OPEN
@@ -241,11 +267,13 @@ def test_dynupdate_accepted_fails() -> None:
     o = Observed().update("corp.example", "NOERROR")
     [finding] = run("DNS-DYNUPDATE-OPEN", o)
     assert finding.status is Status.FAIL and finding.evidence["cleanup"] == "deleted"
+    assert finding.reason == "UPDATE_ACCEPTED"
 
 
 def test_dynupdate_silent_server_is_error() -> None:
     o = Observed().update("corp.example", None, outcome=Outcome.TIMEOUT)
-    assert statuses(run("DNS-DYNUPDATE-OPEN", o)) == {"corp.example": Status.ERROR}
+    assert reasons(run("DNS-DYNUPDATE-OPEN", o)) == {"corp.example": "UPDATE_UNANSWERED"}
+    assert reasons(run("DNS-DYNUPDATE-OPEN", Observed())) == {"corp.example": "NOT_TRIED"}
 
 
 def test_dynupdate_reports_each_zone_once() -> None:

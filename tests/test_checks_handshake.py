@@ -12,7 +12,7 @@ import pytest
 from cryptography import x509
 
 from amt_preflight import pki
-from amt_preflight.checks import BY_ID, handshake
+from amt_preflight.checks import BY_ID, cert, handshake
 from amt_preflight.config import SiteConfig
 from amt_preflight.hello import Hello, synthetic_uuid
 from amt_preflight.model import Finding, Status
@@ -99,7 +99,8 @@ def observed(*attempts: HandshakeAttempt, tcp: Outcome = Outcome.ANSWER, address
 
 
 def judge(check_id: str, obs: Observations, config: SiteConfig | None = None) -> list[Finding]:
-    findings = list(BY_ID[check_id].function(config or site(SITE), obs.site("hq", NOW)))
+    """The check's findings, its reason tags checked against its metadata."""
+    findings = BY_ID[check_id].judge(config or site(SITE), obs.site("hq", NOW))
     for finding in findings:
         json.dumps(finding.evidence)  # evidence is plain JSON
     return findings
@@ -111,6 +112,20 @@ def status(check_id: str, obs: Observations, config: SiteConfig | None = None) -
     return finding.status
 
 
+def verdict(check_id: str, obs: Observations, config: SiteConfig | None = None
+            ) -> tuple[Status, str | None]:
+    (finding,) = judge(check_id, obs, config)
+    assert finding.target == "corp.example"
+    return finding.status, finding.reason
+
+
+def unfinished(kind: HandshakeKind = HandshakeKind.PKI) -> Observations:
+    """The hellos of one kind planned for no profile at all."""
+    obs = observed()
+    obs.handshakes[("hq", "corp.example", kind)] = ()
+    return obs
+
+
 # --- HS-PROVSERVER-TCP -----------------------------------------------------------------
 
 
@@ -119,14 +134,17 @@ def test_tcp_passes_when_the_hello_port_accepts() -> None:
 
 
 def test_tcp_fails_when_the_hello_port_refuses_or_is_silent() -> None:
-    assert status("HS-PROVSERVER-TCP", observed(tcp=Outcome.UNREACHABLE)) is Status.FAIL
-    assert status("HS-PROVSERVER-TCP", observed(tcp=Outcome.TIMEOUT)) is Status.FAIL
+    for outcome in (Outcome.UNREACHABLE, Outcome.TIMEOUT):
+        assert verdict("HS-PROVSERVER-TCP", observed(tcp=outcome)) == (Status.FAIL,
+                                                                       "PORT_UNREACHABLE")
 
 
 def test_tcp_is_skipped_when_the_name_does_not_resolve_and_errs_when_never_tried() -> None:
     unresolved = observed(tcp=Outcome.UNREACHABLE, address="")
-    assert status("HS-PROVSERVER-TCP", unresolved) is Status.SKIPPED
-    assert status("HS-PROVSERVER-TCP", Observations()) is Status.ERROR
+    (finding,) = judge("HS-PROVSERVER-TCP", unresolved)
+    assert (finding.status, finding.reason) == (Status.SKIPPED, "PREREQUISITE")
+    assert finding.evidence["prerequisite"] == "DNS-PROVSERVER-A"
+    assert verdict("HS-PROVSERVER-TCP", Observations()) == (Status.ERROR, "NOT_TRIED")
 
 
 # --- HS-HELLO-SENT ---------------------------------------------------------------------
@@ -152,16 +170,20 @@ def test_how_the_server_closed_is_evidence_not_a_failure(close: HelloClose) -> N
 
 def test_hello_sent_fails_when_the_hello_cannot_be_delivered() -> None:
     obs = observed(handshake_of(None, delivered=Outcome.TIMEOUT, detail="no answer in 3 s"))
-    assert status("HS-HELLO-SENT", obs) is Status.FAIL
+    assert verdict("HS-HELLO-SENT", obs) == (Status.FAIL, "NOT_DELIVERED")
 
 
 def test_no_hello_without_the_hello_port_or_an_endpoint() -> None:
     unsent = handshake_of(None, delivered=Outcome.NOT_OBSERVED, error="no hello sent: ...")
-    assert status("HS-HELLO-SENT", observed(unsent, tcp=Outcome.UNREACHABLE)) is Status.SKIPPED
+    (skipped,) = judge("HS-HELLO-SENT", observed(unsent, tcp=Outcome.UNREACHABLE))
+    assert (skipped.status, skipped.reason) == (Status.SKIPPED, "PREREQUISITE")
+    assert skipped.evidence["prerequisite"] == "HS-PROVSERVER-TCP"
     endpoint = handshake_of(None, delivered=Outcome.NOT_OBSERVED, error=(
         "the synthetic AMT endpoint cannot listen on 0.0.0.0:16993: Address already in use"))
-    assert status("HS-HELLO-SENT", observed(endpoint)) is Status.ERROR
-    assert status("HS-HELLO-SENT", observed()) is Status.ERROR  # cut by the deadline
+    assert verdict("HS-HELLO-SENT", observed(endpoint)) == (Status.ERROR, "NOT_SENT")
+    # cut by the deadline
+    assert verdict("HS-HELLO-SENT", observed()) == (Status.ERROR, "NOT_FINISHED")
+    assert verdict("HS-HELLO-SENT", unfinished()) == (Status.SKIPPED, "NO_ATTEMPT")
 
 
 # --- HS-CONNECT-BACK -------------------------------------------------------------------
@@ -175,7 +197,7 @@ def test_connect_back_passes_with_a_presented_chain_and_reports_the_time() -> No
     assert len(attempt["connect_back"]["presented_chain"]) == 3
     assert attempt["timeline"] == [{"at_ms": 0.0, "event": "hello sent"}]
     assert attempt["endpoint_tls"]["versions"] == ["TLSv1.2"]
-    assert "AMT 16" in finding.message and "TLSv1.2" in finding.message
+    assert finding.reason is None
 
 
 def test_every_profile_must_get_its_connect_back() -> None:
@@ -185,9 +207,10 @@ def test_every_profile_must_get_its_connect_back() -> None:
                           detail="unsupported protocol")
     obs = observed(handshake_of(refused, profile="AMT 11"), handshake_of(shook()))
     (finding,) = judge("HS-CONNECT-BACK", obs, two)
-    assert finding.status is Status.FAIL
+    assert (finding.status, finding.reason) == (Status.FAIL, "TLS_FAILED")
     assert [a["profile"] for a in finding.evidence["attempts"]] == ["AMT 11", "AMT 16"]
-    assert "the server offered TLSv1.2" in finding.message and "AMT 16:" in finding.message
+    assert finding.evidence["attempts"][0]["connect_back"]["server_offered"].startswith(
+        "TLSv1.2")
 
 
 def test_a_tls13_only_server_is_told_no_amt_speaks_it() -> None:
@@ -195,33 +218,42 @@ def test_a_tls13_only_server_is_told_no_amt_speaks_it() -> None:
                           offered="TLSv1.3 with TLS_AES_256_GCM_SHA384",
                           detail="unsupported protocol")
     (finding,) = judge("HS-CONNECT-BACK", observed(handshake_of(refused)))
-    assert finding.status is Status.FAIL and "no AMT release speaks TLS 1.3" in finding.message
+    assert (finding.status, finding.reason) == (Status.FAIL, "TLS_FAILED")
     assert finding.evidence["attempts"][0]["connect_back"]["server_offered"].startswith("TLSv1.3")
 
 
 def test_silence_after_the_hello_fails_with_the_likely_causes_in_order() -> None:
     silent = ConnectBack(ConnectBackOutcome.NO_CONNECTION, detail="nothing connected")
     (finding,) = judge("HS-CONNECT-BACK", observed(handshake_of(silent)))
-    assert finding.status is Status.FAIL
+    assert (finding.status, finding.reason) == (Status.FAIL, "NO_CONNECT_BACK")
     causes = finding.evidence["attempts"][0]["likely_causes"]
     assert causes[0].startswith("no certificate whose root is among the 1 announced hashes")
     assert causes[1].startswith("no certificate for corp.example")
     assert causes[2].startswith("the server cannot reach this host on port 16993")
-    assert finding.message.index("(1)") < finding.message.index("(2)") < \
-        finding.message.index("(3)")
 
 
-@pytest.mark.parametrize("outcome", [ConnectBackOutcome.NOT_TLS, ConnectBackOutcome.TLS_FAILED,
-                                     ConnectBackOutcome.STALLED])
-def test_a_connect_back_that_is_not_mutual_tls_fails(outcome: ConnectBackOutcome) -> None:
+@pytest.mark.parametrize(("outcome", "tag"), [(ConnectBackOutcome.NOT_TLS, "NOT_TLS"),
+                                              (ConnectBackOutcome.TLS_FAILED, "TLS_FAILED"),
+                                              (ConnectBackOutcome.STALLED, "TLS_STALLED")])
+def test_a_connect_back_that_is_not_mutual_tls_fails(outcome: ConnectBackOutcome,
+                                                     tag: str) -> None:
     answer = ConnectBack(outcome, f"{SERVER}:40000", 50.0, received="47 bytes 485454",
                          detail="peer did not return a certificate")
-    assert status("HS-CONNECT-BACK", observed(handshake_of(answer))) is Status.FAIL
+    assert verdict("HS-CONNECT-BACK", observed(handshake_of(answer))) == (Status.FAIL, tag)
+
+
+def test_a_connect_back_without_a_chain_fails_and_unfinished_hellos_err() -> None:
+    bare = ConnectBack(ConnectBackOutcome.HANDSHAKE, f"{SERVER}:40000", 12.0, "TLSv1.2",
+                       "AES128-GCM-SHA256", detail="no client certificate")
+    assert verdict("HS-CONNECT-BACK", observed(handshake_of(bare))) == (Status.FAIL, "NO_CHAIN")
+    assert verdict("HS-CONNECT-BACK", observed()) == (Status.ERROR, "NOT_FINISHED")
 
 
 def test_connect_back_is_skipped_when_the_hello_did_not_go_out() -> None:
     unsent = handshake_of(None, delivered=Outcome.UNREACHABLE, detail="refused")
-    assert status("HS-CONNECT-BACK", observed(unsent)) is Status.SKIPPED
+    (finding,) = judge("HS-CONNECT-BACK", observed(unsent))
+    assert (finding.status, finding.reason) == (Status.SKIPPED, "PREREQUISITE")
+    assert finding.evidence["prerequisite"] == "HS-HELLO-SENT"
 
 
 # --- HS-PRESENTED-CHAIN ----------------------------------------------------------------
@@ -246,7 +278,7 @@ def test_the_good_chain_passes_every_cert_rule() -> None:
 ])
 def test_a_presented_chain_fails_the_rule_it_breaks(bundle: str, failing: str) -> None:
     (finding,) = judge("HS-PRESENTED-CHAIN", observed(handshake_of(shook(bundle))))
-    assert finding.status is Status.FAIL
+    assert (finding.status, finding.reason) == (Status.FAIL, "RULE_FAILS")
     [presented] = finding.evidence["profiles"]
     assert failing in {r["check"] for r in presented["rules"] if r["status"] == "fail"}
 
@@ -259,13 +291,51 @@ def test_a_root_the_hello_did_not_announce_fails_the_presented_chain() -> None:
     assert finding.status is Status.FAIL
     (trusted,) = [r for r in finding.evidence["profiles"][0]["rules"]
                   if r["check"] == "CERT-ROOT-TRUSTED"]
-    assert trusted["status"] == "fail"
+    assert (trusted["status"], trusted["reason"]) == ("fail", "ROOT_NOT_ANNOUNCED")
 
 
 def test_no_chain_no_judgement() -> None:
     silent = ConnectBack(ConnectBackOutcome.NO_CONNECTION)
-    assert status("HS-PRESENTED-CHAIN", observed(handshake_of(silent))) is Status.SKIPPED
-    assert status("HS-PRESENTED-CHAIN", observed()) is Status.SKIPPED
+    for obs in (observed(handshake_of(silent)), observed()):
+        (finding,) = judge("HS-PRESENTED-CHAIN", obs)
+        assert (finding.status, finding.reason) == (Status.SKIPPED, "PREREQUISITE")
+        assert finding.evidence["prerequisite"] == "HS-CONNECT-BACK"
+
+
+def test_a_rule_that_cannot_judge_the_presented_chain_is_an_error(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    def erring(chain: cert.ChainUnderTest) -> Finding:
+        return Finding(chain.domain, Status.ERROR, "cannot judge", reason="NOT_READ")
+
+    monkeypatch.setattr(cert, "CHAIN_RULES", ((BY_ID["CERT-CRYPTO"], erring),))
+    assert verdict("HS-PRESENTED-CHAIN", observed(handshake_of(shook()))) == (Status.ERROR,
+                                                                             "RULE_ERRS")
+
+
+def test_the_presented_chain_is_one_typed_input_the_cert_rules_take() -> None:
+    """No forged site: the rules read the chain, where it came from, the announced hashes."""
+    attempt = handshake_of(shook())
+    assert attempt.connect_back is not None
+    chain = cert.presented_chain_under_test(site(SITE), observed(attempt).site("hq", NOW),
+                                            attempt, attempt.connect_back)
+    assert chain.presented and chain.announced == announced() and chain.fleet is None
+    assert chain.bundle.source == f"chain presented by {SERVER}:40000 in the connect-back " \
+                                  "(AMT 16)"
+    assert (chain.match_domain, chain.match_source) == ("corp.example", "config")
+    assert chain.generations == (16,) and chain.custom_root_hashes == (LAB_ROOT,)
+    judged = handshake.judge_presented(chain)
+    assert [spec.id for spec, _ in judged] == [spec.id for spec in cert.CHECKS[1:]]
+    assert all(f.status is Status.PASS for _, f in judged)
+
+
+def test_without_a_file_the_cert_checks_judge_the_presented_chain() -> None:
+    """A domain without a certificate file: the chain presented in the connect-back stands
+    in for it, its root judged against the site's lists (amt.custom_root_hashes here)."""
+    obs = observed(handshake_of(shook()))
+    assert verdict("CERT-LOADABLE", obs) == (Status.SKIPPED, "PRESENTED_CHAIN")
+    (trusted,) = judge("CERT-ROOT-TRUSTED", obs)
+    assert trusted.status is Status.PASS
+    assert trusted.evidence["lists"] == "amt.generations"
 
 
 # --- HS-TLS-PSK ------------------------------------------------------------------------
@@ -277,18 +347,18 @@ def psk(answer: ConnectBack | None, **more: Any) -> HandshakeAttempt:
 
 def test_tls_psk_is_skipped_where_no_pair_is_configured() -> None:
     plain = site(PSK_SITE.replace(", psk: {pid_env: AMT_PID, pps_env: AMT_PPS}", ""))
-    assert status("HS-TLS-PSK", observed(), plain) is Status.SKIPPED
+    assert verdict("HS-TLS-PSK", observed(), plain) == (Status.SKIPPED, "NOT_CONFIGURED")
 
 
 def test_tls_psk_is_not_applicable_without_a_generation_that_has_it() -> None:
-    (finding,) = judge("HS-TLS-PSK", observed(), site(SITE))
-    assert finding.status is Status.SKIPPED and "not applicable" in finding.message
+    assert verdict("HS-TLS-PSK", observed(), site(SITE)) == (Status.SKIPPED,
+                                                             "NO_PSK_GENERATION")
 
 
 def test_tls_psk_goes_only_to_configured_addresses() -> None:
     unconfigured = site(PSK_SITE.replace(f", provision_server: [{SERVER}]", ""))
-    (finding,) = judge("HS-TLS-PSK", observed(), unconfigured)
-    assert finding.status is Status.SKIPPED and "configured addresses" in finding.message
+    assert verdict("HS-TLS-PSK", observed(), unconfigured) == (Status.SKIPPED,
+                                                               "NOT_CONFIGURED")
 
 
 def test_tls_psk_passes_when_the_psk_handshake_completes() -> None:
@@ -299,21 +369,36 @@ def test_tls_psk_passes_when_the_psk_handshake_completes() -> None:
     assert "LABP1D01" not in json.dumps(finding.evidence) + finding.message
 
 
-@pytest.mark.parametrize("answer", [
-    ConnectBack(ConnectBackOutcome.NO_CONNECTION),
-    ConnectBack(ConnectBackOutcome.TLS_FAILED, f"{SERVER}:40001", 9.0,
-                detail="decryption failed or bad record mac", psk_identity_matched=True),
-    ConnectBack(ConnectBackOutcome.TLS_FAILED, f"{SERVER}:40001", 9.0,
-                detail="unknown psk identity", psk_identity_matched=False),
+@pytest.mark.parametrize(("answer", "tag"), [
+    (ConnectBack(ConnectBackOutcome.NO_CONNECTION), "NO_CONNECT_BACK"),
+    (ConnectBack(ConnectBackOutcome.TLS_FAILED, f"{SERVER}:40001", 9.0,
+                 detail="decryption failed or bad record mac", psk_identity_matched=True),
+     "TLS_FAILED"),
+    (ConnectBack(ConnectBackOutcome.TLS_FAILED, f"{SERVER}:40001", 9.0,
+                 detail="unknown psk identity", psk_identity_matched=False), "WRONG_IDENTITY"),
+    (ConnectBack(ConnectBackOutcome.NOT_TLS, f"{SERVER}:40001", 9.0), "NOT_TLS"),
+    (ConnectBack(ConnectBackOutcome.STALLED, f"{SERVER}:40001", 9.0), "TLS_STALLED"),
 ])
-def test_tls_psk_fails_without_a_psk_handshake(answer: ConnectBack) -> None:
-    assert status("HS-TLS-PSK", observed(psk(answer)), site(PSK_SITE)) is Status.FAIL
+def test_tls_psk_fails_without_a_psk_handshake(answer: ConnectBack, tag: str) -> None:
+    assert verdict("HS-TLS-PSK", observed(psk(answer)), site(PSK_SITE)) == (Status.FAIL, tag)
+
+
+def test_tls_psk_fails_when_the_hello_does_not_go_out() -> None:
+    unsent = psk(None, delivered=Outcome.NOT_OBSERVED, error="no hello sent: port closed")
+    assert verdict("HS-TLS-PSK", observed(unsent, tcp=Outcome.UNREACHABLE), site(PSK_SITE)) == (
+        Status.FAIL, "PORT_UNREACHABLE")
+    undelivered = psk(None, delivered=Outcome.TIMEOUT, detail="no answer in 3 s")
+    assert verdict("HS-TLS-PSK", observed(undelivered), site(PSK_SITE)) == (Status.FAIL,
+                                                                            "NOT_DELIVERED")
 
 
 def test_tls_psk_errs_when_the_pair_cannot_be_read() -> None:
     unread = psk(None, delivered=Outcome.NOT_OBSERVED,
                  error="no hello sent: handshake.psk: pid_env: AMT_PID is not set")
-    assert status("HS-TLS-PSK", observed(unread), site(PSK_SITE)) is Status.ERROR
+    assert verdict("HS-TLS-PSK", observed(unread), site(PSK_SITE)) == (Status.ERROR, "NOT_SENT")
+    assert verdict("HS-TLS-PSK", observed(), site(PSK_SITE)) == (Status.ERROR, "NOT_FINISHED")
+    assert verdict("HS-TLS-PSK", unfinished(HandshakeKind.PSK), site(PSK_SITE)) == (
+        Status.SKIPPED, "NO_ATTEMPT")
 
 
 def test_every_handshake_check_but_tcp_is_intrusive() -> None:

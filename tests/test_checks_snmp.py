@@ -1,5 +1,6 @@
-"""SNMP checks on hand-made observations: every ID passes and fails where it should, and a
-device that does not answer skips its interfaces and processes, naming the cause."""
+"""SNMP checks on hand-made observations: every ID passes and fails where it should, with its
+reason tag, and a device that does not answer skips its interfaces and processes, naming the
+cause (SNMP-DEVICE-ANSWERS)."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ import pytest
 from amt_preflight import engine
 from amt_preflight.checks import BY_ID
 from amt_preflight.checks.snmp import same_process
-from amt_preflight.model import Result, Status
+from amt_preflight.model import Finding, Result, Status
 from amt_preflight.observations import Observations, SiteView
 from amt_preflight.observations.snmp import (
     SnmpExchange,
@@ -82,9 +83,17 @@ class Snmp:
         return self.obs.site("hq", NOW)
 
 
+def findings(check: str, observed: Snmp, site_text: str = SITE) -> list[Finding]:
+    """The check's findings, each reason tag checked against its metadata."""
+    return BY_ID[check].judge(config(site_text).sites[0], observed.view())
+
+
 def judge(check: str, observed: Snmp) -> dict[str, Status]:
-    site = config(SITE).sites[0]
-    return {f.target: f.status for f in BY_ID[check].function(site, observed.view())}
+    return {f.target: f.status for f in findings(check, observed)}
+
+
+def reasons(check: str, observed: Snmp) -> dict[str, str | None]:
+    return {f.target: f.reason for f in findings(check, observed)}
 
 
 def test_healthy_devices_pass_everything() -> None:
@@ -95,32 +104,33 @@ def test_healthy_devices_pass_everything() -> None:
     assert judge("SNMP-SERVICE-RUNNING", observed) == {SERVER: Status.PASS}
 
 
-@pytest.mark.parametrize(("outcome", "status"), [
-    (SnmpOutcome.NO_ANSWER, Status.FAIL),  # wrong community, ACL, host down
-    (SnmpOutcome.AUTH_FAILED, Status.FAIL),  # wrong v3 auth key
-    (SnmpOutcome.AGENT_ERROR, Status.FAIL),
-    (SnmpOutcome.NO_SECRET, Status.ERROR),  # the community's variable is not set
-    (SnmpOutcome.PROBE_ERROR, Status.ERROR),
-    (SnmpOutcome.NOT_OBSERVED, Status.ERROR),  # the deadline came first
+@pytest.mark.parametrize(("outcome", "status", "reason"), [
+    (SnmpOutcome.NO_ANSWER, Status.FAIL, "NO_ANSWER"),  # wrong community, ACL, host down
+    (SnmpOutcome.AUTH_FAILED, Status.FAIL, "AUTH_FAILED"),  # wrong v3 auth key
+    (SnmpOutcome.AGENT_ERROR, Status.FAIL, "AGENT_ERROR"),
+    (SnmpOutcome.NO_SECRET, Status.ERROR, "NO_SECRET"),  # the community's variable is not set
+    (SnmpOutcome.PROBE_ERROR, Status.ERROR, "PROBE_ERROR"),
+    (SnmpOutcome.NOT_OBSERVED, Status.ERROR, "NOT_DECIDED"),  # the deadline came first
 ])
-def test_device_that_does_not_answer(outcome: SnmpOutcome, status: Status) -> None:
+def test_device_that_does_not_answer(outcome: SnmpOutcome, status: Status, reason: str) -> None:
     observed = Snmp().system(SWITCH, outcome, "no answer: wrong community, ACL or host down")
     assert judge("SNMP-DEVICE-ANSWERS", observed) == {SWITCH: status, SERVER: Status.PASS}
+    assert reasons("SNMP-DEVICE-ANSWERS", observed) == {SWITCH: reason, SERVER: None}
 
 
 def test_device_without_sysdescr_fails() -> None:
     observed = Snmp().system(SWITCH, descr=None)
-    assert judge("SNMP-DEVICE-ANSWERS", observed)[SWITCH] is Status.FAIL
+    [switch, _] = findings("SNMP-DEVICE-ANSWERS", observed)
+    assert (switch.status, switch.reason) == (Status.FAIL, "SYSTEM_INCOMPLETE")
 
 
-def test_interfaces_and_processes_of_a_silent_device_are_skipped_naming_the_cause() -> None:
+def test_interfaces_and_processes_of_a_silent_device_are_left_to_the_prerequisite() -> None:
+    """Alone (SNMP-DEVICE-ANSWERS not selected), the checks say they could not judge."""
     observed = Snmp().system(SWITCH, SnmpOutcome.NO_ANSWER, "no answer").system(
         SERVER, SnmpOutcome.AUTH_FAILED, "authentication failed")
-    site = config(SITE).sites[0]
-    findings = [*BY_ID["SNMP-IF-UP"].function(site, observed.view()),
-                *BY_ID["SNMP-SERVICE-RUNNING"].function(site, observed.view())]
-    assert {f.status for f in findings} == {Status.SKIPPED}
-    assert {f.evidence["prerequisite"] for f in findings} == {"SNMP-DEVICE-ANSWERS"}
+    found = [*findings("SNMP-IF-UP", observed), *findings("SNMP-SERVICE-RUNNING", observed)]
+    assert {(f.status, f.reason) for f in found} == {(Status.SKIPPED, "PREREQUISITE")}
+    assert {f.evidence["prerequisite"] for f in found} == {"SNMP-DEVICE-ANSWERS"}
 
 
 def test_only_the_silent_device_is_skipped() -> None:
@@ -129,19 +139,21 @@ def test_only_the_silent_device_is_skipped() -> None:
     assert judge("SNMP-SERVICE-RUNNING", observed) == {SERVER: Status.SKIPPED}
 
 
-@pytest.mark.parametrize(("admin", "oper"), [(2, 2), (1, 2), (1, 7), (1, 5)])
-def test_interface_not_up_fails(admin: int, oper: int) -> None:
+@pytest.mark.parametrize(("admin", "oper", "reason"), [
+    (2, 2, "ADMIN_DOWN"), (1, 2, "OPER_DOWN"), (1, 7, "OPER_DOWN"), (1, 5, "OPER_DOWN")])
+def test_interface_not_up_fails(admin: int, oper: int, reason: str) -> None:
     down = SnmpInterface("Gi1/0/24", 24, "ifName", "Gi1/0/24", "GigabitEth 24", admin, oper)
     up = SnmpInterface("7", 7, "ifIndex", "Gi1/0/7", "GigabitEth 7", 1, 1)
-    got = judge("SNMP-IF-UP", Snmp().interfaces(down, up))
-    assert got == {f"{SWITCH}/Gi1/0/24": Status.FAIL, f"{SWITCH}/7": Status.PASS}
+    observed = Snmp().interfaces(down, up)
+    assert judge("SNMP-IF-UP", observed) == {
+        f"{SWITCH}/Gi1/0/24": Status.FAIL, f"{SWITCH}/7": Status.PASS}
+    assert reasons("SNMP-IF-UP", observed)[f"{SWITCH}/Gi1/0/24"] == reason
 
 
 def test_interface_evidence_shows_both_statuses() -> None:
     down = SnmpInterface("Gi1/0/24", 24, "ifName", "Gi1/0/24", "GigabitEth 24", 2, 2)
     observed = Snmp().interfaces(down, SnmpInterface("7"))
-    site = config(SITE).sites[0]
-    first, second = BY_ID["SNMP-IF-UP"].function(site, observed.view())
+    first, second = findings("SNMP-IF-UP", observed)
     assert (first.evidence["ifAdminStatus"], first.evidence["ifOperStatus"]) == (
         "down(2)", "down(2)")
     assert second.status is Status.FAIL and second.evidence["interfaces_seen"]
@@ -150,8 +162,11 @@ def test_interface_evidence_shows_both_statuses() -> None:
 def test_interface_not_found_fails_but_an_unreadable_table_is_an_error() -> None:
     missing = (SnmpInterface("Gi1/0/24"), SnmpInterface("7"))
     assert set(judge("SNMP-IF-UP", Snmp().interfaces(*missing)).values()) == {Status.FAIL}
+    assert set(reasons("SNMP-IF-UP", Snmp().interfaces(*missing)).values()) == {
+        "NO_SUCH_INTERFACE"}
     looped = Snmp().interfaces(*missing, outcome=SnmpOutcome.BAD_WALK)
     assert set(judge("SNMP-IF-UP", looped).values()) == {Status.ERROR}
+    assert set(reasons("SNMP-IF-UP", looped).values()) == {"TABLE_UNREADABLE"}
 
 
 def test_interface_found_before_a_walk_went_wrong_is_judged() -> None:
@@ -161,15 +176,27 @@ def test_interface_found_before_a_walk_went_wrong_is_judged() -> None:
     assert got == {f"{SWITCH}/Gi1/0/24": Status.PASS, f"{SWITCH}/7": Status.ERROR}
 
 
+def test_interface_found_without_its_status_is_an_error() -> None:
+    found = (SnmpInterface("Gi1/0/24", 24, "ifName", "Gi1/0/24", None, None, None),
+             SnmpInterface("7", 7, "ifIndex", "Gi1/0/7", "GigabitEth 7", 1, 1))
+    got = findings("SNMP-IF-UP", Snmp().interfaces(*found))
+    assert [(f.status, f.reason) for f in got] == [
+        (Status.ERROR, "STATUS_UNREADABLE"), (Status.PASS, None)]
+
+
 def test_process_missing_fails() -> None:
     observed = Snmp().processes(("systemd", "AMTConfigSvc"))
     assert judge("SNMP-SERVICE-RUNNING", observed) == {SERVER: Status.FAIL}
+    assert reasons("SNMP-SERVICE-RUNNING", observed) == {SERVER: "NOT_RUNNING"}
 
 
 def test_process_list_unreadable_or_empty_is_an_error() -> None:
-    assert judge("SNMP-SERVICE-RUNNING", Snmp().processes((), SnmpOutcome.NO_ANSWER)) == {
-        SERVER: Status.ERROR}
+    unreadable = Snmp().processes((), SnmpOutcome.NO_ANSWER)
+    assert judge("SNMP-SERVICE-RUNNING", unreadable) == {SERVER: Status.ERROR}
+    assert reasons("SNMP-SERVICE-RUNNING", unreadable) == {SERVER: "LIST_UNREADABLE"}
     assert judge("SNMP-SERVICE-RUNNING", Snmp().processes(())) == {SERVER: Status.ERROR}
+    assert reasons("SNMP-SERVICE-RUNNING", Snmp().processes(())) == {
+        SERVER: "NO_PROCESSES_LISTED"}
     partial = Snmp().processes(("AMTConfigSvc",), SnmpOutcome.BAD_WALK)
     assert judge("SNMP-SERVICE-RUNNING", partial) == {SERVER: Status.ERROR}
     complete = Snmp().processes(("AMTConfigSvc", "sqlservr"), SnmpOutcome.BAD_WALK)
@@ -202,15 +229,44 @@ def test_engine_keeps_the_per_device_skips_and_the_evidence_is_json() -> None:
 
     observed = Snmp().system(SWITCH, SnmpOutcome.NO_ANSWER, "no answer")
     made = results(observed, ["SNMP-DEVICE-ANSWERS", "SNMP-IF-UP", "SNMP-SERVICE-RUNNING"])
-    got = {(r.check, r.target): r.status for r in made}
+    got = {(r.check, r.target): (r.status, r.reason) for r in made}
     assert got == {
-        ("SNMP-DEVICE-ANSWERS", SWITCH): Status.FAIL,
-        ("SNMP-DEVICE-ANSWERS", SERVER): Status.PASS,
-        ("SNMP-IF-UP", f"{SWITCH}/Gi1/0/24"): Status.SKIPPED,
-        ("SNMP-IF-UP", f"{SWITCH}/7"): Status.SKIPPED,
-        ("SNMP-SERVICE-RUNNING", SERVER): Status.PASS,
+        ("SNMP-DEVICE-ANSWERS", SWITCH): (Status.FAIL, "NO_ANSWER"),
+        ("SNMP-DEVICE-ANSWERS", SERVER): (Status.PASS, None),
+        ("SNMP-IF-UP", f"{SWITCH}/Gi1/0/24"): (Status.SKIPPED, "PREREQUISITE"),
+        ("SNMP-IF-UP", f"{SWITCH}/7"): (Status.SKIPPED, "PREREQUISITE"),
+        ("SNMP-SERVICE-RUNNING", SERVER): (Status.PASS, None),
     }
     json.dumps([r.to_json() for r in made])
+
+
+ETH0_SITE = f"""
+sites:
+  - name: hq
+    snmp:
+      devices:
+        - {{host: {SWITCH}, community_env: SNMP_COMMUNITY, interfaces: [eth0]}}
+"""
+
+
+def test_engine_skips_host_slash_interface_when_its_host_does_not_answer() -> None:
+    """SNMP-IF-UP for host/eth0 rests on SNMP-DEVICE-ANSWERS for host (`host_of`): the engine
+    skips it, though the check alone would judge the interface (the agent answers, without
+    sysDescr, and its interface table reads up)."""
+    eth0 = SnmpInterface("eth0", 2, "ifName", "eth0", "eth0", 1, 1)
+    observed = Snmp().system(SWITCH, descr=None).interfaces(eth0, names=("lo", "eth0"))
+    [alone] = findings("SNMP-IF-UP", observed, ETH0_SITE)
+    assert (alone.target, alone.status) == (f"{SWITCH}/eth0", Status.PASS)
+    cfg = config(ETH0_SITE)
+    specs = [BY_ID["SNMP-DEVICE-ANSWERS"], BY_ID["SNMP-IF-UP"]]
+    _, made = engine.evaluate(cfg, cfg.sites, specs, engine.Gathered(observed.obs), False, NOW)
+    device, interface = made
+    assert (device.target, device.status, device.reason) == (
+        SWITCH, Status.FAIL, "SYSTEM_INCOMPLETE")
+    assert (interface.target, interface.status, interface.reason) == (
+        f"{SWITCH}/eth0", Status.SKIPPED, "PREREQUISITE")
+    assert interface.evidence["prerequisite"] == "SNMP-DEVICE-ANSWERS"
+    assert interface.evidence["prerequisite_targets"] == [SWITCH]
 
 
 def test_a_site_without_devices_has_nothing_to_check() -> None:

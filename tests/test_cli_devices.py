@@ -47,20 +47,20 @@ sites:
     assert done.returncode == 2, done.stderr  # critical fails: not-ready
     document = json.loads(done.stdout)
     jsonschema.Draft202012Validator(schema()).validate(document)
-    got = {(r["check"], r["target"]): (r["status"], r["evidence"]["reason"])
+    got = {(r["check"], r["target"]): (r["status"], r.get("reason"))
            for r in document["results"]}
     for target in ("pc-01", "pc-07", "pc-08"):
-        assert got[("DEV-ROOT-ACTIVE", target)] == ("pass", "root-active")
-        assert got[("DEV-SUFFIX-MATCH", target)] == ("pass", "suffix-match")
-        assert got[("DEV-CONTROL-MODE", target)] == ("pass", "pre-provisioning")
-    assert got[("DEV-ROOT-ACTIVE", "pc-02")] == ("fail", "root-not-listed")
-    assert got[("DEV-ROOT-ACTIVE", "pc-03")] == ("fail", "root-inactive")
-    assert got[("DEV-SUFFIX-MATCH", "pc-04")] == ("fail", "suffix-empty")
-    assert got[("DEV-SUFFIX-MATCH", "pc-05")] == ("fail", "suffix-mismatch")
-    assert got[("DEV-CONTROL-MODE", "pc-06")] == ("fail", "client-control-mode")
+        assert got[("DEV-ROOT-ACTIVE", target)] == ("pass", "ROOT_ACTIVE")
+        assert got[("DEV-SUFFIX-MATCH", target)] == ("pass", "SUFFIX_MATCH")
+        assert got[("DEV-CONTROL-MODE", target)] == ("pass", "PRE_PROVISIONING")
+    assert got[("DEV-ROOT-ACTIVE", "pc-02")] == ("fail", "ROOT_NOT_LISTED")
+    assert got[("DEV-ROOT-ACTIVE", "pc-03")] == ("fail", "ROOT_INACTIVE")
+    assert got[("DEV-SUFFIX-MATCH", "pc-04")] == ("fail", "SUFFIX_EMPTY")
+    assert got[("DEV-SUFFIX-MATCH", "pc-05")] == ("fail", "SUFFIX_MISMATCH")
+    assert got[("DEV-CONTROL-MODE", "pc-06")] == ("fail", "CLIENT_CONTROL_MODE")
     for check in ("DEV-ROOT-ACTIVE", "DEV-SUFFIX-MATCH", "DEV-CONTROL-MODE"):
-        assert got[(check, "pc-17.json")] == ("error", "unreadable-file")
-        assert got[(check, "extra/*.json")] == ("error", "no-file-matched")
+        assert got[(check, "pc-17.json")] == ("error", "UNREADABLE_FILE")
+        assert got[(check, "extra/*.json")] == ("error", "NO_FILE_MATCHED")
     domains = {r["evidence"]["domain"] for r in document["results"]
                if r["target"].startswith("pc-0")}
     assert domains == {"corp.example"}

@@ -13,18 +13,11 @@ from amt_preflight import engine, reports
 from amt_preflight.checks import CATALOGUE
 from amt_preflight.checks.cert import domain_rule
 from amt_preflight.config import Config
-from amt_preflight.model import (
-    NotRunReason,
-    RunInfo,
-    RunResult,
-    Severity,
-    SiteSummary,
-    Status,
-    Verdict,
-)
+from amt_preflight.model import NotRunReason, RunResult, Severity, SiteSummary, Status, Verdict
 from amt_preflight.observations.dhcp import DhcpAnswer, DhcpSurvey, Option15
 from amt_preflight.reports.json_report import schema
 
+from . import runs
 from .certs import NOW, bundle
 from .observed import R1, R2, Observed, config
 
@@ -170,8 +163,7 @@ def _gap_run() -> RunResult:
     cfg = config(site_text(certificate=False))
     summaries, results = engine.evaluate(cfg, cfg.sites, engine.select_checks(
         cfg, ["CERT-*", "DNS-PROVSERVER-*"]), engine.Gathered(healthy().obs), False, NOW)
-    info = RunInfo("run-1", NOW.isoformat(), NOW.isoformat(), "host", "site.yaml")
-    return RunResult(info, summaries, results)
+    return RunResult(runs.info(started=NOW.isoformat(), host="host"), summaries, results)
 
 
 @pytest.mark.parametrize("fmt", reports.FORMATS)

@@ -9,7 +9,15 @@ from datetime import UTC, datetime
 import pytest
 
 from amt_preflight import engine
-from amt_preflight.catalogue import CheckSpec, Need, check
+from amt_preflight.catalogue import (
+    CheckSpec,
+    Need,
+    any_target,
+    check,
+    evidence_target,
+    host_of,
+    unjudged,
+)
 from amt_preflight.checks import BY_ID, CATALOGUE
 from amt_preflight.config import Config, SiteConfig
 from amt_preflight.model import (
@@ -73,8 +81,9 @@ def test_prerequisite_failure_skips_dependents_naming_it() -> None:
     results = evaluate(config(BASE), o)
     assert by_check(results)["DNS-PROVSERVER-A"] == [Status.FAIL]
     match = next(r for r in results if r.check == "DNS-PROVSERVER-MATCH")
-    assert match.status is Status.SKIPPED
+    assert match.status is Status.SKIPPED and match.reason == "PREREQUISITE"
     assert match.evidence["prerequisite"] == "DNS-PROVSERVER-A"
+    assert match.evidence["prerequisite_targets"] == ["corp.example"]
 
 
 def test_no_resolver_answering_skips_the_domain_checks() -> None:
@@ -101,7 +110,106 @@ def test_a_crashing_check_is_an_error_result() -> None:
         yield  # pragma: no cover
 
     [result] = evaluate(config(BASE), Observed(), [crash])
-    assert result.status is Status.ERROR and "ZeroDivisionError" in result.message
+    assert result.status is Status.ERROR and result.reason == "CHECK_CRASHED"
+    assert "ZeroDivisionError" in result.message
+
+
+# --- the check contract: requires by target, reason tags ---------------------------------
+
+
+def _rules(prerequisite: dict[str, Status], dependent: list[str],
+           requires: object) -> tuple[CheckSpec, CheckSpec]:
+    """A prerequisite with the given status per target, and a dependent that fails every
+    target it is given: what the engine makes of the pair is the contract."""
+
+    @check(id="TEST-BASE", title="base", severity="high", needs=[], passes_when="-",
+           remediation="-", reasons={"BASE_FAILS": "it fails"})
+    def base(site: SiteConfig, obs: SiteView) -> Iterator[Finding]:
+        for target, status in prerequisite.items():
+            yield Finding(target, status, "base", reason=None if status is Status.PASS
+                          else "BASE_FAILS")
+
+    @check(id="TEST-DEPENDENT", title="dependent", severity="high", needs=[],
+           passes_when="-", remediation="-", requires=requires,  # type: ignore[arg-type]
+           reasons={"DEPENDENT_FAILS": "it fails"})
+    def dependent_rule(site: SiteConfig, obs: SiteView) -> Iterator[Finding]:
+        for target in dependent:
+            yield Finding(target, Status.FAIL, "dependent", {"domain": "corp.example"},
+                          reason="DEPENDENT_FAILS")
+
+    return base, dependent_rule
+
+
+def _dependent(results: list[Result]) -> dict[str, str | None]:
+    return {r.target: r.reason for r in results if r.check == "TEST-DEPENDENT"}
+
+
+def test_requires_maps_a_target_to_its_prerequisites_target() -> None:
+    specs = _rules({"switch1": Status.FAIL, "switch2": Status.PASS},
+                   ["switch1/eth0", "switch2/eth0"], {"TEST-BASE": host_of})
+    results = evaluate(config(BASE), Observed(), list(specs))
+    assert _dependent(results) == {"switch1/eth0": "PREREQUISITE",
+                                   "switch2/eth0": "DEPENDENT_FAILS"}
+    [skipped] = [r for r in results if r.target == "switch1/eth0"]
+    assert skipped.status is Status.SKIPPED
+    assert skipped.evidence == {"domain": "corp.example", "prerequisite": "TEST-BASE",
+                                "prerequisite_targets": ["switch1"]}
+
+
+def test_a_list_of_requires_means_the_same_target() -> None:
+    specs = _rules({"a.example": Status.FAIL}, ["a.example", "b.example"], ["TEST-BASE"])
+    assert _dependent(evaluate(config(BASE), Observed(), list(specs))) == {
+        "a.example": "PREREQUISITE", "b.example": "DEPENDENT_FAILS"}
+
+
+def test_any_target_blocks_only_when_the_prerequisite_passed_nowhere() -> None:
+    some = _rules({R1: Status.FAIL, R2: Status.PASS}, ["corp.example"],
+                  {"TEST-BASE": any_target})
+    none = _rules({R1: Status.FAIL, R2: Status.ERROR}, ["corp.example"],
+                  {"TEST-BASE": any_target})
+    assert _dependent(evaluate(config(BASE), Observed(), list(some))) == {
+        "corp.example": "DEPENDENT_FAILS"}
+    assert _dependent(evaluate(config(BASE), Observed(), list(none))) == {
+        "corp.example": "PREREQUISITE"}
+
+
+def test_a_target_named_in_the_evidence() -> None:
+    specs = _rules({"corp.example": Status.FAIL}, ["device-1"],
+                   {"TEST-BASE": evidence_target("domain")})
+    assert _dependent(evaluate(config(BASE), Observed(), list(specs))) == {
+        "device-1": "PREREQUISITE"}
+
+
+def test_a_prerequisite_not_selected_leaves_the_check_to_judge_alone() -> None:
+    _, dependent_rule = _rules({"a.example": Status.FAIL}, ["a.example"], ["TEST-BASE"])
+    assert _dependent(evaluate(config(BASE), Observed(), [dependent_rule])) == {
+        "a.example": "DEPENDENT_FAILS"}
+
+
+def test_an_undeclared_reason_tag_is_the_checks_error() -> None:
+    @check(id="TEST-UNDECLARED", title="-", severity="high", needs=[], passes_when="-",
+           remediation="-")
+    def undeclared(site: SiteConfig, obs: SiteView) -> Iterator[Finding]:
+        yield Finding("corp.example", Status.FAIL, "-", reason="NOT_DECLARED_ANYWHERE")
+
+    @check(id="TEST-UNREQUIRED", title="-", severity="high", needs=[], passes_when="-",
+           remediation="-")
+    def unrequired(site: SiteConfig, obs: SiteView) -> Iterator[Finding]:
+        yield unjudged("corp.example", "DNS-PROVSERVER-A", "no address")
+
+    results = evaluate(config(BASE), Observed(), [undeclared, unrequired])
+    assert [(r.status, r.reason) for r in results] == [(Status.ERROR, "CHECK_CRASHED")] * 2
+    assert "NOT_DECLARED_ANYWHERE" in results[0].message
+    with pytest.raises(ValueError, match="UPPER_SNAKE"):
+        check(id="TEST-BAD", title="-", severity="high", needs=[], passes_when="-",
+              remediation="-", reasons={"lower-case": "no"})
+
+
+def test_every_check_declares_well_formed_reasons_and_known_prerequisites() -> None:
+    ids = {spec.id for spec in CATALOGUE}
+    for spec in CATALOGUE:
+        assert set(spec.requires) <= ids, spec.id
+        assert all(meaning for meaning in spec.reasons.values()), spec.id
 
 
 def test_a_crashed_probe_is_an_error_for_its_checks() -> None:

@@ -76,10 +76,9 @@ def test_ptr_queries_of_one_answer_are_bounded_and_the_rest_named(
     assert asked == {"A": len(RESOLVERS), "PTR": MAX_REVERSED * len(RESOLVERS)}
 
     view = obs.site("hq", datetime.now(UTC), ChecksConfig())
-    [finding] = BY_ID["DNS-PROVSERVER-PTR"].function(cfg.sites[0], view)
+    [finding] = BY_ID["DNS-PROVSERVER-PTR"].judge(cfg.sites[0], view)
     assert finding.status is Status.PASS
     assert len(finding.evidence["not_reversed"]) == MANY - MAX_REVERSED
-    assert f"{MANY - MAX_REVERSED} more addresses not reversed" in finding.message
 
 
 def _frame(addresses: list[str]) -> bytes:

@@ -6,20 +6,13 @@ import re
 import xml.etree.ElementTree as ET
 from dataclasses import replace
 
+import pytest
+
 from amt_preflight import reports
-from amt_preflight.model import (
-    RunInfo,
-    RunResult,
-    Severity,
-    SiteSummary,
-    Status,
-    Verdict,
-    merge,
-    site_verdict,
-    status_counts,
-)
+from amt_preflight.model import RunResult, Severity, Status, Verdict, merge
 from amt_preflight.reports import nagios
 
+from . import runs
 from .test_reports import SCRIPT_TAG, hostile_run
 
 
@@ -178,7 +171,8 @@ def fleet(sites: int = 1000) -> RunResult:
     """`sites` sites of len(FLEET_RESULTS) (~50) results each, every tenth site not ready."""
     run = hostile_run()
     template = run.results[0]
-    summaries, results = [], []
+    domains: dict[str, list[str]] = {}
+    results = []
     statuses = (Status.PASS, Status.FAIL, Status.ERROR, Status.SKIPPED, Status.WAIVED)
     for i in range(sites):
         name, domain, net = f"site-{i:04d}", f"site{i:04d}.corp.example", f"10.{i // 250}.{i % 250}"
@@ -188,8 +182,8 @@ def fleet(sites: int = 1000) -> RunResult:
                         severity=list(Severity)[k % 5], message=f"observed at {name}: {k}")
                 for k, (check, target) in enumerate(FLEET_RESULTS)]
         results += mine
-        summaries.append(SiteSummary(name, [domain], site_verdict(mine), status_counts(mine)))
-    return RunResult(run.run, summaries, results)
+        domains[name] = [domain]
+    return RunResult(run.run, runs.summaries(results, domains), results)
 
 
 def test_prometheus_textfile_stays_small_at_a_thousand_sites() -> None:
@@ -261,7 +255,8 @@ def test_merge_keeps_each_site_from_its_newest_run() -> None:
     older = RunResult(replace(run.run, id="a", finished_at="2025-11-28T01:00:00Z", host="p1"),
                       run.sites, run.results)
     newer_hq = RunResult(
-        RunInfo("b", "2025-11-28T02:00:00Z", "2025-11-28T02:00:05Z", "p2", "other.yaml"),
+        runs.info("b", "2025-11-28T02:00:00Z", "2025-11-28T02:00:05Z", host="p2",
+                  config="other.yaml"),
         [replace(s, verdict=Verdict.READY) for s in run.sites if s.name == "hq"],
         [replace(r, status=Status.PASS) for r in run.results if r.site == "hq"],
     )
@@ -270,3 +265,24 @@ def test_merge_keeps_each_site_from_its_newest_run() -> None:
         "hq"]
     assert {r.status for r in merged.results if r.site == "hq"} == {Status.PASS}
     assert merged.run.host == "p1, p2" and merged.run.finished_at == "2025-11-28T02:00:05Z"
+
+
+def test_json_carries_the_reason_tag_and_the_schema_holds_its_form() -> None:
+    import json
+
+    from jsonschema import Draft202012Validator, ValidationError
+
+    from amt_preflight.reports.json_report import load
+
+    from .test_reports import schema
+
+    run = hostile_run()
+    tagged = replace(run, results=[replace(run.results[0], reason="NO_RECORD"),
+                                   *run.results[1:]])
+    doc = json.loads(reports.render("json", tagged))
+    Draft202012Validator(schema()).validate(doc)
+    assert doc["results"][0]["reason"] == "NO_RECORD"
+    assert load(json.dumps(doc)) == tagged
+    doc["results"][0]["reason"] = "no record"
+    with pytest.raises(ValidationError):
+        Draft202012Validator(schema()).validate(doc)

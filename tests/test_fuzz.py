@@ -37,17 +37,7 @@ from hypothesis import strategies as st
 from amt_preflight import history
 from amt_preflight.config import ConfigError, parse
 from amt_preflight.hello import HashType, Hello, HelloError, RootHash
-from amt_preflight.model import (
-    Result,
-    RunInfo,
-    RunResult,
-    Severity,
-    SiteSummary,
-    Status,
-    fingerprint,
-    site_verdict,
-    status_counts,
-)
+from amt_preflight.model import Result, RunResult, Status
 from amt_preflight.observations.ad import KerberosQuestion
 from amt_preflight.observations.base import Outcome
 from amt_preflight.observations.cert import CertificateBundle
@@ -65,6 +55,7 @@ from lab import hostile_dhcp as wire
 from lab import pki as lab_pki
 from lab.fake_kdc import JUNK, krb_error
 
+from . import runs
 from .certs import Seen, bundle, healthy_downloads, lab_files, ocsp_answer, ok, run, www
 from .test_hostile_certificates import bad_version, bit_string_name
 
@@ -437,9 +428,9 @@ def test_config_files_parse_or_raise_config_error(text: str) -> None:
 
 
 def _result(check: str, target: str, status: Status, evidence: dict[str, Any]) -> Result:
-    return Result(check, "hq", target, status, Severity.HIGH, f"title of {check}", "message",
-                  evidence, "remediation", ["RFC"], "2026-11-28T12:00:00+00:00", 3,
-                  fingerprint(check, "hq", target))
+    return runs.result(check, target, status, title=f"title of {check}", message="message",
+                       evidence=evidence, remediation="remediation", references=["RFC"],
+                       started="2026-11-28T12:00:00+00:00", duration_ms=3)
 
 
 @cache
@@ -476,10 +467,9 @@ def _run_document() -> dict[str, Any]:
         _result("DEV-ROOT-ACTIVE", "pc-1", Status.FAIL, {"reason": "root-inactive",
                                                           "domain": "corp.example"}),
     ]
-    site = SiteSummary("hq", ["corp.example"], site_verdict(results), status_counts(results))
-    info = RunInfo("run-1", "2026-11-28T12:00:00+00:00", "2026-11-28T12:00:09+00:00", "h",
-                   "config.yaml")
-    return RunResult(info, [site], results).to_json()
+    return runs.run_of(results, started="2026-11-28T12:00:00+00:00",
+                       finished="2026-11-28T12:00:09+00:00", host="h",
+                       config="config.yaml").to_json()
 
 
 _JSON = st.recursive(st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False)

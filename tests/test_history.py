@@ -16,20 +16,9 @@ import pytest
 
 from amt_preflight import cli, engine, history, notify
 from amt_preflight.diff import diff
-from amt_preflight.model import (
-    Result,
-    RunInfo,
-    RunResult,
-    Selection,
-    Severity,
-    SiteSummary,
-    Status,
-    Verdict,
-    fingerprint,
-    site_verdict,
-    status_counts,
-)
+from amt_preflight.model import RunResult, Selection, Status, Verdict
 
+from . import runs
 from .test_reports import hostile_run
 
 
@@ -192,13 +181,10 @@ def survey(run_id: str, finished: str, selection: Selection | None,
            failing: Sequence[str] = ("DHCP-OPT15-CLEAN", "AD-KDC-ANSWERS")) -> RunResult:
     """A run of site hq as the engine would record it: one result per selected check."""
     checks = selection.checks if selection is not None else FULL_CHECKS
-    results = [Result(check, "hq", "corp.example",
-                      Status.FAIL if check in failing else Status.PASS, Severity.HIGH, "t",
-                      "m", {}, "", [], finished, 1, fingerprint(check, "hq", "corp.example"))
+    results = [runs.result(check, status=Status.FAIL if check in failing else Status.PASS,
+                           title="t", message="m", remediation="", started=finished)
                for check in checks]
-    site = SiteSummary("hq", ["corp.example"], site_verdict(results), status_counts(results))
-    info = RunInfo(run_id, finished, finished, "probe01", "site.yaml", selection=selection)
-    return RunResult(info, [site], results)
+    return runs.run_of(results, run_id=run_id, started=finished, selection=selection)
 
 
 def test_a_selection_is_in_the_json_and_documents_without_one_still_load() -> None:

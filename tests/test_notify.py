@@ -14,25 +14,18 @@ from pathlib import Path
 import pytest
 
 from amt_preflight import notify
-from amt_preflight.model import (
-    Result,
-    RunInfo,
-    RunResult,
-    Severity,
-    SiteSummary,
-    Status,
-    Verdict,
-    fingerprint,
-)
+from amt_preflight.model import Result, RunInfo, RunResult, SiteSummary, Status, Verdict
 from lab import Lab, snmp
+
+from . import runs
 
 REPO = Path(__file__).resolve().parent.parent
 TRAP_WAIT = 10.0  # seconds at most for snmptrapd to log a trap that was sent
 
 
 def result(site: str, check: str, status: Status) -> Result:
-    return Result(check, site, "corp.example", status, Severity.HIGH, "t", "m", {}, "", [],
-                  "2026-11-28T12:00:00Z", 1, fingerprint(check, site, "corp.example"))
+    return runs.result(check, status=status, site=site, title="t", message="m", remediation="",
+                       started="2026-11-28T12:00:00Z")
 
 
 def run(verdicts: dict[str, Verdict], failing: dict[str, list[str]] | None = None

@@ -11,35 +11,24 @@ from typing import Any
 
 import pytest
 
-from amt_preflight.model import (
-    Result,
-    RunInfo,
-    RunResult,
-    Severity,
-    SiteSummary,
-    Status,
-    fingerprint,
-    site_verdict,
-    status_counts,
-)
+from amt_preflight.model import Result, RunResult, Severity, Status
 from amt_preflight.reports import FORMATS, json_report, render, visible
+
+from . import runs
 
 STARTED = "2026-11-28T12:00:00+00:00"
 PIPE = "option 15 is 'corp|evil_metric=999;1;1'"
 
 
 def result(check: str, status: Status = Status.FAIL, *, target: str = "corp.example",
-           message: str = "observed", evidence: dict[str, Any] | None = None,
-           severity: Severity = Severity.HIGH, title: str = "a check") -> Result:
-    return Result(check, "hq", target, status, severity, title, message,
-                  evidence if evidence is not None else {}, "fix it", ["RFC"], STARTED, 3,
-                  fingerprint(check, "hq", target))
+           **fields: Any) -> Result:
+    return runs.result(check, target, status, references=["RFC"], started=STARTED,
+                       duration_ms=3, **fields)
 
 
 def run_of(*results: Result) -> RunResult:
-    site = SiteSummary("hq", ["corp.example"], site_verdict(results), status_counts(results))
-    info = RunInfo("run-1", STARTED, "2026-11-28T12:00:09+00:00", "survey01", "config.yaml")
-    return RunResult(info, [site], list(results))
+    return runs.run_of(results, started=STARTED, finished="2026-11-28T12:00:09+00:00",
+                       host="survey01", config="config.yaml")
 
 
 # --- Nagios: '|' starts performance data ----------------------------------------------

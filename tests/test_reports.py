@@ -22,16 +22,11 @@ from rich.console import Console
 from amt_preflight.model import (
     NO_TARGET,
     Result,
-    RunInfo,
     RunResult,
     Severity,
-    SiteSummary,
     Status,
     Verdict,
     Waiver,
-    fingerprint,
-    site_verdict,
-    status_counts,
 )
 from amt_preflight.reports import FILE_NAMES, FORMATS, render, visible
 from amt_preflight.reports import html as html_report
@@ -48,6 +43,8 @@ from amt_preflight.reports.html import (
     team_findings,
 )
 from amt_preflight.reports.json_report import ReportInputError, load, schema
+
+from . import runs
 
 SCRIPT_TAG = "<script>alert(1)</script>"
 ATTRIBUTE_BREAKOUT = '"><img src=x onerror=alert(1)>'
@@ -66,20 +63,19 @@ def result(
     evidence: dict[str, Any] | None = None,
     waiver: Waiver | None = None,
 ) -> Result:
-    return Result(
-        check=check,
+    return runs.result(
+        check,
+        target,
+        status,
         site=site,
-        target=target,
-        status=status,
         severity=severity,
         title=f"title of {check}",
         message=message,
         evidence=evidence if evidence is not None else {"seen": target},
         remediation=f"fix {check}",
         references=["AMT SDK: setup and configuration"],
-        started_at=STARTED,
+        started=STARTED,
         duration_ms=12,
-        fingerprint=fingerprint(check, site, target),
         waiver=waiver,
     )
 
@@ -152,18 +148,15 @@ def hostile_run() -> RunResult:
         "lab": [SCRIPT_TAG],
         "dr": [],
     }
-    sites = []
-    for name, site_domains in domains.items():
-        own = [r for r in results if r.site == name]
-        sites.append(SiteSummary(name, site_domains, site_verdict(own), status_counts(own)))
-    info = RunInfo(
-        id=f"run-{SCRIPT_TAG}",
-        started_at=STARTED,
-        finished_at="2025-11-28T17:05:09Z",
+    return runs.run_of(
+        results,
+        domains,
+        run_id=f"run-{SCRIPT_TAG}",
+        started=STARTED,
+        finished="2025-11-28T17:05:09Z",
         host="survey01 ✓",
         config="config.yaml",
     )
-    return RunResult(run=info, sites=sites, results=results)
 
 
 def previous_run() -> RunResult:
@@ -181,10 +174,8 @@ def previous_run() -> RunResult:
         result("DHCP-OPT15-MATCH", "lab", SCRIPT_TAG, Status.FAIL, message=ATTRIBUTE_BREAKOUT),
         result("DNS-PROVSERVER-A", "retired", "old.example", Status.FAIL, Severity.CRITICAL),
     ]
-    sites = []
-    for site in [*now.sites, SiteSummary("retired", ["old.example"], Verdict.READY, {})]:
-        own = [r for r in results if r.site == site.name]
-        sites.append(replace(site, verdict=site_verdict(own), counts=status_counts(own)))
+    sites = runs.summaries(results, {**{s.name: s.domains for s in now.sites},
+                                     "retired": ["old.example"]})
     info = replace(now.run, id="run-before", finished_at="2025-11-27T17:05:09Z")
     return RunResult(run=info, sites=sites, results=results)
 
@@ -325,6 +316,14 @@ class _Document(HTMLParser):
             self.bodies[self._open][-1] += data
 
 
+def assert_no_markup_injected(html: str) -> None:
+    """No <img> element and no on* handler attribute: nothing hostile became markup."""
+    document = _Document()
+    document.feed(html)
+    assert not [t for t, _ in document.tags if t == "img"]
+    assert not [a for _, attrs in document.tags for a, _ in attrs if a.startswith("on")]
+
+
 @pytest.fixture(scope="module", params=["alone", "with the previous run"])
 def html_text(request: pytest.FixtureRequest) -> str:
     """The hostile run rendered alone, and with a previous run (its changes hold hostile
@@ -421,6 +420,23 @@ def test_html_structure(html_text: str, html_document: _Document) -> None:
     assert "CERT-EXPIRY-SOON" in waived and "pki-team" in waived and "2027-01-31" in waived
 
 
+TEMPLATES = Path(html_report.__file__).parent / "templates"
+
+
+@pytest.mark.parametrize("name", sorted(p.name for p in TEMPLATES.glob("*.j2")))
+def test_html_templates_only_render_view_models(name: str) -> None:
+    """Selecting results by check ID, reading evidence and accumulating in namespace() is
+    the section view-models' job (reports/sections/): a template only shows what they
+    built."""
+    source = re.sub(r"\{#.*?#\}", "", (TEMPLATES / name).read_text(encoding="utf-8"),
+                    flags=re.DOTALL)  # comments may name what a view-model reads
+    for banned in ("evidence.", "evidence[", 'selectattr("check"', 'attribute="check"',
+                   "namespace(", "by_target", "as_map", "as_list", "|maps", ".get("):
+        assert banned not in source, f"{name} uses {banned}"
+    if name.startswith("_"):  # a section; the findings show a whole evidence as JSON
+        assert "evidence" not in source, name
+
+
 def test_html_renders_an_empty_run() -> None:
     empty = RunResult(run=hostile_run().run, sites=[], results=[])
     assert "v-unknown" in render("html", empty)
@@ -428,13 +444,8 @@ def test_html_renders_an_empty_run() -> None:
 
 def _run_of(results: list[Result]) -> RunResult:
     """A run of the sites these results are about."""
-    sites = sorted({r.site for r in results})
-    summaries = [
-        SiteSummary(site, [], site_verdict(own), status_counts(own))
-        for site in sites
-        for own in [[r for r in results if r.site == site]]
-    ]
-    return RunResult(run=hostile_run().run, sites=summaries, results=results)
+    sites: dict[str, list[str]] = {site: [] for site in sorted({r.site for r in results})}
+    return RunResult(run=hostile_run().run, sites=runs.summaries(results, sites), results=results)
 
 
 def test_html_matrix_shows_each_sites_worst_status_per_area() -> None:

@@ -31,7 +31,7 @@ from amt_preflight.observations.dns import (
     ResolverSet,
     normal_name,
 )
-from amt_preflight.observations.handshake import AnnouncedHash, HandshakeAttempt, HandshakeKind
+from amt_preflight.observations.handshake import HandshakeAttempt, HandshakeKind
 from amt_preflight.observations.snmp import (
     SnmpInterfaces,
     SnmpProcesses,
@@ -101,9 +101,6 @@ class SiteView:
     site: str
     now: datetime  # the run's clock: checks read no other
     checks: ChecksConfig  # the config's `checks:` settings (cert_warn_days)
-    # A chain presented in a handshake is judged against the hashes its hello announced, not
-    # the site's lists (HS-PRESENTED-CHAIN sets this; CERT-ROOT-TRUSTED reads it).
-    announced_roots: tuple[AnnouncedHash, ...] | None = None
 
     @property
     def resolvers(self) -> ResolverSet:

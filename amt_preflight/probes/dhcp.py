@@ -339,56 +339,36 @@ class Wire:
 
     # Packets, built with scapy ------------------------------------------------------
 
-    def discover(self, mac: bytes, xid: int, host_name: str) -> Any:
+    def _broadcast(self, mac: bytes, xid: int, options: list[Any], source: str = "0.0.0.0",
+                   fqdn: bytes | None = None, **bootp: Any) -> Any:
+        """A client message to every server: from `source` (no address yet: 0.0.0.0), with
+        the options the probe always asks for, and option 81 where a host name is given."""
         s = self.layers
+        named = [("client_FQDN", fqdn)] if fqdn is not None else []
         return (
             s.Ether(src=mac_text(mac), dst="ff:ff:ff:ff:ff:ff")
-            / s.IP(src="0.0.0.0", dst="255.255.255.255")
+            / s.IP(src=source, dst="255.255.255.255")
             / s.UDP(sport=CLIENT_PORT, dport=SERVER_PORT)
-            / s.BOOTP(chaddr=mac, xid=xid, flags=BROADCAST_FLAG)
-            / s.DHCP(options=[
-                ("message-type", "discover"),
-                ("param_req_list", list(DHCP_REQUESTED_OPTIONS)),
-                ("max_dhcp_size", 1500),
-                ("client_FQDN", fqdn_option(host_name)),
-                "end",
-            ])
+            / s.BOOTP(chaddr=mac, xid=xid, **bootp)
+            / s.DHCP(options=[*options, ("param_req_list", list(DHCP_REQUESTED_OPTIONS)),
+                              ("max_dhcp_size", 1500), *named, "end"])
         )
+
+    def discover(self, mac: bytes, xid: int, host_name: str) -> Any:
+        return self._broadcast(mac, xid, [("message-type", "discover")],
+                               flags=BROADCAST_FLAG, fqdn=fqdn_option(host_name))
 
     def inform(self, xid: int, address: str) -> Any:
         """RFC 2131 §3.4: the host's own address as ciaddr and source; the ACK comes back
         unicast and carries no lease time (option 51), which the probe never asks for."""
-        s = self.layers
-        return (
-            s.Ether(src=mac_text(self.mac), dst="ff:ff:ff:ff:ff:ff")
-            / s.IP(src=address, dst="255.255.255.255")
-            / s.UDP(sport=CLIENT_PORT, dport=SERVER_PORT)
-            / s.BOOTP(chaddr=self.mac, xid=xid, ciaddr=address)
-            / s.DHCP(options=[
-                ("message-type", "inform"),
-                ("param_req_list", list(DHCP_REQUESTED_OPTIONS)),
-                ("max_dhcp_size", 1500),
-                "end",
-            ])
-        )
+        return self._broadcast(self.mac, xid, [("message-type", "inform")], address,
+                               ciaddr=address)
 
     def request(self, mac: bytes, xid: int, offer: DhcpAnswer, host_name: str) -> Any:
-        s = self.layers
-        return (
-            s.Ether(src=mac_text(mac), dst="ff:ff:ff:ff:ff:ff")
-            / s.IP(src="0.0.0.0", dst="255.255.255.255")
-            / s.UDP(sport=CLIENT_PORT, dport=SERVER_PORT)
-            / s.BOOTP(chaddr=mac, xid=xid, flags=BROADCAST_FLAG)
-            / s.DHCP(options=[
-                ("message-type", "request"),
-                ("requested_addr", offer.yiaddr),
-                ("server_id", offer.server),
-                ("param_req_list", list(DHCP_REQUESTED_OPTIONS)),
-                ("max_dhcp_size", 1500),
-                ("client_FQDN", fqdn_option(host_name)),
-                "end",
-            ])
-        )
+        return self._broadcast(mac, xid, [("message-type", "request"),
+                                          ("requested_addr", offer.yiaddr),
+                                          ("server_id", offer.server)],
+                               flags=BROADCAST_FLAG, fqdn=fqdn_option(host_name))
 
     def release(self, mac: bytes, xid: int, ack: DhcpAnswer) -> Any:
         """Unicast to the server (through whatever sent the ACK), from the leased address."""
