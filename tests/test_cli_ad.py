@@ -106,6 +106,7 @@ def test_wrong_realm_fails_naming_both_realms(ad_run: tuple[int, dict[str, Any],
     assert got[("AD-REALM-MATCH", SAMBA)] == "fail"
     [result] = [r for r in document["results"]
                 if (r["site"], r["check"]) == ("wrong-realm", "AD-REALM-MATCH")]
+    assert result["reason"] == "REALM_MISMATCH"
     assert "WRONG.EXAMPLE" in result["message"] and "CORP.EXAMPLE" in result["message"]
 
 
@@ -136,6 +137,7 @@ def test_realm_mismatch_at_mit_and_at_a_kdc_silent_for_it(
     assert silent[("AD-REALM-MATCH", picky)] == "fail"
     [result] = [r for r in document["results"]
                 if (r["site"], r["check"]) == ("silent-realm", "AD-REALM-MATCH")]
+    assert result["reason"] == "REALM_MISMATCH"
     assert "OTHER.EXAMPLE" in result["message"] and "CORP.EXAMPLE" in result["message"]
 
 
@@ -165,7 +167,7 @@ def test_wrong_and_missing_bind_password(ad_run: tuple[int, dict[str, Any], Path
     assert unset[("AD-LDAP-BIND", SAMBA)] == "error"
     [result] = [r for r in document["results"]
                 if (r["site"], r["check"]) == ("password-unset", "AD-LDAP-BIND")]
-    assert "AMT_PREFLIGHT_UNSET" in result["message"]
+    assert result["reason"] == "NO_PASSWORD" and "AMT_PREFLIGHT_UNSET" in result["message"]
 
 
 def test_hostile_kdcs_are_errors_with_evidence(ad_run: tuple[int, dict[str, Any], Path]) -> None:
@@ -191,6 +193,7 @@ def test_a_dc_named_outside_the_domain_gets_no_password(
     assert (got[("AD-LDAP-BIND", outside)], got[("AD-AMT-OU", outside)]) == ("error", "skipped")
     [result] = [r for r in document["results"]
                 if (r["site"], r["check"]) == ("outside-srv", "AD-LDAP-BIND")]
+    assert result["reason"] == "UNSAFE_TO_SEND"
     assert OUTSIDE_DC_HOST in result["message"] and "ad.kdcs" in result["message"]
     # (other tests of the session bind there on purpose, as another user)
     received = [json.loads(line) for line in ad_lab.fake_dc_record.read_text().splitlines()]

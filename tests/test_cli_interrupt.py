@@ -122,7 +122,7 @@ def test_sigterm_mid_run_undoes_the_lease_and_the_record_and_writes_everything(
     assert "leftovers" not in document  # everything was undone
     found = {r["check"]: r for r in document["results"]}
     assert set(found) == set(CHECKS)
-    assert all(r["status"] == "error" and r["message"] == "interrupted"
+    assert all(r["status"] == "error" and r["reason"] == "INTERRUPTED"
                for r in found.values()), found
     assert document["sites"][0]["verdict"] == "unknown"
     assert "Interrupted by SIGTERM" in stdout

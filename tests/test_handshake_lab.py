@@ -222,6 +222,7 @@ def test_a_tls13_only_server_fails_every_generation(every_scenario: Any) -> None
     assert all(a["connect_back"]["server_offered"].startswith("TLSv1.3 with") for a in found)
     (result,) = [r for r in results if r["check"] == "HS-CONNECT-BACK"
                  and r["target"] == network.handshake_domain("tls13-only")]
+    assert result["reason"] == "TLS_FAILED"
     assert result["message"].count("no AMT release speaks TLS 1.3") == 3
 
 

@@ -117,12 +117,17 @@ def test_enterprise_ca_ports(surveyed: dict[str, Any]) -> None:
     assert statuses(surveyed, "good")[("CA-ENTERPRISE-REACHABLE", "-")] == "skipped"
 
 
-def _message(surveyed: dict[str, Any], site: str, check: str) -> str:
+def _result(surveyed: dict[str, Any], site: str, check: str) -> dict[str, Any]:
     [result] = [r for r in surveyed["results"] if r["site"] == site and r["check"] == check]
-    return str(result["message"])
+    return result
+
+
+def _message(surveyed: dict[str, Any], site: str, check: str) -> str:
+    return str(_result(surveyed, site, check)["message"])
 
 
 def test_a_crl_over_the_cap_is_too_large_with_its_size(surveyed: dict[str, Any]) -> None:
+    assert _result(surveyed, "huge-crl", "CA-CRL-FRESH")["reason"] == "TOO_LARGE"
     said = _message(surveyed, "huge-crl", "CA-CRL-FRESH")
     assert f"{pki.HUGE_CRL}: too large to judge: more than the 10485760 bytes" in said
     assert ", 0 bytes" not in said and "cut at" not in said
@@ -131,7 +136,8 @@ def test_a_crl_over_the_cap_is_too_large_with_its_size(surveyed: dict[str, Any])
 def test_pkcs7_junk_at_caissuers_fails_that_url_only(surveyed: dict[str, Any]) -> None:
     said = _message(surveyed, "aia-pkcs7-junk", "CA-AIA-REACHABLE")
     assert f"{pki.AIA_PKCS7_DATA}: not a certificate (13 bytes)" in said
-    assert "revoked" in _message(surveyed, "aia-pkcs7-junk", "CA-NOT-REVOKED")
+    assert _result(surveyed, "aia-pkcs7-junk", "CA-AIA-REACHABLE")["reason"] == "NOT_A_CERTIFICATE"
+    assert _result(surveyed, "aia-pkcs7-junk", "CA-NOT-REVOKED")["reason"] == "REVOKED"
 
 
 def test_no_password_anywhere_in_the_output(surveyed: dict[str, Any]) -> None:
