@@ -11,25 +11,16 @@ import fnmatch
 import ipaddress
 import re
 from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
 from datetime import date
 from functools import lru_cache
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import (
-    AfterValidator,
-    BaseModel,
-    ConfigDict,
-    Field,
-    PrivateAttr,
-    ValidationError,
-    field_validator,
-    model_validator,
-)
-from pydantic_core import ErrorDetails
 
 from amt_preflight.model import Severity
+from amt_preflight.typed import After, Invalid, Limits, field_validator, model_validator, validate
 
 try:  # the C loader is several times faster on big site lists
     from yaml import CSafeLoader as YamlLoader
@@ -51,9 +42,9 @@ SECRET_KEYS = {
     "password", "bind_password", "community", "auth_key", "priv_key", "pid", "pps", "psk_key",
 }
 
-Seconds = Annotated[float, Field(gt=0, le=86400)]
-Port = Annotated[int, Field(ge=1, le=65535)]
-DomainName = Annotated[str, Field(min_length=1, max_length=253)]
+Seconds = Annotated[float, Limits(gt=0, le=86400)]
+Port = Annotated[int, Limits(ge=1, le=65535)]
+DomainName = Annotated[str, Limits(min_length=1, max_length=253)]
 
 
 @lru_cache(maxsize=4096)  # a provisioning server or resolver is named once a domain or site
@@ -64,45 +55,45 @@ def _ip(value: str) -> str:
         raise ValueError(f"{value!r} is not an IP address") from None
 
 
-IpAddress = Annotated[str, AfterValidator(_ip)]
+IpAddress = Annotated[str, After(_ip)]
 
 
-class Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True, strict=False)
-
-
-class SecretRef(Strict):
+@dataclass(frozen=True, kw_only=True)
+class SecretRef:
     """Where a secret comes from: an environment variable or a file, never the YAML."""
 
     env: str | None = None
     file: Path | None = None
 
 
-def _secret_pair(obj: Strict, stem: str) -> SecretRef | None:
+def _secret_pair(obj: object, stem: str) -> SecretRef | None:
     env, file = getattr(obj, f"{stem}_env"), getattr(obj, f"{stem}_file")
     if env is None and file is None:
         return None
     return SecretRef(env=env, file=file)
 
 
-class Defaults(Strict):
+@dataclass(frozen=True, kw_only=True)
+class Defaults:
     timeout: Seconds = 3.0
-    retries: Annotated[int, Field(ge=0, le=10)] = 1
+    retries: Annotated[int, Limits(ge=0, le=10)] = 1
     deadline: Seconds = 300.0
-    concurrency: Annotated[int, Field(ge=1, le=10000)] = 64
+    concurrency: Annotated[int, Limits(ge=1, le=10000)] = 64
     allow_intrusive: bool = False
 
 
-class DhcpConfig(Strict):
-    allowed_servers: list[IpAddress] = []
+@dataclass(frozen=True, kw_only=True)
+class DhcpConfig:
+    allowed_servers: list[IpAddress] = field(default_factory=list)
     window: Seconds = 5.0
     register_wait: Seconds = 10.0
 
 
-class AdConfig(Strict):
+@dataclass(frozen=True, kw_only=True)
+class AdConfig:
     domain: DomainName
     realm: str | None = None
-    kdcs: list[str] = []
+    kdcs: list[str] = field(default_factory=list)
     max_skew: Seconds = 300.0
     bind_user: str | None = None
     bind_password_env: str | None = None
@@ -149,16 +140,17 @@ def _device_pattern(value: str) -> str:
     return value
 
 
-DevicePattern = Annotated[str, Field(max_length=4096), AfterValidator(_device_pattern)]
+DevicePattern = Annotated[str, Limits(max_length=4096), After(_device_pattern)]
 
 
-class AmtConfig(Strict):
+@dataclass(frozen=True, kw_only=True)
+class AmtConfig:
     # AMT major versions; remote configuration exists from AMT 2.2 on (AMT-FACTS.md)
-    generations: list[Annotated[int, Field(ge=2, le=99)]] = []
-    custom_root_hashes: list[str] = []
+    generations: list[Annotated[int, Limits(ge=2, le=99)]] = field(default_factory=list)
+    custom_root_hashes: list[str] = field(default_factory=list)
     # Files or globs of `rpc amtinfo -cert -json` output (one device, or a JSON array of
     # them, per file), relative to the config file: the devices' own hash lists and suffixes
-    devices: list[DevicePattern] = []
+    devices: list[DevicePattern] = field(default_factory=list)
     # How devices are activated (AMT-FACTS.md, "Two activation flows"): remote-config (hello
     # to ProvisionServer, connect-back) or host-based (an agent on the OS: rpc-go, EMA)
     flow: Literal["remote-config", "host-based"] = "remote-config"
@@ -183,16 +175,19 @@ class AmtConfig(Strict):
         return out
 
 
-class EnterpriseCa(Strict):
+@dataclass(frozen=True, kw_only=True)
+class EnterpriseCa:
     host: str
-    ports: list[Port] = [135, 443]
+    ports: list[Port] = field(default_factory=lambda: [135, 443])
 
 
-class CaConfig(Strict):
+@dataclass(frozen=True, kw_only=True)
+class CaConfig:
     enterprise: EnterpriseCa | None = None
 
 
-class PskConfig(Strict):
+@dataclass(frozen=True, kw_only=True)
+class PskConfig:
     pid_env: str | None = None
     pid_file: Path | None = None
     pps_env: str | None = None
@@ -214,13 +209,14 @@ class PskConfig(Strict):
         return _secret_pair(self, "pps")
 
 
-class HandshakeConfig(Strict):
+@dataclass(frozen=True, kw_only=True)
+class HandshakeConfig:
     hello_port: Port = 9971
     listen: str = "0.0.0.0:16993"
     connect_back_timeout: Seconds = 60.0
     # seconds between two hellos to one provisioning server: after a connect-back it ignores
     # further hellos from the same address for a while (AMT-FACTS.md)
-    hello_spacing: Annotated[float, Field(ge=0, le=600)] = 8.0
+    hello_spacing: Annotated[float, Limits(ge=0, le=600)] = 8.0
     psk: PskConfig | None = None
 
     @field_validator("listen")
@@ -237,7 +233,8 @@ SnmpAuthProtocol = Literal["MD5", "SHA", "SHA224", "SHA256", "SHA384", "SHA512"]
 SnmpPrivProtocol = Literal["DES", "3DES", "AES", "AES128", "AES192", "AES256"]
 
 
-class SnmpCredentials(Strict):
+@dataclass(frozen=True, kw_only=True)
+class SnmpCredentials:
     """SNMPv2c (a community) or SNMPv3 USM (a user with an auth key, and a privacy key for
     authPriv), each secret from an environment variable or a file."""
 
@@ -281,15 +278,18 @@ class SnmpCredentials(Strict):
         return _secret_pair(self, "priv_key")
 
 
+@dataclass(frozen=True, kw_only=True)
 class SnmpDevice(SnmpCredentials):
     host: str
     port: Port = 161
-    interfaces: list[str | int] = []  # by ifName or ifDescr, or by ifIndex (a number)
-    processes: list[str] = []  # hrSWRunName values that must be running
+    # by ifName or ifDescr, or by ifIndex (a number)
+    interfaces: list[str | int] = field(default_factory=list)
+    processes: list[str] = field(default_factory=list)  # hrSWRunName values that must run
 
 
-class SnmpConfig(Strict):
-    devices: list[SnmpDevice] = []
+@dataclass(frozen=True, kw_only=True)
+class SnmpConfig:
+    devices: list[SnmpDevice] = field(default_factory=list)
 
     @field_validator("devices")
     @classmethod
@@ -301,16 +301,18 @@ class SnmpConfig(Strict):
         return devices
 
 
-class CertificateRef(Strict):
+@dataclass(frozen=True, kw_only=True)
+class CertificateRef:
     file: Path
     key_file: Path | None = None
     password_env: str | None = None
     password_file: Path | None = None
 
 
-class DomainConfig(Strict):
+@dataclass(frozen=True, kw_only=True)
+class DomainConfig:
     name: DomainName
-    provision_server: list[IpAddress] = []
+    provision_server: list[IpAddress] = field(default_factory=list)
     certificate: CertificateRef | None = None
 
     @field_validator("name")
@@ -329,30 +331,33 @@ def _domain(value: str) -> str:
     return name
 
 
-class SiteConfig(Strict):
-    name: Annotated[str, Field(min_length=1, max_length=100, pattern=r"^[\w.@+-]+$")]
+@dataclass(frozen=True, kw_only=True)
+class SiteConfig:
+    name: Annotated[str, Limits(min_length=1, max_length=100, pattern=r"^[\w.@+-]+$")]
     interface: str | None = None
-    resolvers: list[IpAddress] = []
-    dhcp: DhcpConfig = DhcpConfig()
+    resolvers: list[IpAddress] = field(default_factory=list)
+    dhcp: DhcpConfig = field(default_factory=DhcpConfig)
     ad: AdConfig | None = None
-    amt: AmtConfig = AmtConfig()
-    ca: CaConfig = CaConfig()
-    handshake: HandshakeConfig = HandshakeConfig()
-    snmp: SnmpConfig = SnmpConfig()
-    domains: list[DomainConfig] = []
+    amt: AmtConfig = field(default_factory=AmtConfig)
+    ca: CaConfig = field(default_factory=CaConfig)
+    handshake: HandshakeConfig = field(default_factory=HandshakeConfig)
+    snmp: SnmpConfig = field(default_factory=SnmpConfig)
+    domains: list[DomainConfig] = field(default_factory=list)
 
     @property
     def domain_names(self) -> list[str]:
         return [d.name for d in self.domains]
 
 
-CheckPattern = Annotated[str, Field(pattern=r"^[A-Za-z0-9*?\[\]-]+$")]
+CheckPattern = Annotated[str, Limits(pattern=r"^[A-Za-z0-9*?\[\]-]+$")]
 
 
-class ChecksConfig(Strict):
-    disable: list[CheckPattern] = []
-    severity: dict[str, Severity] = {}  # by check ID (upper case; config.yaml's in any case)
-    cert_warn_days: Annotated[int, Field(ge=0, le=3650)] = 30
+@dataclass(frozen=True, kw_only=True)
+class ChecksConfig:
+    disable: list[CheckPattern] = field(default_factory=list)
+    # by check ID (upper case; config.yaml's in any case)
+    severity: dict[str, Severity] = field(default_factory=dict)
+    cert_warn_days: Annotated[int, Limits(ge=0, le=3650)] = 30
 
     @field_validator("severity")
     @classmethod
@@ -362,15 +367,17 @@ class ChecksConfig(Strict):
         return {key.upper(): value for key, value in values.items()}
 
 
-class WaiverConfig(Strict):
+@dataclass(frozen=True, kw_only=True)
+class WaiverConfig:
     check: CheckPattern
-    reason: Annotated[str, Field(min_length=1)]
+    reason: Annotated[str, Limits(min_length=1)]
     site: str | None = None
     target: str | None = None
     owner: str | None = None
     expires: date | None = None
 
 
+@dataclass(frozen=True, kw_only=True)
 class SnmpTrapConfig(SnmpCredentials):
     host: str
     port: Port = 162
@@ -389,25 +396,25 @@ class SnmpTrapConfig(SnmpCredentials):
         return digits
 
 
-class NotifyConfig(Strict):
+@dataclass(frozen=True, kw_only=True)
+class NotifyConfig:
     snmp_trap: SnmpTrapConfig | None = None
 
 
-class Config(Strict):
-    defaults: Defaults = Defaults()
-    sites: Annotated[list[SiteConfig], Field(min_length=1)]
-    checks: ChecksConfig = ChecksConfig()
-    waivers: list[WaiverConfig] = []
+@dataclass(frozen=True, kw_only=True)
+class Config:
+    defaults: Defaults = field(default_factory=Defaults)
+    sites: Annotated[list[SiteConfig], Limits(min_length=1)]
+    checks: ChecksConfig = field(default_factory=ChecksConfig)
+    waivers: list[WaiverConfig] = field(default_factory=list)
     history: Path | None = None
     # After each stored run, delete the runs finished more than this many days ago
-    history_keep_days: Annotated[int, Field(ge=1)] | None = None
-    notify: NotifyConfig = NotifyConfig()
-    # Where the file was read from: relative paths in it are relative to its folder.
-    _source: Path = PrivateAttr(default=Path("config.yaml"))
-
-    @property
-    def source(self) -> Path:
-        return self._source
+    history_keep_days: Annotated[int, Limits(ge=1)] | None = None
+    notify: NotifyConfig = field(default_factory=NotifyConfig)
+    # Where the file was read from: relative paths in it are relative to its folder. Not a
+    # key of the file: parse sets it.
+    source: Path = field(default=Path("config.yaml"), compare=False, repr=False,
+                         metadata={"yaml": False})
 
     def resolve(self, path: Path) -> Path:
         """A path from the file, made relative to the file's folder."""
@@ -416,7 +423,7 @@ class Config(Strict):
 
 # --- loading with positions ----------------------------------------------------------
 
-Loc = tuple[str | int, ...]
+Loc = tuple[Any, ...]  # keys and indexes (a key YAML did not write as text: as it came)
 
 
 def _positions(
@@ -529,10 +536,10 @@ def _line_of(loc: Loc, positions: dict[Loc, int]) -> int | None:
     return None
 
 
-def _explain(error: ErrorDetails) -> tuple[Loc, str]:
-    """Pydantic's error as (the key's path, a sentence a user can act on)."""
-    loc: Loc = tuple(p for p in error["loc"] if not (isinstance(p, str) and "[" in p))
-    kind, msg = error["type"], error["msg"]
+def _explain(error: Invalid) -> tuple[Loc, str]:
+    """The walker's problem as (the key's path, a sentence a user can act on)."""
+    loc: Loc = tuple(p for p in error.loc if not (isinstance(p, str) and "[" in p))
+    kind, msg = error.kind, error.message
     key = loc[-1] if loc else ""
     if kind == "extra_forbidden":
         if key in SECRET_KEYS:
@@ -544,8 +551,8 @@ def _explain(error: ErrorDetails) -> tuple[Loc, str]:
     if kind == "missing":
         return loc, "required key is missing"
     if kind == "value_error":
-        return loc, msg.removeprefix("Value error, ")
-    got = error.get("input")
+        return loc, msg
+    got = error.value
     shown = "" if isinstance(got, dict | list) else f" (got {got!r})"
     return loc, f"{msg[0].lower()}{msg[1:]}{shown}"
 
@@ -607,13 +614,12 @@ def parse(text: str, source: Path) -> Config:
     if not isinstance(data, dict):
         raise ConfigError(source, 1, "", "the top level must be a mapping of keys")
     try:
-        config = Config.model_validate(data)
-    except ValidationError as exc:
-        loc, problem = _explain(exc.errors()[0])
+        config = replace(validate(Config, data), source=source)
+    except Invalid as exc:
+        loc, problem = _explain(exc)
         raise ConfigError(source, _line_of(loc, positions), _dotted(loc), problem) from None
     _refuse_duplicates(config, positions, source)
     _refuse_unknown_names(config, positions, source)
-    config._source = source
     return config
 
 

@@ -10,6 +10,7 @@ import json
 import os
 import time
 from collections.abc import Awaitable, Callable
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -63,7 +64,7 @@ def gathered(lab: Lab, ad_config: str, *gatherers: Callable[[SiteProbes], Awaita
     """What the gatherers observe for a site with this `ad:` mapping, from the client side."""
     cfg = config(f"defaults: {{timeout: 1, retries: 1}}\n"
                  f"sites: [{{name: lab, ad: {ad_config}}}]\n")
-    cfg._source = Path(__file__)
+    cfg = replace(cfg, source=Path(__file__))
 
     async def main() -> Observations:
         observations = Observations()

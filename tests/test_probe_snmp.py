@@ -12,6 +12,7 @@ import os
 import sys
 import time
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -80,7 +81,7 @@ def survey(lab: Lab, devices: str, timeout: float = 1.0, retries: int = 0,
            tmp_path: Path | None = None) -> dict[tuple[str, str], Status]:
     cfg = lab_config(devices, timeout, retries)
     if tmp_path is not None:
-        cfg._source = tmp_path / "config.yaml"
+        cfg = replace(cfg, source=tmp_path / "config.yaml")
     return statuses(run_checks(lab, cfg))
 
 

@@ -3,7 +3,8 @@ that amt_preflight.notify sends.
 
 pysnmp is imported on first use: its import costs 0.15 s and an SnmpEngine 0.1 s of CPU, so
 a run whose checks need no SNMP never loads it, and a run that does makes one engine for all
-its devices (and one more for each SNMPv3 user name that comes with other keys).
+its devices (and one more for each SNMPv3 user name that comes with other keys). Both happen
+in a worker thread, never on the event loop, where they would hold up every other probe.
 
 Walks are ours, not pysnmp's walk_cmd (which follows an agent wherever it leads): GETBULK
 steps that stop at the end of the column, at an OID that does not increase (an agent that
@@ -33,7 +34,7 @@ from amt_preflight.probes.observer import ProbeObserver
 from amt_preflight.secrets import Secret, SecretError, read_secret
 
 if TYPE_CHECKING:
-    from amt_preflight.probes import SiteProbes
+    from amt_preflight.probes import SetUp, SiteProbes
 
 MAX_WALK_ROWS = 10_000  # no real column comes close (a big chassis: a few thousand ports)
 BULK_REPETITIONS = 25  # rows per GETBULK: one UDP datagram even with long names
@@ -207,12 +208,19 @@ class SnmpProbe:
     with the run, so one engine serves the whole run."""
 
     def __init__(self, limiter: asyncio.Semaphore, timeout: float, retries: int,
-                 observer: ProbeObserver) -> None:
+                 observer: ProbeObserver, setup: SetUp | None = None) -> None:
         self.limiter = limiter
+        if setup is None:
+            from amt_preflight.probes import SetUp
+
+            setup = SetUp()
+        self.setup = setup  # where pysnmp is imported and engines are made
         self.timeout = timeout
         self.retries = retries
         self.observer = observer
-        self._engines: dict[tuple[str, ...], Any] = {}  # by Credentials.engine_key
+        # By Credentials.engine_key: each made once, in a worker thread
+        self._engines: dict[tuple[str, ...], asyncio.Future[Any]] = {}
+        self._loaded: asyncio.Future[Any] | None = None  # pysnmp imported
         self._users = 0
         # Datagrams pysnmp could not decode, by source address ("192.0.2.2:161")
         self.malformed: Counter[str] = Counter()
@@ -226,20 +234,32 @@ class SnmpProbe:
         finally:
             self._users -= 1
             if self._users == 0:
-                for engine in self._engines.values():
-                    engine.close_dispatcher()
+                for making in self._engines.values():
+                    if making.done() and not making.cancelled() and not making.exception():
+                        making.result().close_dispatcher()
+                    else:
+                        making.cancel()
                 self._engines.clear()
 
     async def agent(self, device: SnmpDevice, config: Config) -> Agent:
         """One device to talk to, inside in_use(); SecretError when its credentials cannot
-        be read (they are read off the event loop)."""
-        secrets = await asyncio.to_thread(_read_secrets, device, config)
-        creds = credentials(device, config, secrets)
-        engine = self._engines.get(creds.engine_key)
-        if engine is None:
-            engine = self._engines[creds.engine_key] = _hlapi().SnmpEngine()
-            guard_receive(engine, self._count_malformed)
+        be read. The secrets, pysnmp's import and its engine are all made off the event loop."""
+        if self._loaded is None:  # one thread imports pysnmp: two at once could each see
+            self._loaded = asyncio.ensure_future(self.setup.run(_hlapi))  # it half made
+        await asyncio.shield(self._loaded)
+        creds = await asyncio.to_thread(credentials, device, config)
+        making = self._engines.get(creds.engine_key)
+        if making is None:
+            making = self._engines[creds.engine_key] = asyncio.ensure_future(
+                self.setup.run(self._new_engine))
+        engine = await asyncio.shield(making)  # one asker cancelled: the others still get it
         return Agent(self, engine, device.host, device.port, creds)
+
+    def _new_engine(self) -> Any:
+        """Blocking (a worker thread's): an engine that drops what it cannot decode."""
+        engine = _hlapi().SnmpEngine()
+        guard_receive(engine, self._count_malformed)
+        return engine
 
     def _count_malformed(self, source: str) -> None:
         self.malformed[source] += 1
@@ -420,13 +440,14 @@ def _failed(device: SnmpDevice, request: str, outcome: SnmpOutcome, detail: str
 
 
 def _device_key(device: SnmpDevice) -> str:
-    return device.model_dump_json()
+    return repr(device)  # every field, in order: two devices alike are one conversation
 
 
 async def _probe(ctx: SiteProbes) -> SnmpProbe:
     async def make() -> SnmpProbe:
         defaults = ctx.config.defaults
-        return SnmpProbe(ctx.dns.limiter, defaults.timeout, defaults.retries, ctx.dns.observer)
+        return SnmpProbe(ctx.dns.limiter, defaults.timeout, defaults.retries, ctx.dns.observer,
+                         ctx.setup)
 
     return await ctx.once.run(("snmp.probe",), make)
 
