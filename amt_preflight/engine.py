@@ -8,15 +8,16 @@ and this module dresses Findings as Results with metadata, severity, waivers and
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import fnmatch
 import socket
 import time
 import traceback
 import uuid
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime
-from functools import lru_cache
+from functools import lru_cache, partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -60,7 +61,7 @@ from amt_preflight.probes.observer import ProbeObserver
 from amt_preflight.probes.undo import CLEANUP_S
 
 if TYPE_CHECKING:
-    from amt_preflight.probes import ProbeKit
+    from amt_preflight.probes import Gatherer, ProbeKit, SiteProbes
 
 
 class UsageError(Exception):
@@ -127,6 +128,10 @@ class Gathered:
 # Once the deadline or a signal stops the gathering, the gatherers get this long to undo what
 # they changed (each clean-up is bounded by CLEANUP_S) and record how far they came.
 STOP_GRACE_S = CLEANUP_S + 0.5
+# How long, at most, the other gatherers give the longest chains a head start (gather), and
+# the loop turns those take to ask for their set-up (an SNMP engine, scapy) before it is seen
+HEAD_START_S = 1.0
+HEAD_START_TURNS = 5
 DEADLINE = "deadline"  # why the gathering stopped, when no signal stopped it
 
 
@@ -136,7 +141,16 @@ async def gather(
 ) -> Gathered:
     """Run, for every site, the gatherers of the selected checks' needs, all at once, until
     they end or the run is stopped: by its deadline, or by SIGTERM / SIGINT."""
-    from amt_preflight.probes import RESOLVER_FREE, OncePerRun, SiteProbes, default_kit
+    from amt_preflight.probes import (
+        HEAD_START,
+        RESOLVER_FREE,
+        STARTED_FIRST,
+        OncePerRun,
+        SetUp,
+        SiteProbes,
+        default_kit,
+        start_order,
+    )
     from amt_preflight.probes.dns import DnsProbe
 
     obs = Observations()
@@ -144,7 +158,6 @@ async def gather(
     dns = DnsProbe(obs, asyncio.Semaphore(config.defaults.concurrency),
                    config.defaults.timeout, config.defaults.retries, options.observer)
     kit = options.probes or default_kit()
-    table = kit.gatherers
     once = OncePerRun()  # run-wide, so no site asks what another already asked
     dhcp = kit.dhcp(options.observer)
 
@@ -153,31 +166,40 @@ async def gather(
         return sorted({n for spec in selected if (intrusive or not spec.intrusive)
                        and site.amt.flow in spec.flows for n in spec.needs})
 
+    needs = {site.name: needs_of(site) for site in sites}
     # Known before anything starts: a signal may stop the run before a gatherer has begun
-    gathered.planned = {(site.name, need) for site in sites for need in needs_of(site)}
+    gathered.planned = {(site.name, need) for site in sites for need in needs[site.name]}
+    # Every gatherer the run needs, looked up (its area module imported) now, before the
+    # first probe and the deadline's clock: an import inside the loop would stall every
+    # probe in flight, the spaced hellos among them.
+    wanted = {n for site_needs in needs.values() for n in site_needs}
+    if wanted - RESOLVER_FREE:
+        wanted.add(Need.SITE_RESOLVERS)
+    table = _looked_up(kit.gatherers, wanted)
+    setup = SetUp()  # importing scapy and pysnmp, one piece at a time, off the event loop
+    early = {site.name: SiteProbes(config, site, obs, dns, ResolverSet((), "not known yet"),
+                                   intrusive, once, dhcp, options.resolv_conf, setup)
+             for site in sites}
 
-    async def one_site(site: SiteConfig) -> None:
-        early = SiteProbes(config, site, obs, dns, ResolverSet((), "not known yet"), intrusive,
-                           once, dhcp, options.resolv_conf)
-        needs = needs_of(site)
+    async def site_resolvers(site: SiteConfig) -> ResolverSet:
+        await table[Need.SITE_RESOLVERS](early[site.name])
+        return obs.resolvers[site.name]
 
-        async def site_resolvers() -> ResolverSet:
-            await table[Need.SITE_RESOLVERS](early)
-            return obs.resolvers[site.name]
-
-        async def run(need: Need) -> None:
-            try:
-                ctx = early
-                if need not in RESOLVER_FREE:  # only what reads the resolvers waits for them
-                    resolvers = await once.run(("resolvers", site.name), site_resolvers)
-                    ctx = replace(early, resolvers=resolvers)
-                await table[need](ctx)
-            except Exception as exc:  # a crashed gatherer is its checks' error, never a hole
-                gathered.crashes[(site.name, need)] = _crash_text(exc)
-            else:
-                gathered.finished.add((site.name, need))
-
-        await asyncio.gather(*(run(n) for n in needs), return_exceptions=True)
+    async def run(site: SiteConfig, need: Need, after: asyncio.Future[None] | None = None
+                  ) -> None:
+        if after is not None:
+            await asyncio.shield(after)
+        try:
+            ctx = early[site.name]
+            if need not in RESOLVER_FREE:  # only what reads the resolvers waits for them
+                resolvers = await once.run(("resolvers", site.name),
+                                           partial(site_resolvers, site))
+                ctx = replace(ctx, resolvers=resolvers)
+            await table[need](ctx)
+        except Exception as exc:  # a crashed gatherer is its checks' error, never a hole
+            gathered.crashes[(site.name, need)] = _crash_text(exc)
+        else:
+            gathered.finished.add((site.name, need))
 
     loop = asyncio.get_running_loop()
     stopped: asyncio.Future[str] = loop.create_future()
@@ -196,8 +218,29 @@ async def gather(
         for task in tasks:
             task.cancel()
 
+    async def head_start() -> None:
+        """Python runs one thread at a time: while the longest chains make their way to their
+        first packets (the endpoint's key and the hello, scapy and the DISCOVER), the rest
+        wait, so their own set-up and first packets do not slow them. Bounded by
+        HEAD_START_S."""
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(HEAD_START_S):
+                for _ in range(HEAD_START_TURNS):  # the first gatherers ask for their set-up
+                    await asyncio.sleep(0)
+                await setup.idle()
+
     interruption = options.interruption or Interruption()
-    tasks += [asyncio.ensure_future(one_site(site)) for site in sites]
+    # The longest chains first (probes.start_order: the hellos, spaced per server, then the
+    # DHCP window): a task's first step runs in the order the tasks were made.
+    order = sorted(((site, need) for site in sites for need in needs[site.name]),
+                   key=lambda planned: start_order(planned[1]))
+    first = STARTED_FIRST if wanted & HEAD_START else ()
+    started: asyncio.Future[None] | None = None
+    if first:
+        started = asyncio.ensure_future(head_start())
+        tasks.append(started)
+    tasks += [asyncio.ensure_future(run(site, need, None if need in first else started))
+              for site, need in order]
     every_site: asyncio.Future[Any] = asyncio.gather(*tasks, return_exceptions=True)
     deadline = loop.call_later(config.defaults.deadline, stop, DEADLINE)
     try:
@@ -207,12 +250,32 @@ async def gather(
                 await asyncio.wait({every_site}, timeout=STOP_GRACE_S)
     finally:
         deadline.cancel()
+        setup.close()
     if stopped.done() and stopped.result() != DEADLINE:
         gathered.interrupted_by = stopped.result()
         gathered.interrupted = gathered.planned - gathered.finished - set(gathered.crashes)
     dns.cancel_leftovers()
     gathered.leftovers = list(obs.undo.values())
     return gathered
+
+
+def _looked_up(table: Mapping[Need, Gatherer], needs: Iterable[Need]) -> dict[Need, Gatherer]:
+    """The gatherer of each need; one whose module does not import crashes when it runs, so
+    it is its checks' error, as any crashed gatherer."""
+    found: dict[Need, Gatherer] = {}
+    for need in needs:
+        try:
+            found[need] = table[need]
+        except Exception as exc:
+            found[need] = _crashing(exc)
+    return found
+
+
+def _crashing(exc: Exception) -> Gatherer:
+    async def gatherer(ctx: SiteProbes) -> None:
+        raise exc
+
+    return gatherer
 
 
 def _crash_text(exc: BaseException) -> str:

@@ -2,7 +2,7 @@
 and the built-in root hash lists.
 
 Shared by the certificate and CA probes (which record facts) and the checks (which judge
-them). It imports cryptography, so only probe and check modules import it.
+them). Its functions import cryptography on first use: importing this module does not.
 """
 
 from __future__ import annotations
@@ -12,18 +12,20 @@ import warnings
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
-from cryptography import x509
-from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import dsa, ec, ed448, ed25519, padding, rsa
-from cryptography.hazmat.primitives.asymmetric.types import CertificatePublicKeyTypes
-from cryptography.hazmat.primitives.serialization import pkcs7
-from cryptography.x509.oid import AuthorityInformationAccessOID, NameOID, SignatureAlgorithmOID
-
 from amt_preflight.observations.cert import CertificateFacts
+
+# cryptography is imported in the functions that use it (~45 ms): a run whose checks read no
+# certificate never imports it (DESIGN.md, "Performance").
+if TYPE_CHECKING:
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes
+    from cryptography.hazmat.primitives.asymmetric import ec, padding
+    from cryptography.hazmat.primitives.asymmetric.types import CertificatePublicKeyTypes
+
+    CERT_ERRORS: tuple[type[Exception], ...]  # cert_errors(), for the modules that read it
 
 # The EKU that marks a certificate for AMT remote configuration, and the subject OU that
 # does the same (AMT SDK, "Acquiring an Intel vPro certificate"); exact, case-sensitive.
@@ -44,27 +46,48 @@ MAX_URLS = 10  # of one kind (CRL, caIssuers, OCSP) per certificate
 # a 10 MiB body of PEM holds 7,000, each parsed again by every rule that looks for an issuer
 MAX_DOWNLOADED = 64
 
-_SIGNATURE_NAMES = {
-    oid: name.lower().replace("_", "-")
-    for name, oid in vars(SignatureAlgorithmOID).items()
-    if isinstance(oid, x509.ObjectIdentifier)
-}
 
-# Everything cryptography raises on hostile certificate, CRL or OCSP bytes. It parses fields
-# lazily, so any access may raise, and not only ValueError: a name attribute of type BIT
-# STRING raises TypeError, an unknown version InvalidVersion, a PKCS#7 blob of another type
-# UnsupportedAlgorithm. Every place that touches untrusted certificate data catches this set.
-CERT_ERRORS: tuple[type[Exception], ...] = (
-    ValueError, TypeError, x509.InvalidVersion, x509.DuplicateExtension,
-    x509.UnsupportedGeneralNameType, UnsupportedAlgorithm,
-)
+@cache
+def _signature_names() -> dict[x509.ObjectIdentifier, str]:
+    from cryptography import x509
+    from cryptography.x509.oid import SignatureAlgorithmOID
+
+    return {oid: name.lower().replace("_", "-")
+            for name, oid in vars(SignatureAlgorithmOID).items()
+            if isinstance(oid, x509.ObjectIdentifier)}
 
 
-_VERIFY_ERRORS: tuple[type[Exception], ...] = (InvalidSignature, *CERT_ERRORS)
+@cache
+def cert_errors() -> tuple[type[Exception], ...]:
+    """Everything cryptography raises on hostile certificate, CRL or OCSP bytes. It parses
+    fields lazily, so any access may raise, and not only ValueError: a name attribute of type
+    BIT STRING raises TypeError, an unknown version InvalidVersion, a PKCS#7 blob of another
+    type UnsupportedAlgorithm. Every place that touches untrusted certificate data catches
+    this set."""
+    from cryptography import x509
+    from cryptography.exceptions import UnsupportedAlgorithm
+
+    return (ValueError, TypeError, x509.InvalidVersion, x509.DuplicateExtension,
+            x509.UnsupportedGeneralNameType, UnsupportedAlgorithm)
+
+
+@cache
+def _verify_errors() -> tuple[type[Exception], ...]:
+    from cryptography.exceptions import InvalidSignature
+
+    return (InvalidSignature, *cert_errors())
+
+
+if not TYPE_CHECKING:
+    def __getattr__(name: str) -> Any:
+        """pki.CERT_ERRORS, still read by some probes: cert_errors(), made on first use."""
+        if name == "CERT_ERRORS":
+            return cert_errors()
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def parse_problem(exc: BaseException) -> str:
-    """One of CERT_ERRORS in words for the evidence: what cryptography said, with its type
+    """One of cert_errors() in words for the evidence: what cryptography said, with its type
     where the words alone do not tell it is a parse failure."""
     text = str(exc) or type(exc).__name__
     return text if isinstance(exc, ValueError) else f"{type(exc).__name__}: {text}"
@@ -77,9 +100,11 @@ def _attributes(name: x509.Name, oid: x509.ObjectIdentifier) -> tuple[str, ...]:
 
 def _key(cert: x509.Certificate) -> tuple[str, int, str]:
     """(type, bits, description) of the certificate's public key."""
+    from cryptography.hazmat.primitives.asymmetric import dsa, ec, rsa
+
     try:
         key = cert.public_key()
-    except CERT_ERRORS as exc:
+    except cert_errors() as exc:
         return "unknown", 0, f"unreadable key ({parse_problem(exc)})"
     if isinstance(key, rsa.RSAPublicKey):
         return "RSA", key.key_size, f"RSA {key.key_size}"
@@ -96,7 +121,7 @@ def signature_hash(cert: x509.Certificate) -> str | None:
     without one (Ed25519), "unknown" for one cryptography does not know (MD2)."""
     try:
         algorithm = cert.signature_hash_algorithm
-    except CERT_ERRORS:
+    except cert_errors():
         return "unknown"
     return algorithm.name if algorithm is not None else None
 
@@ -106,14 +131,18 @@ def facts(cert: x509.Certificate) -> CertificateFacts:
 
     Hostile input is expected: extensions that do not parse (malformed, duplicated) leave
     their fields empty and say why in `problem`. A subject, issuer or validity that does not
-    parse raises one of CERT_ERRORS: such a certificate has no facts.
+    parse raises one of cert_errors(): such a certificate has no facts.
     """
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.x509.oid import AuthorityInformationAccessOID, NameOID
+
     key_type, key_bits, key_detail = _key(cert)
     values: dict[str, Any] = {}
     problem = ""
     try:
         extensions = cert.extensions
-    except CERT_ERRORS as exc:
+    except cert_errors() as exc:
         problem = f"extensions do not parse: {parse_problem(exc)}"
         extensions = x509.Extensions([])
     for extension in extensions:
@@ -148,7 +177,7 @@ def facts(cert: x509.Certificate) -> CertificateFacts:
         key_type=key_type,
         key_bits=key_bits,
         key_detail=key_detail,
-        signature_algorithm=_SIGNATURE_NAMES.get(
+        signature_algorithm=_signature_names().get(
             cert.signature_algorithm_oid, cert.signature_algorithm_oid.dotted_string),
         signature_hash=signature_hash(cert),
         self_issued=subject == cert.issuer,
@@ -183,7 +212,10 @@ def fetchable(urls: tuple[str, ...]) -> list[str]:
 def load_certificates(data: bytes) -> list[x509.Certificate]:
     """The certificates of a download or file: PEM, DER, or PKCS#7 certs-only (as some CAs
     publish their AIA), at most MAX_DOWNLOADED, each with a subject and issuer that parse.
-    ValueError (never another of CERT_ERRORS) when it is none of these."""
+    ValueError (never another of cert_errors()) when it is none of these."""
+    from cryptography import x509
+    from cryptography.hazmat.primitives.serialization import pkcs7
+
     if data.count(b"-----BEGIN") > MAX_DOWNLOADED:
         raise ValueError(f"more than {MAX_DOWNLOADED} PEM blocks")
     try:
@@ -195,16 +227,16 @@ def load_certificates(data: bytes) -> list[x509.Certificate]:
         else:
             try:
                 certs = [x509.load_der_x509_certificate(data)]
-            except CERT_ERRORS:
+            except cert_errors():
                 certs = pkcs7.load_der_pkcs7_certificates(data)
         if len(certs) > MAX_DOWNLOADED:
             raise ValueError(f"{len(certs)} certificates: more than {MAX_DOWNLOADED}")
         for number, cert in enumerate(certs, 1):
             try:
                 _ = cert.subject, cert.issuer  # parsed lazily: every later use may rely on them
-            except CERT_ERRORS as exc:
+            except cert_errors() as exc:
                 raise ValueError(f"certificate {number}: {parse_problem(exc)}") from exc
-    except CERT_ERRORS as exc:
+    except cert_errors() as exc:
         if isinstance(exc, ValueError):
             raise
         raise ValueError(parse_problem(exc)) from exc
@@ -218,6 +250,8 @@ def verifies(
 ) -> bool:
     """Whether `signature` over `data` verifies with `key`; SHA-1 and MD5 included (the
     firmware rules judge those, not this)."""
+    from cryptography.hazmat.primitives.asymmetric import dsa, ec, ed448, ed25519, padding, rsa
+
     try:
         if isinstance(key, rsa.RSAPublicKey) and hash_algorithm is not None:
             rsa_padding = scheme if isinstance(scheme, padding.PSS) else padding.PKCS1v15()
@@ -230,7 +264,7 @@ def verifies(
             key.verify(signature, data, hash_algorithm)
         else:
             return False
-    except _VERIFY_ERRORS:
+    except _verify_errors():
         return False
     return True
 
@@ -244,7 +278,7 @@ def signed_by(cert: x509.Certificate, issuer: x509.Certificate) -> bool:
         hash_algorithm = cert.signature_hash_algorithm
         scheme = cert.signature_algorithm_parameters
         key = issuer.public_key()
-    except CERT_ERRORS:
+    except cert_errors():
         return False
     return verifies(key, cert.signature, cert.tbs_certificate_bytes, hash_algorithm, scheme)
 
@@ -263,7 +297,7 @@ def crl_signed_by(crl: x509.CertificateRevocationList, issuer: x509.Certificate)
         scheme = crl.signature_algorithm_parameters
         if crl.issuer != issuer.subject:
             return False
-    except CERT_ERRORS:
+    except cert_errors():
         return False
     return verifies(key, crl.signature, crl.tbs_certlist_bytes, hash_algorithm, scheme)
 

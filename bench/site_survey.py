@@ -24,8 +24,9 @@ taken from that run's own results and evidence:
   so this part is max(every hello's time, for each server: its hellos' time + (hellos - 1) x
   spacing), after the ProvisionServer lookup when no hello goes to a literal address;
 - the slowest chain of dependent queries: ProvisionServer A, then the PTR of its address
-  (DNS-PROVSERVER-A, -PTR), and each AD SRV record, then its target's A (DNS-AD-SRV), each
-  link at its slowest resolver.
+  (DNS-PROVSERVER-A, -PTR), ProvisionServer A, then the TCP connection to its hello port
+  (HS-PROVSERVER-TCP: an address that does not answer ARP costs the kernel's 3 s), and each
+  AD SRV record, then its target's A (DNS-AD-SRV), each link at its slowest resolver.
 
 The critical path is the longest of the three; the ratio measured / critical path is what
 DESIGN.md's target (<= 1.1) is about. A link's time is the run's own: a probe slowed by the
@@ -246,6 +247,14 @@ def queries_part(by_check: dict[str, list[dict[str, Any]]],
                                     f"-> PTR {ptr * 1000:.0f} ms"))
     for (site, domain), a in a_by_target.items():
         chains.append((a, f"{site}: ProvisionServer.{domain} A {a * 1000:.0f} ms"))
+    for result in by_check.get("HS-PROVSERVER-TCP", []):  # its A, then the connection
+        evidence = result.get("evidence", {})
+        elapsed = evidence.get("elapsed_ms")
+        if isinstance(elapsed, int | float):
+            chains.append((elapsed / 1000, f"{result['site']}: ProvisionServer."
+                                           f"{result['target']} A -> TCP port "
+                                           f"{evidence.get('port', '?')} "
+                                           f"({evidence.get('outcome', '?')}) {elapsed:.0f} ms"))
     for result in by_check.get("DNS-AD-SRV", []):
         answers = _answers(result)
         for srv in (a for a in answers if a.get("query", "").endswith(" SRV")):

@@ -9,11 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Any
-
-from cryptography import x509
-from cryptography.x509 import ocsp
-from cryptography.x509.oid import ExtendedKeyUsageOID
+from typing import TYPE_CHECKING, Any
 
 from amt_preflight import pki
 from amt_preflight.catalogue import CheckSpec, Need, check, not_configured, unjudged
@@ -28,6 +24,12 @@ from amt_preflight.observations.cert import (
     HttpFetch,
     LoadOutcome,
 )
+
+# cryptography is imported in the rules that parse downloads: a run whose checks read no
+# certificate never imports it (DESIGN.md, "Performance").
+if TYPE_CHECKING:
+    from cryptography import x509
+    from cryptography.x509 import ocsp
 
 RFC5280 = "RFC 5280 §4.2.1.13 (CRL distribution points), §4.2.2.1 (authority information access)"
 RFC6960 = "RFC 6960: OCSP"
@@ -89,6 +91,8 @@ FETCH_REASONS = {
 
 
 def _x509(cert: CertificateFacts) -> x509.Certificate:
+    from cryptography import x509
+
     return x509.load_der_x509_certificate(cert.der)
 
 
@@ -99,7 +103,7 @@ def _issuer(cert: CertificateFacts, bundle: CertificateBundle,
     for url in pki.fetchable(cert.ca_issuer_urls):
         try:
             candidates += pki.load_certificates(obs.http_get(url).body)
-        except pki.CERT_ERRORS:  # not a certificate: CA-AIA-REACHABLE says so
+        except pki.cert_errors():  # not a certificate: CA-AIA-REACHABLE says so
             continue
     return pki.issuer_among(_x509(cert), candidates)
 
@@ -135,22 +139,22 @@ def _malformed(certs: Iterable[CertificateFacts], urls_of: Callable[[Certificate
 # --- CRLs ------------------------------------------------------------------------------
 
 
-# What cryptography raises for a CRL or OCSP response that parses only in part
-# (pki.CERT_ERRORS): it reads fields lazily, so each is touched once, here, before a rule
-# relies on it.
-_UNPARSED = pki.CERT_ERRORS
+# A CRL or OCSP response may parse only in part, and cryptography reads fields lazily: each
+# is touched once, here, catching pki.cert_errors(), before a rule relies on it.
 
 
 def _subject(cert: x509.Certificate) -> str:
     """The certificate's subject for a message, or why it cannot be shown."""
     try:
         return clipped(cert.subject.rfc4514_string())
-    except _UNPARSED as exc:
+    except pki.cert_errors() as exc:
         return f"(a subject that does not parse: {pki.parse_problem(exc)})"
 
 
 def _crl(fetch: HttpFetch) -> x509.CertificateRevocationList | None:
     """The downloaded CRL, parsed whole; None when it is not one."""
+    from cryptography import x509
+
     try:
         if b"-----BEGIN" in fetch.body:
             crl = x509.load_pem_x509_crl(fetch.body)
@@ -159,20 +163,22 @@ def _crl(fetch: HttpFetch) -> x509.CertificateRevocationList | None:
         _ = crl.issuer, crl.last_update_utc, crl.next_update_utc, crl.extensions
         for entry in crl:
             _ = entry.serial_number, entry.revocation_date_utc
-    except _UNPARSED:
+    except pki.cert_errors():
         return None
     return crl
 
 
 def _ocsp_response(fetch: HttpFetch) -> ocsp.OCSPResponse | None:
     """The OCSP response, parsed whole; None when it is not one."""
+    from cryptography.x509 import ocsp
+
     try:
         response = ocsp.load_der_ocsp_response(fetch.body)
         if response.response_status is ocsp.OCSPResponseStatus.SUCCESSFUL:
             _ = (response.certificate_status, response.this_update_utc, response.serial_number,
                  response.next_update_utc, response.produced_at_utc, response.responder_name,
                  response.responder_key_hash, response.certificates, response.extensions)
-    except _UNPARSED:
+    except pki.cert_errors():
         return None
     return response
 
@@ -268,6 +274,8 @@ def crl_fresh(site: SiteConfig, obs: SiteView) -> Iterator[Finding]:
 
 
 def _key_hash(cert: x509.Certificate) -> bytes:
+    from cryptography import x509
+
     return x509.SubjectKeyIdentifier.from_public_key(cert.public_key()).digest
 
 
@@ -275,6 +283,9 @@ def _signs(candidate: x509.Certificate, response: ocsp.OCSPResponse,
            issuer: x509.Certificate) -> bool:
     """Whether `candidate` signed the response and may: the issuer itself, or a responder
     certificate the issuer issued for OCSP signing (RFC 6960 §4.2.2.2)."""
+    from cryptography import x509
+    from cryptography.x509.oid import ExtendedKeyUsageOID
+
     if response.responder_name is not None and candidate.subject != response.responder_name:
         return False
     if (response.responder_key_hash is not None
@@ -297,7 +308,7 @@ def _ocsp_signer(response: ocsp.OCSPResponse, issuer: x509.Certificate) -> x509.
         try:
             if _signs(candidate, response, issuer):
                 return candidate
-        except _UNPARSED:  # a certificate in the response that does not parse signs nothing
+        except pki.cert_errors():  # a certificate in the response that does not parse signs nothing
             continue
     return None
 
@@ -306,6 +317,8 @@ def _ocsp_part(cert: CertificateFacts, url: str, bundle: CertificateBundle,
                obs: SiteView) -> tuple[Part, str | None]:
     """CA-OCSP-ANSWERS's verdict on one responder about one certificate, and the status it
     vouches for ("good", "revoked", "unknown") when the answer is signed and fresh."""
+    from cryptography.x509 import ocsp
+
     fetch = obs.ocsp(url, cert.sha256)
     failed = _unfetched(fetch)
     if failed is not None:
@@ -452,7 +465,7 @@ def _aia_part(cert: CertificateFacts, url: str, obs: SiteView) -> Part:
     evidence: dict[str, Any] = {"certificate": cert.label, **fetch.to_evidence()}
     try:
         downloaded = pki.load_certificates(fetch.body)
-    except _UNPARSED as exc:
+    except pki.cert_errors() as exc:
         evidence["problem"] = clipped(pki.parse_problem(exc), 300)
         return Part(Status.FAIL, f"{url}: not a certificate ({len(fetch.body)} bytes)",
                     evidence, "NOT_A_CERTIFICATE")

@@ -13,17 +13,8 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
-from typing import Any
-
-from cryptography import x509
-from cryptography.hazmat.primitives import serialization
-from cryptography.x509.verification import (
-    Criticality,
-    ExtensionPolicy,
-    PolicyBuilder,
-    Store,
-    VerificationError,
-)
+from functools import cache
+from typing import TYPE_CHECKING, Any
 
 from amt_preflight import firmware, pki
 from amt_preflight.catalogue import (
@@ -47,6 +38,11 @@ from amt_preflight.observations.handshake import (
     HandshakeAttempt,
     HandshakeKind,
 )
+
+# cryptography is imported where a rule needs it (verify_chain): a run whose checks read no
+# certificate never imports it (DESIGN.md, "Performance").
+if TYPE_CHECKING:
+    from cryptography.x509.verification import ExtensionPolicy
 
 SDK_CERT = "Intel AMT SDK: Acquiring an Intel vPro certificate"
 SDK_VERIFY = "Intel AMT SDK: PKI certificate verification methods"
@@ -489,10 +485,15 @@ def _refused_by_verifier(bundle: CertificateBundle) -> bool:
                for c in bundle.certificates)
 
 
-# The firmware asks little of CA certificates; cryptography's Web PKI profile asks more
-# (key identifiers, critical basicConstraints). Keep what makes a chain: a CA is marked CA.
-_CA_POLICY = ExtensionPolicy.permit_all().require_present(
-    x509.BasicConstraints, Criticality.AGNOSTIC, None)
+@cache
+def _ca_policy() -> ExtensionPolicy:
+    """The firmware asks little of CA certificates; cryptography's Web PKI profile asks more
+    (key identifiers, critical basicConstraints). Keep what makes a chain: a CA is marked CA."""
+    from cryptography import x509
+    from cryptography.x509.verification import Criticality, ExtensionPolicy
+
+    return ExtensionPolicy.permit_all().require_present(
+        x509.BasicConstraints, Criticality.AGNOSTIC, None)
 
 
 NO_ROOT_IN_FILE = "NO_ROOT_IN_FILE"
@@ -502,6 +503,15 @@ NO_VALID_PATH = "NO_VALID_PATH"
 def verify_chain(bundle: CertificateBundle, now: datetime) -> ChainVerdict:
     """Order the bundle leaf → intermediates → self-signed root and verify every signature,
     with cryptography's path builder, the roots of the bundle as trust anchors."""
+    from cryptography import x509
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.x509.verification import (
+        ExtensionPolicy,
+        PolicyBuilder,
+        Store,
+        VerificationError,
+    )
+
     leaf_facts = bundle.leaf_certificate
     assert leaf_facts is not None  # the rules hand over loaded bundles only
     at = _moment_all_valid(bundle.certificates, now)
@@ -518,7 +528,7 @@ def verify_chain(bundle: CertificateBundle, now: datetime) -> ChainVerdict:
                             f"{last.label}, is issued by {clipped(last.issuer)})",
                             reason=NO_ROOT_IN_FILE)
     verifier = (PolicyBuilder().store(Store(roots)).time(at)
-                .extension_policies(ca_policy=_CA_POLICY, ee_policy=ExtensionPolicy.permit_all())
+                .extension_policies(ca_policy=_ca_policy(), ee_policy=ExtensionPolicy.permit_all())
                 .build_client_verifier())
     try:
         chain = verifier.verify(leaf, [c for c in certs if c != leaf]).chain

@@ -1,5 +1,5 @@
 """Hostile certificates, CRL and issuer downloads, and certificate files: every exception
-cryptography raises on them (pki.CERT_ERRORS, not only ValueError) becomes a verdict with its
+cryptography raises on them (pki.cert_errors(), not only ValueError) becomes a verdict with its
 reason, never a crash or a wrong verdict. Also the PEM reader's cost and the size cap of an
 HTTP body. No lab: hand-made observations and loopback servers only."""
 
@@ -104,7 +104,7 @@ def test_a_download_of_thousands_of_certificates_is_refused_unparsed() -> None:
 
 def test_a_bit_string_name_makes_facts_raise_a_cert_error_not_a_crash() -> None:
     cert = x509.load_der_x509_certificate(bit_string_name(good_der()))
-    with pytest.raises(pki.CERT_ERRORS) as raised:
+    with pytest.raises(pki.cert_errors()) as raised:
         pki.facts(cert)
     assert isinstance(raised.value, TypeError)  # what a narrow `except ValueError` let out
     issuer = x509.load_der_x509_certificate(lab_files()["www/issuing.crt"])

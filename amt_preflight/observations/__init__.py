@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from functools import cached_property
 from typing import TYPE_CHECKING
 
 from amt_preflight.observations.ad import (
@@ -102,11 +103,13 @@ class SiteView:
     now: datetime  # the run's clock: checks read no other
     checks: ChecksConfig  # the config's `checks:` settings (cert_warn_days)
 
-    @property
+    # A view is made once the gathering has ended: what it derives is kept (every domain's
+    # checks read the resolvers again, 1,000 domains times five checks)
+    @cached_property
     def resolvers(self) -> ResolverSet:
         return self.observations.resolvers.get(self.site, ResolverSet((), "not observed"))
 
-    @property
+    @cached_property
     def provision_resolvers(self) -> tuple[tuple[str, str], ...]:
         """(address, where it came from) of every resolver ProvisionServer is asked at: the
         site's resolvers and the devices' (DHCP option 6)."""

@@ -8,7 +8,7 @@ import ipaddress
 from collections.abc import Iterable
 from dataclasses import dataclass
 from enum import StrEnum
-from functools import lru_cache
+from functools import cached_property, lru_cache
 from typing import Any
 
 from amt_preflight.observations.base import Outcome, Transport
@@ -103,12 +103,17 @@ class DnsAnswer:
     elapsed_ms: float = 0.0
     detail: str = ""  # why it is not an answer; for MALFORMED, a hex excerpt of what came
 
-    @property
+    @cached_property
     def values(self) -> tuple[str, ...]:
         return tuple(r.value for r in self.records)
 
     def to_evidence(self) -> dict[str, Any]:
-        """How one resolver's answer is shown in a result's evidence."""
+        """How one resolver's answer is shown in a result's evidence: made once, as every
+        check about the domain shows the same answers (evidence is never changed after)."""
+        return self._evidence
+
+    @cached_property
+    def _evidence(self) -> dict[str, Any]:
         doc: dict[str, Any] = {
             "resolver": self.question.resolver,
             "transport": self.question.transport,

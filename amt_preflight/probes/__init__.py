@@ -2,7 +2,8 @@
 
 Each area's module holds its protocol code and the gatherers that decide what to ask for the
 checks' needs. gatherers() below is the one table from a Need to its gatherer: a new area adds
-its lines there. Area modules are imported on first use, so start-up stays cheap. A run gets
+its lines there. Area modules are imported on first use, so start-up stays cheap; a run looks
+up the gatherers it needs before its first probe, so no import stalls the event loop. A run gets
 its probes as a ProbeKit (that table and the DHCP probe): a test passes stand-ins instead of
 patching modules.
 """
@@ -12,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import importlib
 from collections.abc import Awaitable, Callable, Coroutine, Hashable, Iterator, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -44,6 +46,34 @@ class OncePerRun:
         return task
 
 
+class SetUp:
+    """Run-wide: the blocking set-up a probe needs before its first packet (importing scapy
+    or pysnmp, making an SNMP engine: tenths of a second of CPU each), off the event loop and
+    one piece at a time, in the order asked. Python runs one thread at a time, so pieces in
+    threads side by side only slow each other down: in one lane, the piece asked for first
+    (the DHCP survey's, which the engine starts early: its window is a long wait) is ready
+    first, and the event loop stays free for the probes in flight."""
+
+    def __init__(self) -> None:
+        self._lane = ThreadPoolExecutor(1, thread_name_prefix="amt-preflight-setup")
+        self._pending: set[asyncio.Future[Any]] = set()
+
+    async def run(self, work: Callable[[], T]) -> T:
+        done = asyncio.get_running_loop().run_in_executor(self._lane, work)
+        self._pending.add(done)
+        done.add_done_callback(self._pending.discard)
+        return await done
+
+    async def idle(self) -> None:
+        """Once nothing asked for is queued or under way (at once when nothing is)."""
+        while self._pending:
+            await asyncio.wait(set(self._pending))
+
+    def close(self) -> None:
+        """What has not started is dropped; a piece under way ends by itself (no I/O)."""
+        self._lane.shutdown(wait=False, cancel_futures=True)
+
+
 @dataclass(frozen=True)
 class SiteProbes:
     """What a gatherer works with for one site: its config, the run's shared probes (which
@@ -58,6 +88,7 @@ class SiteProbes:
     once: OncePerRun
     dhcp: DhcpProbe = field(default_factory=lambda: _new_dhcp_probe())
     resolv_conf: Path = Path("/etc/resolv.conf")  # the host's resolvers, the last resort
+    setup: SetUp = field(default_factory=SetUp)  # the run's: one for every site
 
 
 def _new_dhcp_probe() -> DhcpProbe:
@@ -77,6 +108,21 @@ RESOLVER_FREE = frozenset({Need.SITE_RESOLVERS, Need.DHCP_SURVEY, Need.DHCP_OPT6
                            Need.CERT_FILES,
                            Need.SNMP_SYSTEM, Need.SNMP_INTERFACES, Need.SNMP_PROCESSES,
                            Need.DEVICE_FILES})
+
+# Started first, in this order: the hellos and connect-backs (hellos to one provisioning
+# server are spaced by handshake.hello_spacing, so theirs is a run's longest chain), then
+# the DHCP window (a site without resolvers waits for its option 6) and the option 81 lease
+# (its window, then up to dhcp.register_wait for the records). Every other need after.
+STARTED_FIRST = (Need.HS_PKI, Need.HS_PSK, Need.DHCP_SURVEY, Need.DHCP_REGISTRATION)
+
+
+def start_order(need: Need) -> int:
+    """Where a need's gatherer starts among a run's: STARTED_FIRST, then the rest."""
+    return STARTED_FIRST.index(need) if need in STARTED_FIRST else len(STARTED_FIRST)
+
+
+# Needs whose chain is long enough that the rest wait for their head start (engine.gather)
+HEAD_START = frozenset({Need.HS_PKI, Need.HS_PSK})
 
 
 # Need -> (area module under amt_preflight.probes, its gatherer): the one table. A module is

@@ -87,7 +87,7 @@ def _private_key(data: bytes, password: bytes | None, pem: bool) -> PrivateKey:
                        f"{pki.parse_problem(exc)}") from exc
     except UnsupportedAlgorithm as exc:
         raise _Refused(LoadOutcome.GARBAGE, f"a private key of an unknown kind: {exc}") from exc
-    except pki.CERT_ERRORS as exc:
+    except pki.cert_errors() as exc:
         raise _Refused(LoadOutcome.GARBAGE, "a private key that does not parse: "
                        f"{pki.parse_problem(exc)}") from exc
 
@@ -118,7 +118,7 @@ def _from_pkcs12(data: bytes, password: bytes | None) -> tuple[list[x509.Certifi
                        "the password does not open the PKCS#12 file (or it is corrupt)") from exc
     except UnsupportedAlgorithm as exc:
         raise _Refused(LoadOutcome.GARBAGE, f"PKCS#12 with an unknown algorithm: {exc}") from exc
-    except pki.CERT_ERRORS as exc:
+    except pki.cert_errors() as exc:
         raise _Refused(LoadOutcome.GARBAGE, "PKCS#12 that does not parse: "
                        f"{pki.parse_problem(exc)}") from exc
     certs = ([loaded.cert.certificate] if loaded.cert else []) + [
@@ -158,7 +158,7 @@ def _from_pem(data: bytes, password: bytes | None) -> tuple[list[x509.Certificat
             _bounded(len(certs) + 1)
             try:
                 certs.append(x509.load_pem_x509_certificate(block))
-            except pki.CERT_ERRORS as exc:
+            except pki.cert_errors() as exc:
                 raise _Refused(LoadOutcome.BAD_CERTIFICATE, f"PEM block {number} is not a "
                                f"certificate: {pki.parse_problem(exc)}") from exc
         else:
@@ -184,7 +184,7 @@ def _parse(data: bytes, password: bytes | None) -> tuple[str, list[x509.Certific
         return ("PEM", *_from_pem(data, password))
     try:
         return "DER", [x509.load_der_x509_certificate(data)], []
-    except pki.CERT_ERRORS:
+    except pki.cert_errors():
         return ("PKCS#12", *_from_pkcs12(data, password))
 
 
@@ -199,7 +199,7 @@ def _facts(certs: list[x509.Certificate]) -> tuple[CertificateFacts, ...]:
     for number, cert in enumerate(certs, 1):
         try:
             described.append(pki.facts(cert))
-        except pki.CERT_ERRORS as exc:  # a name or a date that does not parse
+        except pki.cert_errors() as exc:  # a name or a date that does not parse
             raise _Refused(LoadOutcome.BAD_CERTIFICATE, f"certificate {number} of the file "
                            f"does not parse: {pki.parse_problem(exc)}") from exc
     return tuple(described)
@@ -235,7 +235,7 @@ def _public_der(key: PrivateKey | x509.Certificate) -> bytes | None:
     try:
         return key.public_key().public_bytes(
             serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
-    except pki.CERT_ERRORS:
+    except pki.cert_errors():
         return None
 
 

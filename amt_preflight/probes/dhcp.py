@@ -54,7 +54,7 @@ from amt_preflight.probes.undo import CLEANUP_S, undo_within
 from amt_preflight.probes.wire import excerpt
 
 if TYPE_CHECKING:
-    from amt_preflight.probes import SiteProbes
+    from amt_preflight.probes import SetUp, SiteProbes
     from amt_preflight.probes.dns import DnsProbe
 
 CLIENT_PORT, SERVER_PORT = 68, 67
@@ -251,15 +251,21 @@ class Collected:
 # --- the wire: a raw socket on the interface, in a thread -------------------------------
 
 
+# Surveys and leases on several interfaces start at once, each in its thread: one imports
+# scapy while the others wait, rather than each seeing its modules half made.
+_LAYERS_IMPORT = threading.Lock()
+
+
 class Layers:
     """The scapy layers the probe builds packets with, imported on first use (their
     import costs a few tenths of a second); scapy.all is never imported."""
 
     def __init__(self) -> None:
         logging.getLogger("scapy.runtime").setLevel(logging.ERROR)  # no start-up chatter
-        from scapy.layers.dhcp import BOOTP, DHCP
-        from scapy.layers.inet import IP, UDP
-        from scapy.layers.l2 import Ether
+        with _LAYERS_IMPORT:
+            from scapy.layers.dhcp import BOOTP, DHCP
+            from scapy.layers.inet import IP, UDP
+            from scapy.layers.l2 import Ether
 
         self.Ether, self.IP, self.UDP, self.BOOTP, self.DHCP = Ether, IP, UDP, BOOTP, DHCP
 
@@ -523,9 +529,18 @@ class DhcpProbe:
         self.host_name = f"amtp-{secrets.token_hex(4)}"  # in the survey's option 81
         self._stop = threading.Event()
         self._surveys: dict[tuple[str, float], asyncio.Task[DhcpSurvey]] = {}
+        self._prepared: asyncio.Future[Layers] | None = None
         # Threads of its own: a window holds one for seconds, and the loop's default pool
         # (a handful of threads) also serves name lookups, which must not wait behind it.
         self._threads = ThreadPoolExecutor(MAX_THREADS, thread_name_prefix="dhcp-probe")
+
+    def prepare(self, setup: SetUp) -> None:
+        """Import scapy in the run's set-up lane, ahead of the set-up that other probes ask
+        for there (pysnmp): the DISCOVER, and so the window, waits for it (Layers)."""
+        if self._prepared is None:
+            self._prepared = asyncio.ensure_future(setup.run(Layers))
+            # The survey's own thread says what went wrong, if anything did
+            self._prepared.add_done_callback(lambda done: done.cancelled() or done.exception())
 
     def survey(self, interface: str, window: float) -> asyncio.Future[DhcpSurvey]:
         key = (interface, window)
@@ -738,6 +753,8 @@ async def gather_survey(ctx: SiteProbes) -> None:
     site = ctx.site
     if site.interface is None:
         return
+    if isinstance(ctx.dhcp, DhcpProbe):  # not a test's stand-in
+        ctx.dhcp.prepare(ctx.setup)
     survey = await ctx.dhcp.survey(site.interface, site.dhcp.window)
     ctx.observations.dhcp[site.name] = survey
     option15 = option15_of(survey, site.dhcp.allowed_servers)

@@ -88,7 +88,7 @@ def endpoint_identity() -> tuple[rsa.RSAPrivateKey, x509.Certificate]:
     return key, certificate
 
 
-_CHAIN_ERRORS: tuple[type[Exception], ...] = (SSL.Error, *pki.CERT_ERRORS)
+_CHAIN_ERRORS: tuple[type[Exception], ...] = (SSL.Error, *pki.cert_errors())
 
 
 def _described(chain: list[x509.Certificate]) -> tuple[tuple[CertificateFacts, ...], str]:
@@ -97,7 +97,7 @@ def _described(chain: list[x509.Certificate]) -> tuple[tuple[CertificateFacts, .
     for index, certificate in enumerate(chain[:MAX_PRESENTED]):
         try:
             described.append(pki.facts(certificate))
-        except pki.CERT_ERRORS as exc:  # hostile bytes: a BIT STRING name, an unknown version
+        except pki.cert_errors() as exc:  # hostile bytes: a BIT STRING name, an unknown version
             return tuple(described), (f"certificate {index + 1} of the chain is unreadable: "
                                       f"{pki.parse_problem(exc)}")
     return tuple(described), ""
@@ -131,6 +131,7 @@ class SyntheticEndpoint:
         self.servers_asked: set[str] = set()  # addresses hellos went to through this endpoint
         self._server: asyncio.Server | None = None
         self._identity: tuple[rsa.RSAPrivateKey, x509.Certificate] | None = None
+        self._making: asyncio.Future[tuple[rsa.RSAPrivateKey, x509.Certificate]] | None = None
         self._contexts: dict[str, SSL.Context] = {}  # by TLS profile name
         self._handlers: set[asyncio.Task[None]] = set()
 
@@ -138,9 +139,18 @@ class SyntheticEndpoint:
     def is_open(self) -> bool:
         return self._server is not None
 
+    def prepare(self) -> None:
+        """Start making the endpoint's certificate (an RSA key: a tenth of a second of CPU)
+        in a worker thread, so it is there when the first hello may go; one per endpoint."""
+        if self._identity is None and (self._making is None or self._making.cancelled()):
+            self._making = asyncio.ensure_future(asyncio.to_thread(endpoint_identity))
+
     async def open(self) -> None:
         """Listen; OSError when the address cannot be bound."""
-        self._identity = await asyncio.to_thread(endpoint_identity)
+        if self._identity is None:
+            self.prepare()
+            assert self._making is not None
+            self._identity = await asyncio.shield(self._making)  # a cancelled open: kept
         self._server = await asyncio.start_server(self._accept, self.host, self.port,
                                                   reuse_address=True)
 
@@ -550,7 +560,9 @@ async def _gather(ctx: SiteProbes, kind: HandshakeKind, plans: list[_Planned]) -
     timeout = ctx.config.defaults.timeout
 
     async def new_queue() -> HelloQueue:
-        return HelloQueue(handshake.listen, timeout)
+        queue = HelloQueue(handshake.listen, timeout)
+        queue.endpoint.prepare()  # while the ProvisionServer lookup and connection go on
+        return queue
 
     queue = await ctx.once.run(("handshake endpoint", handshake.listen), new_queue)
 

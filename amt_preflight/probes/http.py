@@ -219,7 +219,7 @@ async def issuer_of(
         download = await fetch(ctx, url)
         try:
             found = pki.issuer_among(cert, pki.load_certificates(download.body))
-        except pki.CERT_ERRORS:
+        except pki.cert_errors():
             continue
         if download.ok and found is not None:
             return found
