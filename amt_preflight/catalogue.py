@@ -8,12 +8,13 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import field
 from enum import StrEnum
 from types import MappingProxyType
 from typing import TYPE_CHECKING
 
 from amt_preflight.model import NO_TARGET, Finding, Severity, Status
+from amt_preflight.typed import record
 
 if TYPE_CHECKING:
     from datetime import datetime
@@ -168,8 +169,10 @@ HOST_BASED = "host-based"
 FLOWS = (REMOTE_CONFIG, HOST_BASED)
 
 
-@dataclass(frozen=True)
+@record
 class CheckSpec:
+    """A check: its metadata beside its function (made by `check`)."""
+
     id: str
     title: str
     severity: Severity

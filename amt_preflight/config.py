@@ -6,21 +6,28 @@ written in the file: `*_env` names an environment variable, `*_file` a file hold
 
 from __future__ import annotations
 
-import difflib
 import fnmatch
 import ipaddress
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import field, replace
 from datetime import date
-from functools import lru_cache
+from functools import cached_property, lru_cache
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import yaml
 
 from amt_preflight.model import Severity
-from amt_preflight.typed import After, Invalid, Limits, field_validator, model_validator, validate
+from amt_preflight.typed import (
+    After,
+    Invalid,
+    Limits,
+    field_validator,
+    model_validator,
+    record,
+    validate,
+)
 
 try:  # the C loader is several times faster on big site lists
     from yaml import CSafeLoader as YamlLoader
@@ -58,7 +65,7 @@ def _ip(value: str) -> str:
 IpAddress = Annotated[str, After(_ip)]
 
 
-@dataclass(frozen=True, kw_only=True)
+@record(kw_only=True)
 class SecretRef:
     """Where a secret comes from: an environment variable or a file, never the YAML."""
 
@@ -73,8 +80,10 @@ def _secret_pair(obj: object, stem: str) -> SecretRef | None:
     return SecretRef(env=env, file=file)
 
 
-@dataclass(frozen=True, kw_only=True)
+@record(kw_only=True)
 class Defaults:
+    """`defaults`: each probe's timeout and retries, the run's deadline and concurrency."""
+
     timeout: Seconds = 3.0
     retries: Annotated[int, Limits(ge=0, le=10)] = 1
     deadline: Seconds = 300.0
@@ -82,15 +91,19 @@ class Defaults:
     allow_intrusive: bool = False
 
 
-@dataclass(frozen=True, kw_only=True)
+@record(kw_only=True)
 class DhcpConfig:
+    """A site's `dhcp`: the servers allowed to answer, and how long to listen."""
+
     allowed_servers: list[IpAddress] = field(default_factory=list)
     window: Seconds = 5.0
     register_wait: Seconds = 10.0
 
 
-@dataclass(frozen=True, kw_only=True)
+@record(kw_only=True)
 class AdConfig:
+    """A site's `ad`: the Active Directory domain, its KDCs and the account to bind as."""
+
     domain: DomainName
     realm: str | None = None
     kdcs: list[str] = field(default_factory=list)
@@ -143,8 +156,10 @@ def _device_pattern(value: str) -> str:
 DevicePattern = Annotated[str, Limits(max_length=4096), After(_device_pattern)]
 
 
-@dataclass(frozen=True, kw_only=True)
+@record(kw_only=True)
 class AmtConfig:
+    """A site's `amt`: the devices' generations, root hashes, reports and flow."""
+
     # AMT major versions; remote configuration exists from AMT 2.2 on (AMT-FACTS.md)
     generations: list[Annotated[int, Limits(ge=2, le=99)]] = field(default_factory=list)
     custom_root_hashes: list[str] = field(default_factory=list)
@@ -175,19 +190,25 @@ class AmtConfig:
         return out
 
 
-@dataclass(frozen=True, kw_only=True)
+@record(kw_only=True)
 class EnterpriseCa:
+    """`ca.enterprise`: the enterprise CA's host and the ports it must answer on."""
+
     host: str
     ports: list[Port] = field(default_factory=lambda: [135, 443])
 
 
-@dataclass(frozen=True, kw_only=True)
+@record(kw_only=True)
 class CaConfig:
+    """A site's `ca`."""
+
     enterprise: EnterpriseCa | None = None
 
 
-@dataclass(frozen=True, kw_only=True)
+@record(kw_only=True)
 class PskConfig:
+    """`handshake.psk`: where the TLS-PSK PID and PPS come from."""
+
     pid_env: str | None = None
     pid_file: Path | None = None
     pps_env: str | None = None
@@ -209,8 +230,10 @@ class PskConfig:
         return _secret_pair(self, "pps")
 
 
-@dataclass(frozen=True, kw_only=True)
+@record(kw_only=True)
 class HandshakeConfig:
+    """A site's `handshake`: the hello port, the connect-back listener, spacing."""
+
     hello_port: Port = 9971
     listen: str = "0.0.0.0:16993"
     connect_back_timeout: Seconds = 60.0
@@ -233,7 +256,7 @@ SnmpAuthProtocol = Literal["MD5", "SHA", "SHA224", "SHA256", "SHA384", "SHA512"]
 SnmpPrivProtocol = Literal["DES", "3DES", "AES", "AES128", "AES192", "AES256"]
 
 
-@dataclass(frozen=True, kw_only=True)
+@record(kw_only=True)
 class SnmpCredentials:
     """SNMPv2c (a community) or SNMPv3 USM (a user with an auth key, and a privacy key for
     authPriv), each secret from an environment variable or a file."""
@@ -278,8 +301,10 @@ class SnmpCredentials:
         return _secret_pair(self, "priv_key")
 
 
-@dataclass(frozen=True, kw_only=True)
+@record(kw_only=True)
 class SnmpDevice(SnmpCredentials):
+    """One device of `snmp.devices`: its address, interfaces and processes."""
+
     host: str
     port: Port = 161
     # by ifName or ifDescr, or by ifIndex (a number)
@@ -287,8 +312,10 @@ class SnmpDevice(SnmpCredentials):
     processes: list[str] = field(default_factory=list)  # hrSWRunName values that must run
 
 
-@dataclass(frozen=True, kw_only=True)
+@record(kw_only=True)
 class SnmpConfig:
+    """A site's `snmp`."""
+
     devices: list[SnmpDevice] = field(default_factory=list)
 
     @field_validator("devices")
@@ -301,16 +328,20 @@ class SnmpConfig:
         return devices
 
 
-@dataclass(frozen=True, kw_only=True)
+@record(kw_only=True)
 class CertificateRef:
+    """A domain's provisioning certificate: its file, key and password."""
+
     file: Path
     key_file: Path | None = None
     password_env: str | None = None
     password_file: Path | None = None
 
 
-@dataclass(frozen=True, kw_only=True)
+@record(kw_only=True)
 class DomainConfig:
+    """One of a site's `domains`: its name, provisioning server and certificate."""
+
     name: DomainName
     provision_server: list[IpAddress] = field(default_factory=list)
     certificate: CertificateRef | None = None
@@ -331,8 +362,10 @@ def _domain(value: str) -> str:
     return name
 
 
-@dataclass(frozen=True, kw_only=True)
+@record(kw_only=True)
 class SiteConfig:
+    """One of `sites`: a network segment surveyed as a whole."""
+
     name: Annotated[str, Limits(min_length=1, max_length=100, pattern=r"^[\w.@+-]+$")]
     interface: str | None = None
     resolvers: list[IpAddress] = field(default_factory=list)
@@ -352,8 +385,10 @@ class SiteConfig:
 CheckPattern = Annotated[str, Limits(pattern=r"^[A-Za-z0-9*?\[\]-]+$")]
 
 
-@dataclass(frozen=True, kw_only=True)
+@record(kw_only=True)
 class ChecksConfig:
+    """`checks`: checks disabled, severities changed, the certificate warning."""
+
     disable: list[CheckPattern] = field(default_factory=list)
     # by check ID (upper case; config.yaml's in any case)
     severity: dict[str, Severity] = field(default_factory=dict)
@@ -367,8 +402,10 @@ class ChecksConfig:
         return {key.upper(): value for key, value in values.items()}
 
 
-@dataclass(frozen=True, kw_only=True)
+@record(kw_only=True)
 class WaiverConfig:
+    """One of `waivers`: a failing check accepted, for a reason, maybe until a date."""
+
     check: CheckPattern
     reason: Annotated[str, Limits(min_length=1)]
     site: str | None = None
@@ -377,8 +414,10 @@ class WaiverConfig:
     expires: date | None = None
 
 
-@dataclass(frozen=True, kw_only=True)
+@record(kw_only=True)
 class SnmpTrapConfig(SnmpCredentials):
+    """`notify.snmp_trap`: where a trap goes when a site's verdict worsens."""
+
     host: str
     port: Port = 162
     # SNMPv3: the engine ID the traps are sent from, which the receiver's user is bound to
@@ -396,13 +435,17 @@ class SnmpTrapConfig(SnmpCredentials):
         return digits
 
 
-@dataclass(frozen=True, kw_only=True)
+@record(kw_only=True)
 class NotifyConfig:
+    """`notify`."""
+
     snmp_trap: SnmpTrapConfig | None = None
 
 
-@dataclass(frozen=True, kw_only=True)
+@record(kw_only=True)
 class Config:
+    """A whole config.yaml."""
+
     defaults: Defaults = field(default_factory=Defaults)
     sites: Annotated[list[SiteConfig], Limits(min_length=1)]
     checks: ChecksConfig = field(default_factory=ChecksConfig)
@@ -447,6 +490,52 @@ def _positions(
         for index, item in enumerate(node.value):
             out[(*path, index)] = item.start_mark.line + 1
             _positions(item, (*path, index), out, paths, source)
+
+
+def _duplicate_key(node: yaml.Node) -> bool:
+    """Whether some mapping gives a key twice; walked as _positions walks (a frame a level),
+    so a document nested too deeply for one is too deep for the other."""
+    if isinstance(node, yaml.MappingNode):
+        seen: set[str] = set()
+        for key_node, value_node in node.value:
+            key = str(key_node.value)
+            if key in seen or _duplicate_key(value_node):
+                return True
+            seen.add(key)
+    elif isinstance(node, yaml.SequenceNode):
+        for item in node.value:
+            if _duplicate_key(item):
+                return True
+    return False
+
+
+class _Layout:
+    """Where the document's keys and items are (lines) and each node's path, worked out only
+    when a problem is named or a key's line is wanted: a config of 1,000 domains has some
+    6,000 nodes, and most runs name no problem."""
+
+    def __init__(self, root: yaml.Node, source: Path) -> None:
+        self._root, self._source = root, source
+
+    @cached_property
+    def _walked(self) -> tuple[dict[Loc, int], dict[int, Loc]]:
+        positions: dict[Loc, int] = {}
+        paths: dict[int, Loc] = {}
+        try:
+            _positions(self._root, (), positions, paths, str(self._source))
+        except RecursionError:
+            raise ConfigError(self._source, None, "", "the YAML is nested too deeply") from None
+        return positions, paths
+
+    @property
+    def positions(self) -> dict[Loc, int]:
+        """Line of every key and item, by path."""
+        return self._walked[0]
+
+    @property
+    def paths(self) -> dict[int, Loc]:
+        """Path of every node, by id()."""
+        return self._walked[1]
 
 
 # An alias repeats its anchor's whole subtree wherever it is used, so nine lines of YAML can
@@ -593,13 +682,14 @@ def parse(text: str, source: Path) -> Config:
         raise ConfigError(source, None, "", f"YAML syntax: {exc}") from None
     if node is None:
         raise ConfigError(source, None, "", "the file is empty")
-    positions: dict[Loc, int] = {}
-    paths: dict[int, Loc] = {}
     try:
         _refuse_alias_bombs(node, str(source))  # before anything walks it as a tree
-        _positions(node, (), positions, paths, str(source))
+        # PyYAML keeps the last of a key given twice silently, which hides typos
+        if _duplicate_key(node):
+            _positions(node, (), {}, {}, str(source))  # raises, naming the first
     except RecursionError:
         raise ConfigError(source, None, "", "the YAML is nested too deeply") from None
+    layout = _Layout(node, source)
     try:  # values from the same parse, not a second one
         data = loader.construct_document(node)
     except RecursionError:
@@ -608,7 +698,7 @@ def parse(text: str, source: Path) -> Config:
         # mapping (PyYAML's constructor raises AttributeError for it): a config error, 78
         bad = _bad_scalar(node)
         line = bad.start_mark.line + 1 if bad else None
-        key = _dotted(paths.get(id(bad), ())) if bad else ""
+        key = _dotted(layout.paths.get(id(bad), ())) if bad else ""
         problem = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         raise ConfigError(source, line, key, f"invalid value: {problem}") from None
     if not isinstance(data, dict):
@@ -617,13 +707,14 @@ def parse(text: str, source: Path) -> Config:
         config = replace(validate(Config, data), source=source)
     except Invalid as exc:
         loc, problem = _explain(exc)
-        raise ConfigError(source, _line_of(loc, positions), _dotted(loc), problem) from None
-    _refuse_duplicates(config, positions, source)
-    _refuse_unknown_names(config, positions, source)
+        raise ConfigError(source, _line_of(loc, layout.positions), _dotted(loc), problem
+                          ) from None
+    _refuse_duplicates(config, layout, source)
+    _refuse_unknown_names(config, layout, source)
     return config
 
 
-def _refuse_duplicates(config: Config, positions: dict[Loc, int], source: Path) -> None:
+def _refuse_duplicates(config: Config, layout: _Layout, source: Path) -> None:
     """Site names and each site's domains identify results: each must be unique."""
     lists: list[tuple[Loc, list[str]]] = [(("sites",), [s.name for s in config.sites])]
     lists += [(("sites", i, "domains"), s.domain_names) for i, s in enumerate(config.sites)]
@@ -632,7 +723,7 @@ def _refuse_duplicates(config: Config, positions: dict[Loc, int], source: Path) 
         for index, name in enumerate(names):
             if name in seen:
                 loc = (*where, index, "name")
-                raise ConfigError(source, _line_of(loc, positions), _dotted(loc),
+                raise ConfigError(source, _line_of(loc, layout.positions), _dotted(loc),
                                   f"{name} is listed twice")
             seen.add(name)
 
@@ -653,12 +744,14 @@ def _check_problem(name: str, ids: Sequence[str], patterns: bool) -> str | None:
         return f"the pattern {name!r} matches no check ID (see `amt-preflight checks`)"
     if wanted in ids:
         return None
+    import difflib  # only for this hint, when the config names an unknown check
+
     close = difflib.get_close_matches(wanted, ids, n=1, cutoff=0.75)
     hint = f": did you mean {close[0]}?" if close else " (see `amt-preflight checks`)"
     return f"{name!r} is not a check ID{hint}"
 
 
-def _refuse_unknown_names(config: Config, positions: dict[Loc, int], source: Path) -> None:
+def _refuse_unknown_names(config: Config, layout: _Layout, source: Path) -> None:
     """Every check ID and pattern the config names selects a check, and every waiver's site
     exists (CHECKS.md): a typo must never waive or disable nothing in silence.
 
@@ -670,20 +763,21 @@ def _refuse_unknown_names(config: Config, positions: dict[Loc, int], source: Pat
     named: list[tuple[Loc, str, bool]] = [
         (("checks", "disable", i), p, True) for i, p in enumerate(config.checks.disable)]
     # severity keys are upper-cased by the model: the line is the one of the key as written
-    written = {str(loc[2]).upper(): loc for loc in positions
-               if len(loc) == 3 and loc[:2] == ("checks", "severity")}
+    written = {str(loc[2]).upper(): loc for loc in layout.positions
+               if len(loc) == 3 and loc[:2] == ("checks", "severity")
+               } if config.checks.severity else {}
     named += [(written.get(k, ("checks", "severity", k)), str(written.get(k, (k,))[-1]), False)
               for k in config.checks.severity]
     named += [(("waivers", i, "check"), w.check, True) for i, w in enumerate(config.waivers)]
     for loc, name, patterns in named:
         problem = _check_problem(name, ids, patterns)
         if problem is not None:
-            raise ConfigError(source, _line_of(loc, positions), _dotted(loc), problem)
+            raise ConfigError(source, _line_of(loc, layout.positions), _dotted(loc), problem)
     sites = [s.name for s in config.sites]
     for index, waiver in enumerate(config.waivers):
         if waiver.site is not None and waiver.site not in sites:
             loc = ("waivers", index, "site")
-            raise ConfigError(source, _line_of(loc, positions), _dotted(loc),
+            raise ConfigError(source, _line_of(loc, layout.positions), _dotted(loc),
                               f"no site is named {waiver.site!r} (sites: {', '.join(sites)})")
 
 

@@ -134,7 +134,8 @@ def _network_round(found: Found) -> None:
 
 
 def _certificates(found: Found, files: Sequence[Path], relative_to: Path) -> None:
-    from amt_preflight.checks.cert import domain_rule, root_of
+    from amt_preflight.checks.cert import domain_rule
+    from amt_preflight.checks.chain import root_of
     from amt_preflight.pki import is_builtin_root
     from amt_preflight.probes.certificate import read_bundle
 

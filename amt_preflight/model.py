@@ -8,10 +8,12 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import field, replace
 from datetime import datetime
 from enum import StrEnum
 from typing import Any
+
+from amt_preflight.typed import record
 
 SCHEMA_VERSION = 1
 TOOL_NAME = "amt-preflight"
@@ -95,7 +97,7 @@ _VERDICT_EXIT = {Verdict.READY: 0, Verdict.AT_RISK: 1, Verdict.NOT_READY: 2, Ver
 _VERDICT_RANK = {Verdict.READY: 0, Verdict.AT_RISK: 1, Verdict.UNKNOWN: 2, Verdict.NOT_READY: 3}
 
 
-@dataclass(frozen=True)
+@record
 class Finding:
     """What a check says about one target; the engine adds the check's metadata."""
 
@@ -113,8 +115,10 @@ class Finding:
     reason: str | None = None
 
 
-@dataclass(frozen=True)
+@record
 class Waiver:
+    """The waiver that turned a result's fail into waived, as the report shows it."""
+
     check: str
     reason: str
     site: str | None = None
@@ -132,8 +136,10 @@ def fingerprint(check: str, site: str, target: str) -> str:
     return hashlib.sha256(key).hexdigest()[:32]
 
 
-@dataclass(frozen=True)
+@record
 class Result:
+    """One check's judgement of one target at one site, with the check's metadata."""
+
     check: str
     site: str
     target: str
@@ -203,7 +209,7 @@ class NotRunReason(StrEnum):
     NOT_APPLICABLE = "not applicable"  # not for this site's activation flow (amt.flow)
 
 
-@dataclass(frozen=True)
+@record
 class NotRun:
     """A check that did not judge anything at a site, and why."""
 
@@ -219,8 +225,10 @@ class NotRun:
         return cls(doc["check"], NotRunReason(doc["reason"]), doc.get("detail", ""))
 
 
-@dataclass(frozen=True)
+@record
 class SiteSummary:
+    """A site's verdict, its results counted, and what was not looked at there."""
+
     name: str
     domains: Sequence[str]
     verdict: Verdict
@@ -266,7 +274,7 @@ def status_counts(results: Sequence[Result]) -> dict[str, int]:
     return counts
 
 
-@dataclass(frozen=True)
+@record
 class Selection:
     """What a run selected: its sites, the check IDs left after --check and checks.disable,
     and whether intrusive probes were allowed. The history compares a site's run only with
@@ -299,8 +307,10 @@ class Selection:
         return cls(tuple(doc["sites"]), tuple(doc["checks"]), bool(doc["intrusive"]))
 
 
-@dataclass(frozen=True)
+@record
 class RunInfo:
+    """When, where and with which config a run was made, and what it selected."""
+
     id: str
     started_at: str
     finished_at: str
@@ -335,7 +345,7 @@ class LeftoverKind(StrEnum):
     DHCP_LEASE = "dhcp-lease"  # the DHCP-OPT81-REGISTERS lease
 
 
-@dataclass(frozen=True)
+@record
 class Leftover:
     """A change an intrusive probe made that the run could not undo (CHECKS.md,
     "Interrupted runs"): named in every report, for someone to undo by hand."""
@@ -364,7 +374,7 @@ class Leftover:
         return f"{self.kind.value} {self.what}{where}: {self.detail}"
 
 
-@dataclass(frozen=True)
+@record
 class RunResult:
     """The JSON document of CHECKS.md, schema_version 1: the single source of truth."""
 

@@ -18,21 +18,77 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import operator
 import re
+import reprlib
 import types
 import typing
 import unicodedata
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from enum import Enum
 from pathlib import Path
-from typing import Any, Literal, TypeVar
+from typing import Any, Literal, TypeVar, dataclass_transform, overload
 
 Loc = tuple[object, ...]
 Check = Callable[[Any], Any]
 T = TypeVar("T")
 F = TypeVar("F")
+
+
+# --- records ---------------------------------------------------------------------------
+
+@overload
+def record(cls: type[T], /) -> type[T]: ...
+@overload
+def record(*, kw_only: bool = False) -> Callable[[type[T]], type[T]]: ...
+@dataclass_transform(frozen_default=True, field_specifiers=(dataclasses.field,))
+def record(cls: type[T] | None = None, /, *, kw_only: bool = False) -> Any:
+    """`@dataclass(frozen=True)`, made at half the cost, its instances alike in every way.
+
+    Python 3.11 compiles every method a dataclass generates (some 0.2 ms apiece, paid at
+    every start for every class), so __eq__, __hash__ and __repr__ are shared functions
+    here, behaving as the generated ones do (the fields compared, hashed and shown; `...`
+    for a repr within itself); only __init__ and the frozen __setattr__ and __delattr__ are
+    generated."""
+    def wrap(kind: type[T]) -> type[T]:
+        made = dataclasses.dataclass(kind, frozen=True, kw_only=kw_only, eq=False, repr=False)
+        fields = dataclasses.fields(typing.cast(Any, made))
+        _value_methods(made, [f.name for f in fields if f.compare],
+                       [f.name for f in fields if (f.compare if f.hash is None else f.hash)],
+                       [f.name for f in fields if f.repr])
+        return made
+    return wrap if cls is None else wrap(cls)
+
+
+def _getter(names: list[str]) -> Callable[[object], tuple[Any, ...]]:
+    """The named attributes as a tuple, whatever their number (attrgetter gives one value
+    bare)."""
+    if len(names) > 1:
+        return operator.attrgetter(*names)
+    return lambda value: tuple(getattr(value, name) for name in names)
+
+
+def _value_methods(kind: type, compared: list[str], hashed: list[str], shown: list[str]
+                   ) -> None:
+    key, hash_key = _getter(compared), _getter(hashed)
+
+    def __eq__(self: object, other: object) -> bool:
+        if other.__class__ is self.__class__:
+            return key(self) == key(other)
+        return NotImplemented
+
+    def __hash__(self: object) -> int:
+        return hash(hash_key(self))
+
+    @reprlib.recursive_repr()
+    def __repr__(self: object) -> str:
+        shown_fields = ", ".join(f"{name}={getattr(self, name)!r}" for name in shown)
+        return f"{self.__class__.__qualname__}({shown_fields})"
+
+    for method in (__eq__, __hash__, __repr__):
+        method.__qualname__ = f"{kind.__qualname__}.{method.__name__}"
+        setattr(kind, method.__name__, method)
 
 
 class Invalid(Exception):
@@ -45,7 +101,7 @@ class Invalid(Exception):
         self.kind, self.message, self.value, self.loc = kind, message, value, loc
 
 
-@dataclass(frozen=True)
+@record
 class Limits:
     """Bounds of a number, length of a string or list, and a pattern a string must match
     (whole, as `^...$` means in Rust's regex, which pydantic used)."""
@@ -58,7 +114,7 @@ class Limits:
     pattern: str | None = None
 
 
-@dataclass(frozen=True)
+@record
 class After:
     """A function of the validated value; a ValueError it raises is the problem."""
 

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from amt_preflight import pki
 from amt_preflight.catalogue import CheckSpec, Need, check, not_configured, unjudged
-from amt_preflight.checks.cert import NOT_READ, NOT_READ_MEANS, configured_chains
+from amt_preflight.checks.chain import NOT_READ, NOT_READ_MEANS, configured_chains
 from amt_preflight.config import SiteConfig
 from amt_preflight.model import Finding, Status, worst
 from amt_preflight.observations import SiteView

@@ -1,27 +1,25 @@
 """Provisioning certificate checks, per domain: the rules the AMT firmware applies to the
 chain a provisioning server presents (AMT-FACTS.md, "Provisioning certificate rules").
 
-Each rule is a function of one ChainUnderTest: the chain and everything the rule reads
-(where it came from, the site's generations and root hashes, the hashes a hello announced,
-the devices' verdict, the run's clock). `configured_chains` builds it for each domain's
-certificate file, `presented_chain_under_test` for a chain presented in a connect-back, so
-HS-PRESENTED-CHAIN judges that chain by the same rules (CHAIN_RULES).
+Each rule is a function of one ChainUnderTest (checks/chain.py): the chain and everything
+the rule reads (where it came from, the site's generations and root hashes, the hashes a
+hello announced, the devices' verdict, the run's clock). `configured_chains` builds it for
+each domain's certificate file, `presented_chain_under_test` for a chain presented in a
+connect-back, so HS-PRESENTED-CHAIN judges that chain by the same rules (CHAIN_RULES).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass, replace
-from datetime import UTC, datetime, timedelta
-from functools import cache
-from typing import TYPE_CHECKING, Any
+from collections.abc import Iterable, Iterator
+from dataclasses import replace
+from datetime import datetime, timedelta
+from typing import Any
 
 from amt_preflight import firmware, pki
 from amt_preflight.catalogue import (
     CheckSpec,
     Need,
     check,
-    not_configured,
     same_target,
     unjudged,
     where_unjudged,
@@ -31,27 +29,32 @@ from amt_preflight.model import Finding, Severity, Status
 from amt_preflight.observations import SiteView
 from amt_preflight.observations.base import clipped, utc_text
 from amt_preflight.observations.cert import CertificateBundle, CertificateFacts, LoadOutcome
-from amt_preflight.observations.dns import normal_name
 from amt_preflight.observations.handshake import (
     AnnouncedHash,
-    ConnectBack,
-    HandshakeAttempt,
-    HandshakeKind,
 )
 
-# cryptography is imported where a rule needs it (verify_chain): a run whose checks read no
-# certificate never imports it (DESIGN.md, "Performance").
-if TYPE_CHECKING:
-    from cryptography.x509.verification import ExtensionPolicy
+from .chain import (
+    LOADABLE,
+    MIN_RSA_BITS,
+    NO_ROOT_IN_FILE,
+    NO_VALID_PATH,
+    NOT_READ,
+    NOT_READ_MEANS,
+    WEAK_HASHES,
+    ChainRule,
+    ChainUnderTest,
+    chain_finding,
+    configured_chains,
+    each_loaded,
+    root_of,
+    verify_chain,
+)
 
 SDK_CERT = "Intel AMT SDK: Acquiring an Intel vPro certificate"
 SDK_VERIFY = "Intel AMT SDK: PKI certificate verification methods"
-LOADABLE = "CERT-LOADABLE"
 CHAIN_COMPLETE = "CERT-CHAIN-COMPLETE"
 HIGH_WITHIN_DAYS = 7  # CERT-EXPIRY-SOON is high, not medium, this close to the end
 MAX_CHAIN = 4  # certificates a common provisioning server accepts (RPS)
-WEAK_HASHES = frozenset({"sha1", "md5", "unknown"})  # refused by ME 15 H / ME 16 and later
-MIN_RSA_BITS = 2048
 
 # The SDK's extended TLD support (MeshCentral certoperations.js): for these TLDs only the
 # last N labels of the domain and the certificate name must agree.
@@ -62,161 +65,6 @@ TLD_DEPTH = {
     "ro": 3, "hu": 3, "nz": 3, "pt": 3, "il": 3, "gr": 3, "co": 3, "ie": 3, "za": 3, "th": 3,
     "sg": 3, "hk": 3, "cl": 2, "lt": 3, "id": 3, "hr": 3, "ee": 3, "bg": 3, "ua": 2,
 }
-
-
-def domain_to_match(site: SiteConfig, obs: SiteView, domain: str) -> tuple[str, str]:
-    """The domain the firmware compares with the certificate, and where it came from: the
-    PKI DNS suffix set in MEBx (amt.pki_dns_suffix), which the firmware takes instead of
-    option 15; else the option 15 the site's DHCP hands out when the probe saw one (and it
-    is meant for this domain: the site's only domain, or the same name); else the
-    configured domain."""
-    return _match_target(site, obs, domain, len(site.domains) == 1)
-
-
-def _match_target(site: SiteConfig, obs: SiteView, domain: str, sole: bool) -> tuple[str, str]:
-    """domain_to_match; `sole`: the option 15 seen is meant for this domain whatever its
-    name."""
-    if site.amt.pki_dns_suffix is not None:
-        return site.amt.pki_dns_suffix, "amt.pki_dns_suffix (set in MEBx)"
-    seen = obs.option15
-    if seen is not None and (sole or normal_name(seen.value) == normal_name(domain)):
-        return seen.value, f"DHCP option 15 from {seen.server} on {seen.interface}"
-    return domain, "config"
-
-
-# --- the chain under test ----------------------------------------------------------------
-
-NOT_READ = "NOT_READ"  # every CERT-* and CA-* check gives it
-NOT_READ_MEANS = "the certificate file was not read before the run ended"
-# (devices whose active hashes hold the root, devices whose do not): amt.devices' verdict
-FleetVerdict = tuple[tuple[str, ...], tuple[str, ...]]
-
-
-@dataclass(frozen=True)
-class ChainUnderTest:
-    """One provisioning chain and everything the CERT-* rules read to judge it: each rule is
-    a function of this alone, for a configured file and a chain presented in a connect-back
-    alike. Built by `configured_chains` and `presented_chain_under_test`."""
-
-    domain: str  # the configured domain it is for: the target of the findings
-    bundle: CertificateBundle  # its certificates as read; bundle.source says where from
-    presented: bool  # presented in a connect-back: no file, no private key to judge
-    match_domain: str  # the domain the firmware compares the leaf's names with
-    match_source: str  # where that came from: MEBx, DHCP option 15, config
-    generations: tuple[int, ...]  # amt.generations as configured (empty: none)
-    custom_root_hashes: tuple[str, ...]  # amt.custom_root_hashes
-    # The hashes a hello announced: for a presented chain they, not the site's lists, decide
-    # the root (what the firmware trusts in that exchange); None for the site's certificate
-    announced: tuple[AnnouncedHash, ...] | None
-    # The devices' own verdict on the root (amt.devices), where any device is judged
-    # against this domain; None otherwise (and always in HS-PRESENTED-CHAIN)
-    fleet: FleetVerdict | None
-    now: datetime  # the run's clock
-    warn_days: int  # checks.cert_warn_days
-
-    @property
-    def leaf(self) -> CertificateFacts:
-        leaf = self.bundle.leaf_certificate
-        assert leaf is not None  # judge_chain hands over loaded chains only
-        return leaf
-
-    @property
-    def started(self) -> datetime:
-        return datetime.fromtimestamp(self.bundle.read_at, UTC)
-
-
-ChainRule = Callable[[ChainUnderTest], Finding]
-
-PRESENTED = "TLS"  # the format of a bundle that is a chain presented in a handshake
-
-
-def presented_bundle(attempt: HandshakeAttempt, answer: ConnectBack) -> CertificateBundle:
-    """The chain presented in a connect-back, as the CERT-* rules read a certificate file."""
-    return CertificateBundle(
-        attempt.domain, f"chain presented by {answer.peer} in the connect-back"
-        + (f" ({attempt.profile})" if attempt.profile else ""), LoadOutcome.LOADED,
-        answer.chain_problem, PRESENTED, answer.chain, 0,
-        read_at=attempt.started_at + attempt.elapsed_ms / 1000)
-
-
-def _first_presented(obs: SiteView, domain: str) -> CertificateBundle | None:
-    """The chain a provisioning server presented in a connect-back for this domain (the
-    first profile's; HS-PRESENTED-CHAIN judges each)."""
-    for attempt in obs.handshakes(domain, HandshakeKind.PKI) or ():
-        answer = attempt.connect_back
-        if answer is not None and answer.chain:
-            return presented_bundle(attempt, answer)
-    return None
-
-
-def _under_test(site: SiteConfig, obs: SiteView, domain: str, bundle: CertificateBundle, *,
-                sole: bool, announced: tuple[AnnouncedHash, ...] | None = None,
-                fleet: FleetVerdict | None = None) -> ChainUnderTest:
-    match_domain, match_source = _match_target(site, obs, domain, sole)
-    return ChainUnderTest(domain, bundle, bundle.format == PRESENTED, match_domain,
-                          match_source, tuple(site.amt.generations),
-                          tuple(site.amt.custom_root_hashes), announced, fleet, obs.now,
-                          obs.checks.cert_warn_days)
-
-
-def configured_chains(
-    site: SiteConfig, obs: SiteView, *, fleet: bool = False
-) -> Iterator[tuple[str, ChainUnderTest | Finding]]:
-    """(domain, its chain under test), in config order: its certificate file as read;
-    without a file, the chain presented in a connect-back (the first profile's), judged as
-    the site's certificate; or (domain, the finding that says why there is nothing to
-    judge). With `fleet`, each chain carries the devices' verdict on its root (amt.devices:
-    CERT-ROOT-TRUSTED reads it)."""
-    verdicts = _fleet(site, obs) if fleet else {}
-    sole = len(site.domains) == 1
-    for domain_config in site.domains:
-        domain = domain_config.name
-        if domain_config.certificate is None:
-            bundle = _first_presented(obs, domain)
-            if bundle is None:
-                yield domain, not_configured(f"no certificate configured for {domain}, and "
-                                             "no chain presented in a handshake", domain)
-                continue
-        else:
-            bundle = obs.certificate(domain)
-            if bundle is None:
-                yield domain, Finding(domain, Status.ERROR, "the certificate file was not "
-                                      "read before the run ended", reason=NOT_READ)
-                continue
-        yield domain, _under_test(site, obs, domain, bundle, sole=sole,
-                                  fleet=verdicts.get(domain))
-
-
-def presented_chain_under_test(site: SiteConfig, obs: SiteView, attempt: HandshakeAttempt,
-                               answer: ConnectBack) -> ChainUnderTest:
-    """The chain presented in one connect-back, as HS-PRESENTED-CHAIN judges it: its root
-    against the hashes that hello announced, its names against amt.pki_dns_suffix, else the
-    option 15 seen (meant for the domain the hello went to), else the domain."""
-    return _under_test(site, obs, attempt.domain, presented_bundle(attempt, answer),
-                       sole=True, announced=attempt.announced)
-
-
-def judge_chain(chain: ChainUnderTest, rule: ChainRule) -> Finding:
-    """rule(chain) where the chain loaded; else why it is not judged (CERT-LOADABLE)."""
-    bundle = chain.bundle
-    if bundle.outcome is not LoadOutcome.LOADED or bundle.leaf_certificate is None:
-        return unjudged(chain.domain, LOADABLE,
-                        f"{bundle.source} did not load ({bundle.outcome.value})")
-    return rule(chain)
-
-
-def _each_loaded(site: SiteConfig, obs: SiteView, rule: ChainRule, *, fleet: bool = False
-                 ) -> Iterator[Finding]:
-    """rule(chain) for every domain whose certificate loaded; the others say why they are
-    not judged."""
-    for _, chain in configured_chains(site, obs, fleet=fleet):
-        yield chain if isinstance(chain, Finding) else judge_chain(chain, rule)
-
-
-def _finding(chain: ChainUnderTest, status: Status, message: str,
-             reason: str | None = None, /, **evidence: Any) -> Finding:
-    return Finding(chain.domain, status, message, {"file": chain.bundle.source, **evidence},
-                   started_at=chain.started, reason=reason)
 
 
 # --- CERT-LOADABLE ---------------------------------------------------------------------
@@ -273,16 +121,16 @@ def loadable(site: SiteConfig, obs: SiteView) -> Iterator[Finding]:
         bundle = chain.bundle
         leaf = bundle.leaf_certificate
         if chain.presented:
-            yield _finding(chain, Status.SKIPPED, f"no certificate file configured "
+            yield chain_finding(chain, Status.SKIPPED, f"no certificate file configured "
                            f"for {domain}: the other CERT-* rules judge the {bundle.source}; "
                            "the handshake proved the server holds the leaf's key",
                            PRESENTED_CHAIN)
         elif bundle.outcome is LoadOutcome.LOADED and leaf is not None:
-            yield _finding(chain, Status.PASS, f"{bundle.source}: "
+            yield chain_finding(chain, Status.PASS, f"{bundle.source}: "
                            f"{len(bundle.certificates)} certificates and the {bundle.keys[0]} "
                            f"key of {leaf.label}", **bundle.to_evidence())
         else:
-            yield _finding(chain, Status.FAIL, f"{bundle.source}: "
+            yield chain_finding(chain, Status.FAIL, f"{bundle.source}: "
                            f"{bundle.outcome.value}: {bundle.detail}",
                            _load_failure(bundle.outcome), **bundle.to_evidence())
 
@@ -310,7 +158,7 @@ def loadable(site: SiteConfig, obs: SiteView) -> Iterator[Finding]:
              "NO_AMT_USAGE": "the leaf has neither the AMT setup OID nor the AMT setup OU"},
 )
 def amt_usage(site: SiteConfig, obs: SiteView) -> Iterator[Finding]:
-    return _each_loaded(site, obs, _amt_usage)
+    return each_loaded(site, obs, _amt_usage)
 
 
 def _amt_usage(chain: ChainUnderTest) -> Finding:
@@ -318,12 +166,12 @@ def _amt_usage(chain: ChainUnderTest) -> Finding:
     seen = {"certificate": leaf.label, "eku": list(leaf.ekus),
             "ou": list(leaf.organizational_units)}
     if pki.AMT_SETUP_OID in leaf.ekus:
-        return _finding(chain, Status.PASS, f"{leaf.label}: EKU has the AMT "
+        return chain_finding(chain, Status.PASS, f"{leaf.label}: EKU has the AMT "
                         f"setup OID {pki.AMT_SETUP_OID}", matched="eku", **seen)
     if pki.AMT_SETUP_OU in leaf.organizational_units:
-        return _finding(chain, Status.PASS, f"{leaf.label}: subject OU is "
+        return chain_finding(chain, Status.PASS, f"{leaf.label}: subject OU is "
                         f"'{pki.AMT_SETUP_OU}'", matched="ou", **seen)
-    return _finding(chain, Status.FAIL, f"{leaf.label} has neither the AMT "
+    return chain_finding(chain, Status.FAIL, f"{leaf.label} has neither the AMT "
                     f"setup OID in its EKU nor the OU '{pki.AMT_SETUP_OU}'", "NO_AMT_USAGE",
                     **seen)
 
@@ -341,16 +189,16 @@ def _amt_usage(chain: ChainUnderTest) -> Finding:
              "NO_SERVER_AUTH": "the leaf's EKU lacks serverAuth (or it has no EKU)"},
 )
 def server_auth(site: SiteConfig, obs: SiteView) -> Iterator[Finding]:
-    return _each_loaded(site, obs, _server_auth)
+    return each_loaded(site, obs, _server_auth)
 
 
 def _server_auth(chain: ChainUnderTest) -> Finding:
     leaf = chain.leaf
     if pki.SERVER_AUTH_OID in leaf.ekus:
-        return _finding(chain, Status.PASS, f"{leaf.label}: EKU has serverAuth",
+        return chain_finding(chain, Status.PASS, f"{leaf.label}: EKU has serverAuth",
                         eku=list(leaf.ekus))
     said = "no EKU extension" if not leaf.ekus else f"EKU {', '.join(leaf.ekus)}"
-    return _finding(chain, Status.FAIL, f"{leaf.label}: {said}, without serverAuth",
+    return chain_finding(chain, Status.FAIL, f"{leaf.label}: {said}, without serverAuth",
                     "NO_SERVER_AUTH", eku=list(leaf.ekus))
 
 
@@ -384,7 +232,7 @@ def _validity(cert: CertificateFacts, now: datetime) -> str:
                               "expired)"},
 )
 def validity(site: SiteConfig, obs: SiteView) -> Iterator[Finding]:
-    return _each_loaded(site, obs, _validity_rule)
+    return each_loaded(site, obs, _validity_rule)
 
 
 def _validity_rule(chain: ChainUnderTest) -> Finding:
@@ -396,11 +244,11 @@ def _validity_rule(chain: ChainUnderTest) -> Finding:
     if problems:
         expired = any(now > c.not_after for c in bundle.certificates
                       if not now < c.not_before)
-        return _finding(chain, Status.FAIL, "; ".join(problems),
+        return chain_finding(chain, Status.FAIL, "; ".join(problems),
                         "EXPIRED" if expired else "NOT_YET_VALID",
                         checked_at=utc_text(now), validity=periods)
     first = min(bundle.certificates, key=lambda c: c.not_after)
-    return _finding(chain, Status.PASS, f"all {len(periods)} certificates are "
+    return chain_finding(chain, Status.PASS, f"all {len(periods)} certificates are "
                     f"valid; the first to expire is {first.label} on "
                     f"{utc_text(first.not_after)}", checked_at=utc_text(now),
                     validity=periods)
@@ -426,7 +274,7 @@ def _validity_rule(chain: ChainUnderTest) -> Finding:
                              f"(within {HIGH_WITHIN_DAYS} days the result is high)"},
 )
 def expiry_soon(site: SiteConfig, obs: SiteView) -> Iterator[Finding]:
-    return _each_loaded(site, obs, _expiry_soon)
+    return each_loaded(site, obs, _expiry_soon)
 
 
 def _expiry_soon(chain: ChainUnderTest) -> Finding:
@@ -438,106 +286,13 @@ def _expiry_soon(chain: ChainUnderTest) -> Finding:
     evidence = {"warn_days": warn_days, "days_left": days}
     if not soon:
         first = min(days, key=lambda label: days[label])
-        return _finding(chain, Status.PASS, f"the first to expire, {first}, has "
+        return chain_finding(chain, Status.PASS, f"the first to expire, {first}, has "
                         f"{days[first]:g} days left (warning at {warn_days})", **evidence)
     urgent = any(delta < timedelta(days=HIGH_WITHIN_DAYS) for delta in soon.values())
     said = ", ".join(f"{label} in {days[label]:g} days" for label in soon)
-    failed = _finding(chain, Status.FAIL, f"expires within {warn_days} days: {said}",
+    failed = chain_finding(chain, Status.FAIL, f"expires within {warn_days} days: {said}",
                       "EXPIRES_SOON", **evidence)
     return replace(failed, severity=Severity.HIGH) if urgent else failed
-
-
-# --- the chain -------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class ChainVerdict:
-    """What cryptography's X.509 verifier made of a bundle."""
-
-    path: tuple[CertificateFacts, ...]  # leaf first, root last; empty when none was built
-    verified_at: datetime
-    problem: str = ""  # why no path was built
-    # The check that reports why the verifier could not judge: CERT-CRYPTO (it refuses
-    # SHA-1, MD5 and short RSA keys), CERT-VALIDITY (no moment when all are valid).
-    judged_by: str = ""
-    reason: str = ""  # CERT-CHAIN-COMPLETE's reason tag when it fails: NO_ROOT_IN_FILE...
-
-    @property
-    def root(self) -> CertificateFacts | None:
-        return self.path[-1] if self.path else None
-
-
-def _moment_all_valid(certs: Iterable[CertificateFacts], now: datetime) -> datetime | None:
-    """`now` if every certificate is valid then; else a moment when all were (so validity,
-    which CERT-VALIDITY judges, does not decide the chain); None when there is none."""
-    certs = list(certs)
-    start, end = max(c.not_before for c in certs), min(c.not_after for c in certs)
-    if start > end:
-        return None
-    return now if start <= now <= end else start
-
-
-def _refused_by_verifier(bundle: CertificateBundle) -> bool:
-    """Whether the bundle holds what cryptography's verifier refuses to verify: SHA-1 or MD5
-    signatures (a root's own signature is not verified) and RSA issuer keys under 2048 bits."""
-    return any((c.signature_hash in WEAK_HASHES and not c.self_issued)
-               or (c.is_ca and c.key_type == "RSA" and c.key_bits < MIN_RSA_BITS)
-               for c in bundle.certificates)
-
-
-@cache
-def _ca_policy() -> ExtensionPolicy:
-    """The firmware asks little of CA certificates; cryptography's Web PKI profile asks more
-    (key identifiers, critical basicConstraints). Keep what makes a chain: a CA is marked CA."""
-    from cryptography import x509
-    from cryptography.x509.verification import Criticality, ExtensionPolicy
-
-    return ExtensionPolicy.permit_all().require_present(
-        x509.BasicConstraints, Criticality.AGNOSTIC, None)
-
-
-NO_ROOT_IN_FILE = "NO_ROOT_IN_FILE"
-NO_VALID_PATH = "NO_VALID_PATH"
-
-
-def verify_chain(bundle: CertificateBundle, now: datetime) -> ChainVerdict:
-    """Order the bundle leaf → intermediates → self-signed root and verify every signature,
-    with cryptography's path builder, the roots of the bundle as trust anchors."""
-    from cryptography import x509
-    from cryptography.hazmat.primitives import serialization
-    from cryptography.x509.verification import (
-        ExtensionPolicy,
-        PolicyBuilder,
-        Store,
-        VerificationError,
-    )
-
-    leaf_facts = bundle.leaf_certificate
-    assert leaf_facts is not None  # the rules hand over loaded bundles only
-    at = _moment_all_valid(bundle.certificates, now)
-    if at is None:
-        return ChainVerdict((), now, "no moment when every certificate of the file is valid",
-                            "CERT-VALIDITY")
-    by_der = {c.der: c for c in bundle.certificates}
-    certs = [x509.load_der_x509_certificate(c.der) for c in bundle.certificates]
-    leaf = x509.load_der_x509_certificate(leaf_facts.der)
-    roots = [c for c in certs if c.subject == c.issuer]
-    if not roots:
-        last = bundle.certificates[-1]
-        return ChainVerdict((), at, f"no self-signed root in the file (the last certificate, "
-                            f"{last.label}, is issued by {clipped(last.issuer)})",
-                            reason=NO_ROOT_IN_FILE)
-    verifier = (PolicyBuilder().store(Store(roots)).time(at)
-                .extension_policies(ca_policy=_ca_policy(), ee_policy=ExtensionPolicy.permit_all())
-                .build_client_verifier())
-    try:
-        chain = verifier.verify(leaf, [c for c in certs if c != leaf]).chain
-    except (VerificationError, ValueError) as exc:
-        return ChainVerdict((), at, f"cryptography's verifier: {exc}",
-                            "CERT-CRYPTO" if _refused_by_verifier(bundle) else "",
-                            NO_VALID_PATH)
-    return ChainVerdict(tuple(by_der[c.public_bytes(serialization.Encoding.DER)]
-                              for c in chain), at)
 
 
 @check(
@@ -562,7 +317,7 @@ def verify_chain(bundle: CertificateBundle, now: datetime) -> ChainVerdict:
              NO_VALID_PATH: "no path from the leaf to a root of the file verifies"},
 )
 def chain_complete(site: SiteConfig, obs: SiteView) -> Iterator[Finding]:
-    return _each_loaded(site, obs, _chain_complete)
+    return each_loaded(site, obs, _chain_complete)
 
 
 def _chain_complete(chain: ChainUnderTest) -> Finding:
@@ -577,22 +332,13 @@ def _chain_complete(chain: ChainUnderTest) -> Finding:
                               for c in verdict.path], unused=unused)
         reordered = list(verdict.path) != list(bundle.certificates)
         note = " (the file lists them in another order)" if reordered else ""
-        return _finding(chain, Status.PASS, f"{order}: every signature "
+        return chain_finding(chain, Status.PASS, f"{order}: every signature "
                         f"verifies{note}", **evidence)
     evidence["problem"] = verdict.problem
     if verdict.judged_by:
         return unjudged(chain.domain, verdict.judged_by, f"not judged: {verdict.problem}",
                         {"file": bundle.source, **evidence}, started_at=chain.started)
-    return _finding(chain, Status.FAIL, verdict.problem, verdict.reason, **evidence)
-
-
-def root_of(bundle: CertificateBundle, now: datetime) -> CertificateFacts | None:
-    """The root the leaf chains to; without a verified path, the file's only root."""
-    verdict = verify_chain(bundle, now)
-    if verdict.root is not None:
-        return verdict.root
-    roots = [c for c in bundle.certificates if c.self_issued]
-    return roots[0] if len(roots) == 1 else None
+    return chain_finding(chain, Status.FAIL, verdict.problem, verdict.reason, **evidence)
 
 
 def _listed(entries: Iterable[pki.RootHash], root: CertificateFacts) -> pki.RootHash | None:
@@ -634,16 +380,6 @@ def _judge_lists(chain: ChainUnderTest, root: CertificateFacts
     return missing, matches, chosen
 
 
-def _fleet(site: SiteConfig, obs: SiteView) -> dict[str, FleetVerdict]:
-    """The devices' own verdict on each domain's root, for the domains amt.devices reports
-    any device of."""
-    if obs.devices is None:
-        return {}
-    from .devices import devices_holding_roots  # devices builds on this module
-
-    return devices_holding_roots(site, obs)
-
-
 @check(
     id="CERT-ROOT-TRUSTED",
     title="Root is in the firmware's trusted hash list",
@@ -681,7 +417,7 @@ def _fleet(site: SiteConfig, obs: SiteView) -> dict[str, FleetVerdict]:
                                          "its lists (amt.devices)"},
 )
 def root_trusted(site: SiteConfig, obs: SiteView) -> Iterator[Finding]:
-    return _each_loaded(site, obs, _root_trusted, fleet=True)
+    return each_loaded(site, obs, _root_trusted, fleet=True)
 
 
 def _root_trusted(chain: ChainUnderTest) -> Finding:
@@ -704,28 +440,28 @@ def _root_trusted(chain: ChainUnderTest) -> Finding:
                         hint_lists=chosen, devices_holding=len(holding),
                         devices_lacking=list(lacking[:50]))
         if lacking:
-            return _finding(chain, Status.FAIL, f"root {root.label} is not "
+            return chain_finding(chain, Status.FAIL, f"root {root.label} is not "
                             f"active on {len(lacking)} of {len(holding) + len(lacking)} "
                             f"devices that report their lists (amt.devices): "
                             f"{', '.join(lacking[:5])}{' …' if len(lacking) > 5 else ''};"
                             " DEV-ROOT-ACTIVE names each", "ROOT_INACTIVE_ON_DEVICES",
                             **evidence)
-        return _finding(chain, Status.PASS, f"root {root.label} is active on "
+        return chain_finding(chain, Status.PASS, f"root {root.label} is active on "
                         f"all {len(holding)} devices that report their lists "
                         "(amt.devices)", **evidence)
     if missing and announced is not None:
-        return _finding(chain, Status.FAIL, f"root {root.label} (SHA-256 "
+        return chain_finding(chain, Status.FAIL, f"root {root.label} (SHA-256 "
                         f"{root.sha256}) is not among the {len(announced)} "
                         "hashes the hello announced", "ROOT_NOT_ANNOUNCED", **evidence)
     if missing:
-        return _finding(chain, Status.FAIL, f"root {root.label} (SHA-256 "
+        return chain_finding(chain, Status.FAIL, f"root {root.label} (SHA-256 "
                         f"{root.sha256}) is not in the list of {', '.join(missing)}: "
                         f"{' and '.join(missing)} devices do not carry it by default "
                         "(and it is not in amt.custom_root_hashes)", "ROOT_NOT_IN_LIST",
                         **evidence)
     named = sorted({f"{m['match']['ca']} ({m['match']['entry']})" if "match" in m
                     else f"{m['ca']} ({m['entry']})" for m in matches.values()})
-    return _finding(chain, Status.PASS, f"root {root.label} is trusted as "
+    return chain_finding(chain, Status.PASS, f"root {root.label} is trusted as "
                     f"{'; '.join(named)}", **evidence)
 
 
@@ -785,7 +521,7 @@ def domain_rule(domain: str, certificate_name: str) -> str | None:
              "DOMAIN_MISMATCH": "the domain matches none of the leaf's CN and SAN DNS names"},
 )
 def domain_match(site: SiteConfig, obs: SiteView) -> Iterator[Finding]:
-    return _each_loaded(site, obs, _domain_match)
+    return each_loaded(site, obs, _domain_match)
 
 
 def _domain_match(chain: ChainUnderTest) -> Finding:
@@ -797,11 +533,11 @@ def _domain_match(chain: ChainUnderTest) -> Finding:
     for name in names:
         matched = domain_rule(target, name)
         if matched:
-            return _finding(chain, Status.PASS, f"{target} ({source}) matches "
+            return chain_finding(chain, Status.PASS, f"{target} ({source}) matches "
                             f"{clipped(name)} by rule {matched}",
                             matched=clipped(name), rule=matched, **evidence)
     shown = ", ".join(clipped(n) for n in names[:5]) or "no CN or SAN DNS name"
-    return _finding(chain, Status.FAIL, f"{target} ({source}) matches none of "
+    return chain_finding(chain, Status.FAIL, f"{target} ({source}) matches none of "
                     f"the certificate's names: {shown}", "DOMAIN_MISMATCH", **evidence)
 
 
@@ -869,7 +605,7 @@ def _role(bundle: CertificateBundle, index: int) -> str:
                             "site's generations refuses"},
 )
 def crypto(site: SiteConfig, obs: SiteView) -> Iterator[Finding]:
-    return _each_loaded(site, obs, _crypto)
+    return each_loaded(site, obs, _crypto)
 
 
 def _crypto(chain: ChainUnderTest) -> Finding:
@@ -897,8 +633,8 @@ def _crypto(chain: ChainUnderTest) -> Finding:
             bad.append(f"{cert.label}: {problem}, refused by {label(gs)}{also}")
     evidence = {"generations": label(list(generations)), "chain": seen}
     if bad:
-        return _finding(chain, Status.FAIL, "; ".join(bad), "WEAK_CRYPTO", **evidence)
-    return _finding(chain, Status.PASS, f"all {len(seen)} certificates are "
+        return chain_finding(chain, Status.FAIL, "; ".join(bad), "WEAK_CRYPTO", **evidence)
+    return chain_finding(chain, Status.PASS, f"all {len(seen)} certificates are "
                     f"strong enough for {label(list(generations))}", **evidence)
 
 
@@ -916,7 +652,7 @@ def _crypto(chain: ChainUnderTest) -> Finding:
              "CHAIN_TOO_LONG": f"the chain has more than {MAX_CHAIN} certificates"},
 )
 def chain_length(site: SiteConfig, obs: SiteView) -> Iterator[Finding]:
-    return _each_loaded(site, obs, _chain_length)
+    return each_loaded(site, obs, _chain_length)
 
 
 def _chain_length(chain: ChainUnderTest) -> Finding:
@@ -924,9 +660,9 @@ def _chain_length(chain: ChainUnderTest) -> Finding:
     count = len(certificates)
     labels = [c.label for c in certificates[:20]]
     if count <= MAX_CHAIN:
-        return _finding(chain, Status.PASS, f"{count} certificates (at most {MAX_CHAIN})",
+        return chain_finding(chain, Status.PASS, f"{count} certificates (at most {MAX_CHAIN})",
                         certificates=labels)
-    return _finding(chain, Status.FAIL, f"{count} certificates (at most {MAX_CHAIN})",
+    return chain_finding(chain, Status.FAIL, f"{count} certificates (at most {MAX_CHAIN})",
                     "CHAIN_TOO_LONG", certificates=labels)
 
 

@@ -47,16 +47,8 @@ from amt_preflight.observations.devices import (
     DeviceReport,
 )
 
-from .cert import (
-    CHAIN_COMPLETE,
-    LOADABLE,
-    SDK_CERT,
-    SDK_VERIFY,
-    FleetVerdict,
-    configured_chains,
-    domain_rule,
-    root_of,
-)
+from .cert import CHAIN_COMPLETE, SDK_CERT, SDK_VERIFY, domain_rule
+from .chain import LOADABLE, FleetVerdict, configured_chains, root_of
 
 RPC_AMTINFO = "Open AMT rpc-go: amtinfo -cert -json"
 SDK_HASHES = "Intel AMT SDK: Manage Certificate Hashes (MEBx, setup.bin)"

@@ -110,20 +110,22 @@ def resolver_answers(site: SiteConfig, obs: SiteView) -> Iterator[Finding]:
                            "RESOLVER_SILENT", **source)
 
 
-def _provision_answers(site: SiteConfig, obs: SiteView, domain: str) -> list[DnsAnswer]:
-    """ProvisionServer.<domain> at the site's resolvers and at those DHCP hands to devices."""
-    return [obs.dns(r, provision_server_name(domain), "A") for r, _ in obs.provision_resolvers]
+def _provision_answers(obs: SiteView, name: str) -> list[DnsAnswer]:
+    """ProvisionServer.<domain> (`name`) at the site's resolvers and at those DHCP hands to
+    devices."""
+    return [obs.dns(r, name, "A") for r, _ in obs.provision_resolvers]
 
 
 def _sources(obs: SiteView) -> dict[str, str]:
-    """Where each resolver asked about ProvisionServer came from, for the evidence."""
+    """Where each resolver asked about ProvisionServer came from, for the evidence: made once
+    per check and shared by its findings (evidence is never changed after)."""
     return dict(obs.provision_resolvers)
 
 
-def _provision_finding(obs: SiteView, target: str, status: Status, message: str,
+def _provision_finding(sources: dict[str, str], target: str, status: Status, message: str,
                        answers: Iterable[DnsAnswer], reason: str | None = None, /,
                        **evidence: object) -> Finding:
-    return _finding(target, status, message, answers, reason, resolver_sources=_sources(obs),
+    return _finding(target, status, message, answers, reason, resolver_sources=sources,
                     **evidence)
 
 
@@ -160,24 +162,25 @@ def _judge_answered(
              "NO_RECORD": "a resolver that answered has no A record (NXDOMAIN, NODATA)"},
 )
 def provserver_a(site: SiteConfig, obs: SiteView) -> Iterator[Finding]:
+    sources = _sources(obs)
     for domain_config in site.domains:
         domain = domain_config.name
-        answers = _provision_answers(site, obs, domain)
+        name = provision_server_name(domain)
+        answers = _provision_answers(obs, name)
         answered, error = _judge_answered(domain, answers)
         if error:
             yield error
             continue
         empty = [a for a in answered if not a.records]
-        name = provision_server_name(domain)
         if empty:
             said = "; ".join(a.describe() for a in empty)
             # what the record should say, for the report's change plan
             expected = ({"expected": sorted(domain_config.provision_server)}
                         if domain_config.provision_server else {})
-            yield _provision_finding(obs, domain, Status.FAIL, f"{name}: {said}", answers,
+            yield _provision_finding(sources, domain, Status.FAIL, f"{name}: {said}", answers,
                                      "NO_RECORD", **expected)
         else:
-            yield _provision_finding(obs, domain, Status.PASS,
+            yield _provision_finding(sources, domain, Status.PASS,
                            f"{name}: {'; '.join(a.describe() for a in answered)}", answers)
 
 
@@ -202,10 +205,12 @@ def provserver_a(site: SiteConfig, obs: SiteView) -> Iterator[Finding]:
              "NO_ADDRESS": "the answers hold no address at all"},
 )
 def provserver_match(site: SiteConfig, obs: SiteView) -> Iterator[Finding]:
+    sources = _sources(obs)
     for domain_config in site.domains:
         domain = domain_config.name
         expected = sorted(domain_config.provision_server)
-        answers = _provision_answers(site, obs, domain)
+        name = provision_server_name(domain)
+        answers = _provision_answers(obs, name)
         if not expected:
             yield not_configured(f"no provision_server configured for {domain}: nothing to "
                                  "compare", domain)
@@ -214,22 +219,21 @@ def provserver_match(site: SiteConfig, obs: SiteView) -> Iterator[Finding]:
         if error:
             yield error
             continue
-        stray = {a.question.resolver: sorted(set(a.values) - set(expected))
-                 for a in answered if set(a.values) - set(expected)}
+        allowed = set(expected)
+        stray = {a.question.resolver: sorted(unexpected) for a in answered
+                 if (unexpected := set(a.values) - allowed)}
         evidence = {"expected": expected}
-        name = provision_server_name(domain)
         if stray:
-            sources = _sources(obs)
             said = "; ".join(f"{', '.join(v)} (at {'; '.join(_from(r, sources) for r in rs)})"
                              for v, rs in _grouped(stray))
-            yield _provision_finding(obs, domain, Status.FAIL,
+            yield _provision_finding(sources, domain, Status.FAIL,
                                      f"{name} resolves to {said}; expected {', '.join(expected)}",
                                      answers, "STRAY_ADDRESS", unexpected=stray, **evidence)
         elif not any(a.records for a in answered):
-            yield _provision_finding(obs, domain, Status.FAIL, f"{name} has no address",
+            yield _provision_finding(sources, domain, Status.FAIL, f"{name} has no address",
                                      answers, "NO_ADDRESS", **evidence)
         else:
-            yield _provision_finding(obs, domain, Status.PASS, f"{name} resolves to "
+            yield _provision_finding(sources, domain, Status.PASS, f"{name} resolves to "
                                      f"{', '.join(expected)} only", answers, **evidence)
 
 
@@ -260,26 +264,27 @@ def _grouped(by_resolver: dict[str, list[str]]) -> list[tuple[list[str], list[st
              "RESOLVERS_DISAGREE": "resolvers give different rcodes or addresses"},
 )
 def provserver_consistent(site: SiteConfig, obs: SiteView) -> Iterator[Finding]:
+    sources = _sources(obs)
     for domain in site.domain_names:
-        answers = _provision_answers(site, obs, domain)
+        name = provision_server_name(domain)
+        answers = _provision_answers(obs, name)
         answered = [a for a in answers if a.outcome.answered]
         if len(answers) < 2:
             yield Finding(domain, Status.SKIPPED,
                           "only one resolver: nothing to compare it with", reason="ONE_RESOLVER")
             continue
         if len(answered) < 2:
-            yield _provision_finding(obs, domain, Status.SKIPPED,
+            yield _provision_finding(sources, domain, Status.SKIPPED,
                            f"fewer than two resolvers answered: {_unanswered(answers)}", answers,
                            "TOO_FEW_ANSWERED")
             continue
         views = {a.question.resolver: (a.rcode, tuple(sorted(a.values))) for a in answered}
-        name = provision_server_name(domain)
         if len(set(views.values())) == 1:
-            yield _provision_finding(obs, domain, Status.PASS,
+            yield _provision_finding(sources, domain, Status.PASS,
                            f"{len(views)} resolvers agree on {name}", answers)
         else:
             said = "; ".join(a.describe() for a in answered)
-            yield _provision_finding(obs, domain, Status.FAIL,
+            yield _provision_finding(sources, domain, Status.FAIL,
                                      f"resolvers disagree on {name}: {said}", answers,
                                      "RESOLVERS_DISAGREE")
 
@@ -301,11 +306,12 @@ def provserver_consistent(site: SiteConfig, obs: SiteView) -> Iterator[Finding]:
              NO_ANSWER: NO_ANSWER_MEANS},
 )
 def provserver_ptr(site: SiteConfig, obs: SiteView) -> Iterator[Finding]:
+    sources = _sources(obs)
     for domain in site.domain_names:
-        answered = [a for a in _provision_answers(site, obs, domain) if a.records]
+        name = provision_server_name(domain)
+        answered = [a for a in _provision_answers(obs, name) if a.records]
         if not answered:
-            yield unjudged(domain, "DNS-PROVSERVER-A",
-                           f"{provision_server_name(domain)} has no address to reverse")
+            yield unjudged(domain, "DNS-PROVSERVER-A", f"{name} has no address to reverse")
             continue
         # The probe reverses at most MAX_REVERSED addresses of one answer: the rest are
         # named, not asked about
@@ -322,16 +328,16 @@ def provserver_ptr(site: SiteConfig, obs: SiteView) -> Iterator[Finding]:
                 "one answer are)") if skipped else ""
         if bad:
             said = "; ".join(f"{p.question.name}: {p.describe()}" for p in bad)
-            yield _provision_finding(obs, domain, Status.FAIL,
+            yield _provision_finding(sources, domain, Status.FAIL,
                                      f"not inside {domain}: {said}{rest}", ptrs,
                                      "PTR_OUTSIDE_DOMAIN", **not_reversed)
         elif not covered:
-            yield _provision_finding(obs, domain, Status.ERROR, "no resolver answered the PTR "
+            yield _provision_finding(sources, domain, Status.ERROR, "no resolver answered the PTR "
                                      f"query: {_unanswered(ptrs)}{rest}", ptrs, NO_ANSWER,
                                      **not_reversed)
         else:
             names = sorted({v.rstrip(".") for p in replied for v in p.values})
-            yield _provision_finding(obs, domain, Status.PASS,
+            yield _provision_finding(sources, domain, Status.PASS,
                                      f"{', '.join(addresses)} reverse to {', '.join(names)}"
                                      f"{rest}", ptrs, **not_reversed)
 

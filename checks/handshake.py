@@ -3,7 +3,7 @@ endpoint, and presents a chain an AMT device would accept (or completes TLS-PSK)
 
 The chain presented in the connect-back is judged by the CERT-* rules of checks/cert.py, the
 same functions that judge the configured certificate files (cert.CHAIN_RULES, each a function
-of a cert.ChainUnderTest), and against the hash list the hello announced (the list the
+of a chain.ChainUnderTest), and against the hash list the hello announced (the list the
 firmware would match its root against).
 """
 
@@ -35,6 +35,7 @@ from amt_preflight.observations.handshake import (
 )
 
 from . import cert
+from .chain import LOADABLE, ChainUnderTest, judge_chain, presented_chain_under_test
 
 SDK_HELLO = "Intel AMT SDK: setup mode hello messages"
 SDK_FLOW = "Intel AMT SDK: remote setup and configuration flow (TLS-PKI)"
@@ -343,11 +344,11 @@ def connect_back(site: SiteConfig, obs: SiteView) -> Iterator[Finding]:
 # --- HS-PRESENTED-CHAIN ----------------------------------------------------------------
 
 
-def judge_presented(chain: cert.ChainUnderTest) -> list[tuple[CheckSpec, Finding]]:
+def judge_presented(chain: ChainUnderTest) -> list[tuple[CheckSpec, Finding]]:
     """Every CERT-* rule but CERT-LOADABLE (a file's property: in a connect-back the TLS
     handshake itself proves the server holds the leaf's key) on a presented chain, whose
     root the hashes its hello announced decide (what the firmware trusts in that exchange)."""
-    return [(spec, cert.judge_chain(chain, rule)) for spec, rule in cert.CHAIN_RULES]
+    return [(spec, judge_chain(chain, rule)) for spec, rule in cert.CHAIN_RULES]
 
 
 def _rule_evidence(spec: CheckSpec, finding: Finding) -> dict[str, Any]:
@@ -389,7 +390,7 @@ def presented_chain(site: SiteConfig, obs: SiteView) -> Iterator[Finding]:
         profiles, failed, errors = [], [], []
         for attempt, answer in presented:
             assert answer is not None  # filtered above
-            judged = judge_presented(cert.presented_chain_under_test(site, obs, attempt, answer))
+            judged = judge_presented(presented_chain_under_test(site, obs, attempt, answer))
             rules = [_rule_evidence(spec, f) for spec, f in judged]
             profiles.append({
                 "profile": attempt.profile,
@@ -406,7 +407,7 @@ def presented_chain(site: SiteConfig, obs: SiteView) -> Iterator[Finding]:
                        for r in rules if r["status"] == Status.ERROR.value]
         evidence: dict[str, Any] = {
             "profiles": profiles,
-            "not_judged": {cert.LOADABLE: "a file's property: the handshake proved the "
+            "not_judged": {LOADABLE: "a file's property: the handshake proved the "
                                           "server holds the leaf's private key"},
         }
         timed = tuple(a for a, _ in presented)

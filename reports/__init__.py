@@ -13,6 +13,7 @@ if __name__ != "amt_preflight.reports":
 
 import re
 from collections.abc import Mapping, Sequence
+from functools import cache
 
 from amt_preflight.model import NotRunReason, RunResult, SiteSummary, Verdict
 
@@ -53,10 +54,15 @@ def not_run_summary(site: SiteSummary) -> str:
 # option, a certificate subject). Shown raw they corrupt a terminal or reorder text; shown
 # as escapes they are evidence. U+FFFE and U+FFFF are no characters at all (XML 1.0 refuses
 # them, as it refuses the C0 controls and surrogates): after visible() a text is XML-safe.
-_INVISIBLE = re.compile(
+_INVISIBLE = (
     "[\x00-\x08\x0b-\x1f\x7f-\x9f\u200e\u200f\u202a-\u202e\u2066-\u2069\ud800-\udfff"
     "\ufffe\uffff]"
 )
+
+
+@cache  # compiled when a format for people first shows text (half a millisecond): not for JSON
+def _invisible() -> re.Pattern[str]:
+    return re.compile(_INVISIBLE)
 
 
 def _escape_code(match: re.Match[str]) -> str:
@@ -66,7 +72,7 @@ def _escape_code(match: re.Match[str]) -> str:
 
 def visible(text: str) -> str:
     """The text with every invisible or control character written as a \\x.. or \\u.... escape."""
-    return _INVISIBLE.sub(_escape_code, text)
+    return _invisible().sub(_escape_code, text)
 
 
 def render(fmt: str, run: RunResult, previous: RunResult | None = None,

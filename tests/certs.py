@@ -3,6 +3,7 @@ made in memory at a fixed moment, read by the certificate probe's own parser."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime
 from functools import cache
 from typing import Any
@@ -13,7 +14,7 @@ from amt_preflight.config import ChecksConfig, SiteConfig
 from amt_preflight.model import Finding, Status
 from amt_preflight.observations import Observations, SiteView
 from amt_preflight.observations.base import Outcome
-from amt_preflight.observations.cert import CertificateBundle, HttpFetch, TcpConnect
+from amt_preflight.observations.cert import CertificateBundle, HttpFetch, OcspFetch, TcpConnect
 from amt_preflight.probes.certificate import read_bundle
 from lab import pki
 
@@ -85,21 +86,21 @@ class Seen:
         self.site_name = site_name
 
     def certificate(self, found: CertificateBundle, domain: str = DOMAIN) -> Seen:
-        self.obs.certificates[(self.site_name, domain)] = found
+        self.obs.record(replace(found, domain=domain), self.site_name)
         return self
 
     def http(self, *fetches: HttpFetch) -> Seen:
         for fetch in fetches:
-            self.obs.http[(self.site_name, fetch.url)] = fetch
+            self.obs.record(fetch, self.site_name)
         return self
 
     def ocsp(self, certificate_sha256: str, fetch: HttpFetch) -> Seen:
-        self.obs.ocsp[(self.site_name, fetch.url, certificate_sha256)] = fetch
+        self.obs.record(OcspFetch(certificate_sha256, fetch), self.site_name)
         return self
 
     def tcp(self, host: str, port: int, outcome: Outcome, detail: str = "") -> Seen:
-        self.obs.tcp[(self.site_name, host, port)] = TcpConnect(
-            host, port, outcome, "10.250.0.31", 1, NOW.timestamp(), 1.0, detail)
+        self.obs.record(TcpConnect(host, port, outcome, "10.250.0.31", 1, NOW.timestamp(), 1.0,
+                                   detail), self.site_name)
         return self
 
     def view(self, warn_days: int = 30, now: datetime = NOW) -> SiteView:

@@ -64,5 +64,5 @@ def devices(*docs: dict[str, Any]) -> DeviceInventory:
 
 
 def with_fleet(seen: Seen, fleet: DeviceInventory, site: str = "hq") -> Seen:
-    seen.obs.devices[site] = fleet
+    seen.obs.record(fleet, site)
     return seen

@@ -92,7 +92,7 @@ class Observed:
 
     def __init__(self, site_name: str = "hq", resolvers: Iterable[str] = (R1, R2)) -> None:
         self.obs = Observations()
-        self.obs.resolvers[site_name] = ResolverSet(tuple(resolvers), "config")
+        self.obs.record(ResolverSet(tuple(resolvers), "config"), site_name)
         self.site_name = site_name
 
     def answer(
@@ -101,9 +101,9 @@ class Observed:
     ) -> Observed:
         q = DnsQuestion(resolver, name, rdtype, transport)
         records = tuple(DnsRecord(q.name, q.rdtype, 300, v) for v in values)
-        self.obs.dns[q] = DnsAnswer(q, Outcome.ANSWER, rcode=rcode, records=records,
-                                    attempts=1, started_at=1_800_000_000.0, elapsed_ms=2.0,
-                                    **extra)
+        self.obs.record(DnsAnswer(q, Outcome.ANSWER, rcode=rcode, records=records,
+                                  attempts=1, started_at=1_800_000_000.0, elapsed_ms=2.0,
+                                  **extra))
         return self
 
     def silent(
@@ -111,15 +111,15 @@ class Observed:
         outcome: Outcome = Outcome.TIMEOUT,
     ) -> Observed:
         q = DnsQuestion(resolver, name, rdtype, transport)
-        self.obs.dns[q] = DnsAnswer(q, outcome, attempts=2, started_at=1_800_000_000.0,
-                                    elapsed_ms=6000.0, detail="no reply in 3 s")
+        self.obs.record(DnsAnswer(q, outcome, attempts=2, started_at=1_800_000_000.0,
+                                  elapsed_ms=6000.0, detail="no reply in 3 s"))
         return self
 
     def update(self, domain: str, rcode: str | None, outcome: Outcome = Outcome.ANSWER,
                zone: str | None = None) -> Observed:
-        self.obs.dns_updates[domain] = DnsUpdateAttempt(
+        self.obs.record(DnsUpdateAttempt(
             domain, zone or domain, R1, f"amt-preflight-probe-1.{zone or domain}", outcome,
-            rcode=rcode, cleanup="deleted" if rcode == "NOERROR" else "not needed")
+            rcode=rcode, cleanup="deleted" if rcode == "NOERROR" else "not needed"))
         return self
 
     def dhcp(self, *answers: DhcpAnswer, interface: str = "lab0", error: str = "",
@@ -127,10 +127,10 @@ class Observed:
         """The site's DHCP survey, with these answers (or the probe's error)."""
         survey = DhcpSurvey(interface, CLIENT_MAC, 5.0, ("DISCOVER", "INFORM"), answers,
                             error=error, started_at=1_800_000_000.0, elapsed_ms=5000.0)
-        self.obs.dhcp[self.site_name] = survey
+        self.obs.record(survey, self.site_name)
         option15 = option15_of(survey, allowed)
         if option15 is not None:
-            self.obs.option15[self.site_name] = option15
+            self.obs.record(option15, self.site_name)
         return self
 
     def registration(self, **fields: Any) -> Observed:
@@ -142,7 +142,7 @@ class Observed:
             fqdn_source="option 81 in the ACK", a_seen=(R1,), ptr_seen=(R1,), a_after_ms=5.0,
             ptr_after_ms=6.0, waited_s=0.1, released=True,
             cleanup="A record gone after the RELEASE")
-        self.obs.dhcp_registrations[self.site_name] = replace(base, **fields)
+        self.obs.record(replace(base, **fields), self.site_name)
         return self
 
     # --- AD and Kerberos
@@ -152,7 +152,7 @@ class Observed:
         """The site's KDCs or DCs; an address alone stands for an SRV target dc01.corp.example."""
         made = tuple(s if isinstance(s, AdServer) else AdServer(s, (s,), ("dc01.corp.example",))
                      for s in servers)
-        self.obs.ad_servers[(self.site_name, role)] = AdServers(role, made, source)
+        self.obs.record(AdServers(role, made, source), self.site_name)
         return self
 
     def kerberos(
@@ -173,7 +173,7 @@ class Observed:
                 error_name=f"ERROR_{code}" if code is not None else "",
                 realm=reply_realm or realm, kdc_time=sent + 0.001 + offset, sent_at=sent,
                 rtt_ms=2.0, attempts=1, started_at=sent, elapsed_ms=2.0)
-        self.obs.kerberos[question] = reply
+        self.obs.record(reply)
         return self
 
     def root_dse(self, address: str, naming: str = "DC=corp,DC=example",
@@ -183,7 +183,7 @@ class Observed:
             "outcome": Outcome.ANSWER, "result": "success", "default_naming_context": naming,
             "dns_host_name": host, "dc_time": 1_800_000_000.5, "sent_at": 1_800_000_000.0,
             "rtt_ms": 1.0, "attempts": 1, "started_at": 1_800_000_000.0, "elapsed_ms": 3.0}
-        self.obs.root_dse[address] = RootDse(address, **{**values, **fields})
+        self.obs.record(RootDse(address, **{**values, **fields}))
         return self
 
     def bind(self, address: str, stage: BindStage = BindStage.BOUND, **fields: Any) -> Observed:
@@ -194,8 +194,8 @@ class Observed:
             "result": "success", "ou": "OU=AMT,DC=corp,DC=example", "ou_result": "success",
             "ou_classes": ("top", "organizationalUnit"), "started_at": 1_800_000_000.0,
             "elapsed_ms": 5.0}
-        self.obs.ldap_binds[(self.site_name, address)] = LdapBind(
-            address, "svc-amt@corp.example", stage, **{**values, **fields})
+        self.obs.record(LdapBind(address, "svc-amt@corp.example", stage, **{**values, **fields}),
+                        self.site_name)
         return self
 
     def view(self) -> Any:

@@ -12,7 +12,8 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes
 
 from amt_preflight import pki as facts_pki
-from amt_preflight.checks.cert import domain_rule, domain_to_match
+from amt_preflight.checks.cert import domain_rule
+from amt_preflight.checks.chain import domain_to_match
 from amt_preflight.config import SiteConfig
 from amt_preflight.model import Severity, Status
 from amt_preflight.observations.cert import CertificateBundle, LoadOutcome
@@ -404,7 +405,7 @@ def test_domain_match_uses_the_configured_domain_without_option15() -> None:
 def test_domain_match_judges_the_option15_dhcp_hands_out(option15: str,
                                                          expected: Status) -> None:
     observed = profile("good")
-    observed.obs.option15["hq"] = Option15(option15, "10.250.0.1", "lab0")
+    observed.obs.record(Option15(option15, "10.250.0.1", "lab0"), "hq")
     [finding] = run("CERT-DOMAIN-MATCH", observed)
     assert finding.status is expected
     assert finding.reason == (None if expected is Status.PASS else "DOMAIN_MISMATCH")

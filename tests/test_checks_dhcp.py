@@ -248,8 +248,9 @@ LOCAL_SITE = """    domains:
 def _with_root(observed: Observed, root: Path, domain: str = "corp.local") -> Observed:
     """The domain's certificate file, as read: here only its root, which is what counts."""
     found = facts(x509.load_pem_x509_certificate(root.read_bytes()))
-    observed.obs.certificates[(observed.site_name, domain)] = CertificateBundle(
-        domain, "certs/corp.pem", LoadOutcome.LOADED, certificates=(found,), leaf=0)
+    observed.obs.record(CertificateBundle(
+        domain, "certs/corp.pem", LoadOutcome.LOADED, certificates=(found,), leaf=0),
+        observed.site_name)
     return observed
 
 

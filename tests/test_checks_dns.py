@@ -5,6 +5,7 @@ from __future__ import annotations
 from amt_preflight.checks import BY_ID
 from amt_preflight.model import NO_TARGET, Finding, Status
 from amt_preflight.observations.base import Outcome
+from amt_preflight.observations.dns import ProvisionResolvers
 
 from .observed import R1, R2, Observed, reasons, site, statuses
 
@@ -120,9 +121,9 @@ def test_match_wrong_address_fails() -> None:
 def test_a_stale_record_at_a_resolver_dhcp_hands_to_devices_fails_match() -> None:
     """The configured resolvers are right; the one devices get from option 6 is not."""
     o = healthy().answer("10.250.18.7", PS, "A", ["10.250.0.66"])
-    o.obs.provision_resolvers["hq"] = (
+    o.obs.record(ProvisionResolvers((
         (R1, "site resolver (config)"), (R2, "site resolver (config)"),
-        ("10.250.18.7", "DHCP option 6 from 10.250.18.1"))
+        ("10.250.18.7", "DHCP option 6 from 10.250.18.1"))), "hq")
     [finding] = run("DNS-PROVSERVER-MATCH", o)
     assert finding.status is Status.FAIL
     assert finding.evidence["unexpected"] == {"10.250.18.7": ["10.250.0.66"]}

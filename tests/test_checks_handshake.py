@@ -13,6 +13,7 @@ from cryptography import x509
 
 from amt_preflight import pki
 from amt_preflight.checks import BY_ID, cert, handshake
+from amt_preflight.checks.chain import ChainUnderTest, presented_chain_under_test
 from amt_preflight.config import SiteConfig
 from amt_preflight.hello import Hello, synthetic_uuid
 from amt_preflight.model import Finding, Status
@@ -27,6 +28,7 @@ from amt_preflight.observations.handshake import (
     HandshakeAttempt,
     HandshakeEvent,
     HandshakeKind,
+    Handshakes,
     HelloClose,
 )
 from lab import pki as lab_pki
@@ -88,13 +90,15 @@ def observed(*attempts: HandshakeAttempt, tcp: Outcome = Outcome.ANSWER, address
     obs = Observations()
     name = "ProvisionServer.corp.example"
     for host in (name, SERVER):
-        obs.tcp[("hq", host, 9971)] = TcpConnect(host, 9971, tcp, address, 1, NOW.timestamp(),
-                                                 1.0, "connection accepted")
+        obs.record(TcpConnect(host, 9971, tcp, address, 1, NOW.timestamp(), 1.0,
+                              "connection accepted"), "hq")
+    by_domain: dict[tuple[str, HandshakeKind], list[HandshakeAttempt]] = {}
     for attempt in attempts:
-        key = ("hq", attempt.domain, attempt.kind)
-        obs.handshakes[key] = (*obs.handshakes.get(key, ()), attempt)
+        by_domain.setdefault((attempt.domain, attempt.kind), []).append(attempt)
+    for (domain, kind), made in by_domain.items():
+        obs.record(Handshakes(domain, kind, tuple(made)), "hq")
     if option15 is not None:
-        obs.option15["hq"] = Option15(option15, "10.250.0.1", "lab0")
+        obs.record(Option15(option15, "10.250.0.1", "lab0"), "hq")
     return obs
 
 
@@ -122,7 +126,7 @@ def verdict(check_id: str, obs: Observations, config: SiteConfig | None = None
 def unfinished(kind: HandshakeKind = HandshakeKind.PKI) -> Observations:
     """The hellos of one kind planned for no profile at all."""
     obs = observed()
-    obs.handshakes[("hq", "corp.example", kind)] = ()
+    obs.record(Handshakes("corp.example", kind, ()), "hq")
     return obs
 
 
@@ -304,8 +308,8 @@ def test_no_chain_no_judgement() -> None:
 
 def test_a_rule_that_cannot_judge_the_presented_chain_is_an_error(
         monkeypatch: pytest.MonkeyPatch) -> None:
-    def erring(chain: cert.ChainUnderTest) -> Finding:
-        return Finding(chain.domain, Status.ERROR, "cannot judge", reason="NOT_READ")
+    def erring(under_test: ChainUnderTest) -> Finding:
+        return Finding(under_test.domain, Status.ERROR, "cannot judge", reason="NOT_READ")
 
     monkeypatch.setattr(cert, "CHAIN_RULES", ((BY_ID["CERT-CRYPTO"], erring),))
     assert verdict("HS-PRESENTED-CHAIN", observed(handshake_of(shook()))) == (Status.ERROR,
@@ -316,14 +320,15 @@ def test_the_presented_chain_is_one_typed_input_the_cert_rules_take() -> None:
     """No forged site: the rules read the chain, where it came from, the announced hashes."""
     attempt = handshake_of(shook())
     assert attempt.connect_back is not None
-    chain = cert.presented_chain_under_test(site(SITE), observed(attempt).site("hq", NOW),
-                                            attempt, attempt.connect_back)
-    assert chain.presented and chain.announced == announced() and chain.fleet is None
-    assert chain.bundle.source == f"chain presented by {SERVER}:40000 in the connect-back " \
-                                  "(AMT 16)"
-    assert (chain.match_domain, chain.match_source) == ("corp.example", "config")
-    assert chain.generations == (16,) and chain.custom_root_hashes == (LAB_ROOT,)
-    judged = handshake.judge_presented(chain)
+    presented = presented_chain_under_test(site(SITE), observed(attempt).site("hq", NOW),
+                                           attempt, attempt.connect_back)
+    assert presented.presented and presented.announced == announced()
+    assert presented.fleet is None
+    assert presented.bundle.source == f"chain presented by {SERVER}:40000 in the " \
+                                      "connect-back (AMT 16)"
+    assert (presented.match_domain, presented.match_source) == ("corp.example", "config")
+    assert presented.generations == (16,) and presented.custom_root_hashes == (LAB_ROOT,)
+    judged = handshake.judge_presented(presented)
     assert [spec.id for spec, _ in judged] == [spec.id for spec in cert.CHECKS[1:]]
     assert all(f.status is Status.PASS for _, f in judged)
 

@@ -57,10 +57,10 @@ class Snmp:
     def system(self, host: str, outcome: SnmpOutcome = SnmpOutcome.ANSWER, detail: str = "",
                descr: str | None = "Cisco IOS Software", uptime: int | None = 123456) -> Snmp:
         answered = outcome is SnmpOutcome.ANSWER
-        self.obs.snmp_systems[("hq", host)] = SnmpSystem(
+        self.obs.record(SnmpSystem(
             exchange(host, "GET system", outcome, detail), descr if answered else None,
             uptime if answered else None, "sw1" if answered else None,
-            () if descr and uptime else ("sysDescr: no such object",))
+            () if descr and uptime else ("sysDescr: no such object",)), "hq")
         return self
 
     def interfaces(self, *found: SnmpInterface, outcome: SnmpOutcome = SnmpOutcome.ANSWER,
@@ -68,15 +68,15 @@ class Snmp:
         found = found or (SnmpInterface("Gi1/0/24", 24, "ifName", "Gi1/0/24", "GigabitEth 24",
                                         1, 1),
                           SnmpInterface("7", 7, "ifIndex", "Gi1/0/7", "GigabitEth 7", 1, 1))
-        self.obs.snmp_interfaces[("hq", SWITCH)] = SnmpInterfaces(
+        self.obs.record(SnmpInterfaces(
             SWITCH, (exchange(SWITCH, "WALK ifName", outcome, "stopped"),
-                     exchange(SWITCH, "GET ifOperStatus")), found, tuple(names))
+                     exchange(SWITCH, "GET ifOperStatus")), found, tuple(names)), "hq")
         return self
 
     def processes(self, names: Iterable[str], outcome: SnmpOutcome = SnmpOutcome.ANSWER
                   ) -> Snmp:
-        self.obs.snmp_processes[("hq", SERVER)] = SnmpProcesses(
-            exchange(SERVER, "WALK hrSWRunName", outcome, "why"), tuple(names))
+        self.obs.record(SnmpProcesses(
+            exchange(SERVER, "WALK hrSWRunName", outcome, "why"), tuple(names)), "hq")
         return self
 
     def view(self) -> SiteView:

@@ -46,7 +46,7 @@ def healthy() -> Observed:
         o.answer(r, PS, "A", ["10.250.0.10"]).answer(r, PS, "A", ["10.250.0.10"],
                                                      transport="tcp")
         o.answer(r, "10.0.250.10.in-addr.arpa", "PTR", ["provisionserver.corp.example."])
-    o.obs.certificates[("hq", "corp.example")] = bundle("good.pem")
+    o.obs.record(bundle("good.pem"), "hq")
     return o
 
 
@@ -122,9 +122,9 @@ def _option15(value: bytes) -> Observed:
     answer = DhcpAnswer("DISCOVER", "OFFER", "10.250.0.1", "02:00:00:00:00:02", 1,
                         "10.250.0.150", "0.0.0.0",
                         ((53, b"\x02"), (15, value), (54, bytes([10, 250, 0, 1]))), 1.0)
-    o.obs.dhcp["hq"] = DhcpSurvey("lab0", "02:00:00:00:00:01", 1.0, answers=(answer,),
-                                  started_at=NOW.timestamp(), elapsed_ms=10.0)
-    o.obs.option15["hq"] = Option15(value.decode(), "10.250.0.1", "lab0")
+    o.obs.record(DhcpSurvey("lab0", "02:00:00:00:00:01", 1.0, answers=(answer,),
+                            started_at=NOW.timestamp(), elapsed_ms=10.0), "hq")
+    o.obs.record(Option15(value.decode(), "10.250.0.1", "lab0"), "hq")
     return o
 
 

@@ -63,7 +63,7 @@ def test_ptr_queries_of_one_answer_are_bounded_and_the_rest_named(
     monkeypatch.setattr(probe_dns, "_udp_attempt", _answering(asked))
     cfg = config("sites: [{name: hq, domains: [{name: corp.example}]}]")
     obs = Observations()
-    obs.resolvers["hq"] = ResolverSet(RESOLVERS, "config")
+    obs.record(ResolverSet(RESOLVERS, "config"), "hq")
 
     async def survey() -> None:
         probe = probe_dns.DnsProbe(obs, asyncio.Semaphore(64), 1.0, 0, ProbeObserver())

@@ -139,7 +139,8 @@ def test_ocsp_issuer_comes_from_aia_when_the_file_lacks_it(lab: Lab, tmp_path: P
 
     ctx = in_lab(lab, gather)
     [(key, answer)] = ctx.observations.ocsp.items()
-    assert key[1] == pki.OCSP_URL and answer.status == 200
+    assert key[1] == pki.OCSP_URL and answer.fetch.status == 200
+    assert key[2] == answer.certificate_sha256
     assert f"GET {pki.PKI_URL}/issuing.crt" in counter.started
 
 

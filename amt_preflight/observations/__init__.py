@@ -12,79 +12,171 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import cached_property
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, overload
 
 from amt_preflight.observations.ad import (
     AdRole,
     AdServers,
+    AdServersKey,
     KerberosQuestion,
     KerberosReply,
     LdapBind,
+    LdapBindKey,
     RootDse,
+    ad_servers_key,
+    ldap_bind_key,
 )
-from amt_preflight.observations.base import Outcome, Transport
-from amt_preflight.observations.cert import CertificateBundle, HttpFetch, TcpConnect
+from amt_preflight.observations.base import Transport
+from amt_preflight.observations.cert import (
+    CertificateBundle,
+    CertificateKey,
+    HttpFetch,
+    HttpKey,
+    OcspFetch,
+    OcspKey,
+    TcpConnect,
+    TcpKey,
+    certificate_key,
+    http_key,
+    ocsp_key,
+    tcp_key,
+)
+from amt_preflight.observations.devices import DeviceInventory
 from amt_preflight.observations.dhcp import DhcpRegistration, DhcpSurvey, Option15
 from amt_preflight.observations.dns import (
     DnsAnswer,
     DnsQuestion,
     DnsUpdateAttempt,
+    ProvisionResolvers,
     ResolverSet,
-    normal_name,
+    dns_update_key,
 )
-from amt_preflight.observations.handshake import HandshakeAttempt, HandshakeKind
+from amt_preflight.observations.handshake import (
+    HandshakeAttempt,
+    HandshakeKind,
+    Handshakes,
+    HandshakesKey,
+    handshakes_key,
+)
 from amt_preflight.observations.snmp import (
     SnmpInterfaces,
+    SnmpKey,
     SnmpProcesses,
     SnmpSystem,
-    snmp_not_observed,
+    snmp_key,
 )
 
 if TYPE_CHECKING:
     from amt_preflight.config import ChecksConfig
     from amt_preflight.model import Leftover
-    from amt_preflight.observations.devices import DeviceInventory
+
+# What a probe records (Observations.record). Each type says where it is kept (its key,
+# defined beside it): what the sites share, by what was asked; the rest by site first.
+SharedObservation = DnsAnswer | DnsUpdateAttempt | KerberosReply | RootDse
+SiteObservation = (ResolverSet | ProvisionResolvers | DhcpSurvey | Option15 | DhcpRegistration
+                   | CertificateBundle | HttpFetch | OcspFetch | TcpConnect | AdServers
+                   | LdapBind | SnmpSystem | SnmpInterfaces | SnmpProcesses | Handshakes
+                   | DeviceInventory)
+Observation = SharedObservation | SiteObservation
 
 
 @dataclass
 class Observations:
-    """Everything the probes of one run saw. Filled while gathering, read-only after."""
+    """Everything the probes of one run saw. Filled while gathering (record), read-only
+    after. One store per observation type, keyed as the type's `key` says."""
 
     dns: dict[DnsQuestion, DnsAnswer] = field(default_factory=dict)
     dns_updates: dict[str, DnsUpdateAttempt] = field(default_factory=dict)  # by domain
     resolvers: dict[str, ResolverSet] = field(default_factory=dict)  # by site name
     # The resolvers ProvisionServer.<domain> is asked at, by site: the site's, and those DHCP
     # option 6 hands to devices; each with where it came from
-    provision_resolvers: dict[str, tuple[tuple[str, str], ...]] = field(default_factory=dict)
+    provision_resolvers: dict[str, ProvisionResolvers] = field(default_factory=dict)
     # DHCP, by site name (sites on one interface share one survey)
     dhcp: dict[str, DhcpSurvey] = field(default_factory=dict)
     option15: dict[str, Option15] = field(default_factory=dict)
     dhcp_registrations: dict[str, DhcpRegistration] = field(default_factory=dict)
     # Certificates and CA, by site name first: names in URLs resolve at the site's resolvers
-    certificates: dict[tuple[str, str], CertificateBundle] = field(default_factory=dict)
-    http: dict[tuple[str, str], HttpFetch] = field(default_factory=dict)  # GET, by URL
-    ocsp: dict[tuple[str, str, str], HttpFetch] = field(default_factory=dict)  # URL, cert SHA-256
-    tcp: dict[tuple[str, str, int], TcpConnect] = field(default_factory=dict)  # host, port
+    certificates: dict[CertificateKey, CertificateBundle] = field(default_factory=dict)
+    http: dict[HttpKey, HttpFetch] = field(default_factory=dict)  # GET, by URL
+    ocsp: dict[OcspKey, OcspFetch] = field(default_factory=dict)  # URL, cert SHA-256
+    tcp: dict[TcpKey, TcpConnect] = field(default_factory=dict)  # host, port
     # AD and Kerberos: KDCs and DCs by site and role; AS-REQs and rootDSEs by address (shared
     # by sites); binds by site and DC address (each site binds with its own account)
-    ad_servers: dict[tuple[str, AdRole], AdServers] = field(default_factory=dict)
+    ad_servers: dict[AdServersKey, AdServers] = field(default_factory=dict)
     kerberos: dict[KerberosQuestion, KerberosReply] = field(default_factory=dict)
     root_dse: dict[str, RootDse] = field(default_factory=dict)
-    ldap_binds: dict[tuple[str, str], LdapBind] = field(default_factory=dict)
+    ldap_binds: dict[LdapBindKey, LdapBind] = field(default_factory=dict)
     # SNMP, by (site name, device host)
-    snmp_systems: dict[tuple[str, str], SnmpSystem] = field(default_factory=dict)
-    snmp_interfaces: dict[tuple[str, str], SnmpInterfaces] = field(default_factory=dict)
-    snmp_processes: dict[tuple[str, str], SnmpProcesses] = field(default_factory=dict)
+    snmp_systems: dict[SnmpKey, SnmpSystem] = field(default_factory=dict)
+    snmp_interfaces: dict[SnmpKey, SnmpInterfaces] = field(default_factory=dict)
+    snmp_processes: dict[SnmpKey, SnmpProcesses] = field(default_factory=dict)
     # Handshakes (hello and connect-back), by (site name, domain, kind)
     # one attempt per device profile (PKI) or configured provision_server address (PSK)
-    handshakes: dict[tuple[str, str, HandshakeKind], tuple[HandshakeAttempt, ...]] = field(
-        default_factory=dict)
+    handshakes: dict[HandshakesKey, Handshakes] = field(default_factory=dict)
     # The devices' own reports (amt.devices), by site name
     devices: dict[str, DeviceInventory] = field(default_factory=dict)
     # Changes intrusive probes made and have not undone yet (a DNS test record, a lease), by
     # a key of the probe's: entered before the change is made, removed once it is undone.
     # Whatever is left when the run ends is named in every report.
     undo: dict[str, Leftover] = field(default_factory=dict)
+
+    @overload
+    def record(self, observation: SharedObservation, site: str | None = None) -> None: ...
+
+    @overload
+    def record(self, observation: SiteObservation, site: str) -> None: ...
+
+    def record(self, observation: Observation, site: str | None = None) -> None:
+        """Keep one observation, in its type's store at its type's key: the one place probes
+        write (as it arrives: dependent probes read it, and a run stopped by its deadline or
+        a signal keeps what came). `site` is the site whose gatherer made it; what the sites
+        share (answers to DNS and Kerberos questions, rootDSEs, dynamic updates) needs none.
+        A later observation of the same key replaces the earlier one."""
+        o = observation
+        if isinstance(o, DnsAnswer):  # shared by the sites
+            self.dns[o.key()] = o
+        elif isinstance(o, DnsUpdateAttempt):
+            self.dns_updates[o.key()] = o
+        elif isinstance(o, KerberosReply):
+            self.kerberos[o.key()] = o
+        elif isinstance(o, RootDse):
+            self.root_dse[o.key()] = o
+        elif site is None:
+            raise ValueError(f"a {type(o).__name__} is kept by site: name the site")
+        elif isinstance(o, ResolverSet):  # by site first
+            self.resolvers[o.key(site)] = o
+        elif isinstance(o, ProvisionResolvers):
+            self.provision_resolvers[o.key(site)] = o
+        elif isinstance(o, DhcpSurvey):
+            self.dhcp[o.key(site)] = o
+        elif isinstance(o, Option15):
+            self.option15[o.key(site)] = o
+        elif isinstance(o, DhcpRegistration):
+            self.dhcp_registrations[o.key(site)] = o
+        elif isinstance(o, CertificateBundle):
+            self.certificates[o.key(site)] = o
+        elif isinstance(o, HttpFetch):
+            self.http[o.key(site)] = o
+        elif isinstance(o, OcspFetch):
+            self.ocsp[o.key(site)] = o
+        elif isinstance(o, TcpConnect):
+            self.tcp[o.key(site)] = o
+        elif isinstance(o, AdServers):
+            self.ad_servers[o.key(site)] = o
+        elif isinstance(o, LdapBind):
+            self.ldap_binds[o.key(site)] = o
+        elif isinstance(o, SnmpSystem):
+            self.snmp_systems[o.key(site)] = o
+        elif isinstance(o, SnmpInterfaces):
+            self.snmp_interfaces[o.key(site)] = o
+        elif isinstance(o, SnmpProcesses):
+            self.snmp_processes[o.key(site)] = o
+        elif isinstance(o, Handshakes):
+            self.handshakes[o.key(site)] = o
+        elif isinstance(o, DeviceInventory):
+            self.devices[o.key(site)] = o
+        else:
+            raise TypeError(f"not an observation: {type(o).__name__}")
 
     def site(
         self, name: str, now: datetime | None = None, checks: ChecksConfig | None = None
@@ -107,7 +199,7 @@ class SiteView:
     # checks read the resolvers again, 1,000 domains times five checks)
     @cached_property
     def resolvers(self) -> ResolverSet:
-        return self.observations.resolvers.get(self.site, ResolverSet((), "not observed"))
+        return self.observations.resolvers.get(self.site) or ResolverSet.not_observed()
 
     @cached_property
     def provision_resolvers(self) -> tuple[tuple[str, str], ...]:
@@ -115,21 +207,20 @@ class SiteView:
         site's resolvers and the devices' (DHCP option 6)."""
         found = self.observations.provision_resolvers.get(self.site)
         if found is not None:
-            return found
+            return found.resolvers
         return tuple((a, f"site resolver ({self.resolvers.source})")
                      for a in self.resolvers.addresses)
 
     def dns(self, resolver: str, name: str, rdtype: str, transport: Transport = "udp") -> DnsAnswer:
         question = DnsQuestion(resolver, name, rdtype, transport)
-        answer = self.observations.dns.get(question)
-        return answer or DnsAnswer(question, Outcome.NOT_OBSERVED, detail="never probed")
+        return self.observations.dns.get(question) or DnsAnswer.not_observed(question)
 
     def dns_at_all(self, name: str, rdtype: str) -> list[DnsAnswer]:
         """The answers of every resolver of the site to one question, over UDP."""
         return [self.dns(r, name, rdtype) for r in self.resolvers.addresses]
 
     def dns_update(self, domain: str) -> DnsUpdateAttempt | None:
-        return self.observations.dns_updates.get(normal_name(domain))
+        return self.observations.dns_updates.get(dns_update_key(domain))
 
     @property
     def dhcp_survey(self) -> DhcpSurvey | None:
@@ -146,49 +237,50 @@ class SiteView:
         return self.observations.dhcp_registrations.get(self.site)
 
     def certificate(self, domain: str) -> CertificateBundle | None:
-        return self.observations.certificates.get((self.site, normal_name(domain)))
+        return self.observations.certificates.get(certificate_key(self.site, domain))
 
     def http_get(self, url: str) -> HttpFetch:
-        fetch = self.observations.http.get((self.site, url))
-        return fetch or HttpFetch(url, detail="never fetched")
+        fetch = self.observations.http.get(http_key(self.site, url))
+        return fetch or HttpFetch.not_observed(url)
 
     def ocsp(self, url: str, certificate_sha256: str) -> HttpFetch:
-        fetch = self.observations.ocsp.get((self.site, url, certificate_sha256))
-        return fetch or HttpFetch(url, "POST", detail="never asked")
+        found = self.observations.ocsp.get(ocsp_key(self.site, url, certificate_sha256))
+        return (found or OcspFetch.not_observed(url, certificate_sha256)).fetch
 
     def tcp(self, host: str, port: int) -> TcpConnect:
-        return self.observations.tcp.get((self.site, host, port)) or TcpConnect(
-            host, port, detail="never tried")
+        found = self.observations.tcp.get(tcp_key(self.site, host, port))
+        return found or TcpConnect.not_observed(host, port)
 
     def ad_servers(self, role: AdRole) -> AdServers | None:
-        return self.observations.ad_servers.get((self.site, role))
+        return self.observations.ad_servers.get(ad_servers_key(self.site, role))
 
     def kerberos(self, question: KerberosQuestion) -> KerberosReply:
         reply = self.observations.kerberos.get(question)
-        return reply or KerberosReply(question, Outcome.NOT_OBSERVED, detail="never asked")
+        return reply or KerberosReply.not_observed(question)
 
     def root_dse(self, address: str) -> RootDse:
-        return self.observations.root_dse.get(address) or RootDse(address, detail="never read")
+        return self.observations.root_dse.get(address) or RootDse.not_observed(address)
 
     def ldap_bind(self, address: str) -> LdapBind | None:
-        return self.observations.ldap_binds.get((self.site, address))
+        return self.observations.ldap_binds.get(ldap_bind_key(self.site, address))
 
     def snmp_system(self, host: str) -> SnmpSystem:
-        return self.observations.snmp_systems.get((self.site, host)) or SnmpSystem(
-            snmp_not_observed(host, "GET system"))
+        found = self.observations.snmp_systems.get(snmp_key(self.site, host))
+        return found or SnmpSystem.not_observed(host)
 
     def snmp_interfaces(self, host: str) -> SnmpInterfaces:
-        return self.observations.snmp_interfaces.get((self.site, host)) or SnmpInterfaces(
-            host, (snmp_not_observed(host, "WALK ifName"),))
+        found = self.observations.snmp_interfaces.get(snmp_key(self.site, host))
+        return found or SnmpInterfaces.not_observed(host)
 
     def snmp_processes(self, host: str) -> SnmpProcesses:
-        return self.observations.snmp_processes.get((self.site, host)) or SnmpProcesses(
-            snmp_not_observed(host, "WALK hrSWRunName"))
+        found = self.observations.snmp_processes.get(snmp_key(self.site, host))
+        return found or SnmpProcesses.not_observed(host)
 
     def handshakes(self, domain: str, kind: HandshakeKind) -> tuple[HandshakeAttempt, ...] | None:
         """The attempts of one domain: one per device profile (PKI) or per configured
         provision_server address (PSK); None when they did not finish."""
-        return self.observations.handshakes.get((self.site, normal_name(domain), kind))
+        found = self.observations.handshakes.get(handshakes_key(self.site, domain, kind))
+        return None if found is None else found.attempts
 
     @property
     def devices(self) -> DeviceInventory | None:

@@ -61,6 +61,21 @@ class AdRole(StrEnum):
     DC = "DC"  # asked over LDAP: ad.kdcs (in AD every KDC is a DC), else the _ldap SRV targets
 
 
+# Where each is kept (Observations): KDCs and DCs by site and role, binds by site and DC
+# address (each site binds with its own account); AS-REQ replies and rootDSEs are shared by
+# the sites, kept by what was asked (KerberosQuestion, the DC's address)
+AdServersKey = tuple[str, AdRole]  # site, role
+LdapBindKey = tuple[str, str]  # site, address
+
+
+def ad_servers_key(site: str, role: AdRole) -> AdServersKey:
+    return site, role
+
+
+def ldap_bind_key(site: str, address: str) -> LdapBindKey:
+    return site, address
+
+
 @dataclass(frozen=True)
 class AdServer:
     """One KDC or domain controller: one target of the AD checks' results."""
@@ -86,6 +101,9 @@ class AdServers:
     role: AdRole
     servers: tuple[AdServer, ...]
     source: str  # "ad.kdcs", or the SRV records asked and the resolvers asked
+
+    def key(self, site: str) -> AdServersKey:
+        return ad_servers_key(site, self.role)
 
 
 @dataclass(frozen=True)
@@ -114,6 +132,13 @@ class KerberosReply:
     started_at: float = 0.0
     elapsed_ms: float = 0.0
     detail: str = ""  # why it is not an answer; for MALFORMED, a hex excerpt of what came
+
+    @classmethod
+    def not_observed(cls, question: KerberosQuestion) -> KerberosReply:
+        return cls(question, Outcome.NOT_OBSERVED, detail="never asked")
+
+    def key(self) -> KerberosQuestion:
+        return self.question
 
     @property
     def krb_error(self) -> bool:
@@ -191,6 +216,13 @@ class RootDse:
     elapsed_ms: float = 0.0
     detail: str = ""
 
+    @classmethod
+    def not_observed(cls, address: str) -> RootDse:
+        return cls(address, detail="never read")
+
+    def key(self) -> str:
+        return self.address
+
     @property
     def clock_offset(self) -> float | None:
         """The DC's clock minus this host's, in seconds (to about one second)."""
@@ -251,6 +283,9 @@ class LdapBind:
     started_at: float = 0.0
     elapsed_ms: float = 0.0
     detail: str = ""
+
+    def key(self, site: str) -> LdapBindKey:
+        return ldap_bind_key(site, self.address)
 
     def to_evidence(self) -> dict[str, Any]:
         doc: dict[str, Any] = {

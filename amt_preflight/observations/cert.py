@@ -9,6 +9,30 @@ from enum import StrEnum
 from typing import Any
 
 from amt_preflight.observations.base import Outcome, clipped, utc_text
+from amt_preflight.observations.dns import normal_name
+
+# Where each is kept (Observations): by site first, since names in URLs and hosts resolve at
+# the site's resolvers (and each site has its own certificate files)
+CertificateKey = tuple[str, str]  # site, domain
+HttpKey = tuple[str, str]  # site, URL
+OcspKey = tuple[str, str, str]  # site, URL, SHA-256 of the certificate asked about
+TcpKey = tuple[str, str, int]  # site, host, port
+
+
+def certificate_key(site: str, domain: str) -> CertificateKey:
+    return site, normal_name(domain)
+
+
+def http_key(site: str, url: str) -> HttpKey:
+    return site, url
+
+
+def ocsp_key(site: str, url: str, certificate_sha256: str) -> OcspKey:
+    return site, url, certificate_sha256
+
+
+def tcp_key(site: str, host: str, port: int) -> TcpKey:
+    return site, host, port
 
 
 class LoadOutcome(StrEnum):
@@ -101,6 +125,9 @@ class CertificateBundle:
     password_source: str = ""  # where the password came from (its name, never its value)
     read_at: float = 0.0
 
+    def key(self, site: str) -> CertificateKey:
+        return certificate_key(site, self.domain)
+
     @property
     def leaf_certificate(self) -> CertificateFacts | None:
         return self.certificates[self.leaf] if self.leaf is not None else None
@@ -145,6 +172,16 @@ class HttpFetch:
     elapsed_ms: float = 0.0
     detail: str = ""  # how the host resolved, or why there is no answer
 
+    @classmethod
+    def not_observed(cls, url: str) -> HttpFetch:
+        """A download no fetch was recorded for."""
+        return cls(url, detail="never fetched")
+
+    def key(self, site: str) -> HttpKey:
+        """Where a download (GET) is kept (Observations.http); an OCSP request is kept as an
+        OcspFetch."""
+        return http_key(site, self.url)
+
     @property
     def ok(self) -> bool:
         """A whole 200 answer."""
@@ -172,6 +209,21 @@ class HttpFetch:
 
 
 @dataclass(frozen=True)
+class OcspFetch:
+    """An OCSP request (a POST) about one certificate, and what it got."""
+
+    certificate_sha256: str  # the certificate asked about
+    fetch: HttpFetch
+
+    @classmethod
+    def not_observed(cls, url: str, certificate_sha256: str) -> OcspFetch:
+        return cls(certificate_sha256, HttpFetch(url, "POST", detail="never asked"))
+
+    def key(self, site: str) -> OcspKey:
+        return ocsp_key(site, self.fetch.url, self.certificate_sha256)
+
+
+@dataclass(frozen=True)
 class TcpConnect:
     """A TCP connection attempt to host:port (closed again at once)."""
 
@@ -183,6 +235,13 @@ class TcpConnect:
     started_at: float = 0.0
     elapsed_ms: float = 0.0
     detail: str = ""
+
+    @classmethod
+    def not_observed(cls, host: str, port: int) -> TcpConnect:
+        return cls(host, port, detail="never tried")
+
+    def key(self, site: str) -> TcpKey:
+        return tcp_key(site, self.host, self.port)
 
     def to_evidence(self) -> dict[str, Any]:
         return {"port": self.port, "address": self.address,

@@ -104,6 +104,10 @@ class DeviceInventory:
     started_at: float = 0.0
     elapsed_ms: float = 0.0
 
+    def key(self, site: str) -> str:
+        """Where it is kept (Observations.devices): by site."""
+        return site
+
 
 def entry_label(source: str, index: int | None) -> str:
     name = os.path.basename(source) or source

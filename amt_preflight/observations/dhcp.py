@@ -194,6 +194,11 @@ class DhcpSurvey:
     started_at: float = 0.0
     elapsed_ms: float = 0.0
 
+    def key(self, site: str) -> str:
+        """Where it is kept (Observations.dhcp): by site (sites on one interface share one
+        survey, each keeps it)."""
+        return site
+
     def by_server(self) -> dict[str, list[DhcpAnswer]]:
         """The answers grouped by server (option 54, else source), in order of arrival."""
         grouped: dict[str, list[DhcpAnswer]] = {}
@@ -227,6 +232,10 @@ class Option15:
     value: str
     server: str
     interface: str
+
+    def key(self, site: str) -> str:
+        """Where it is kept (Observations.option15): by site."""
+        return site
 
 
 def domain_of(option15: bytes) -> str | None:
@@ -272,6 +281,10 @@ class DhcpRegistration:
     error: str = ""  # why the probe could not run
     started_at: float = 0.0
     elapsed_ms: float = 0.0
+
+    def key(self, site: str) -> str:
+        """Where it is kept (Observations.dhcp_registrations): by site."""
+        return site
 
     def to_evidence(self) -> dict[str, Any]:
         doc: dict[str, Any] = {

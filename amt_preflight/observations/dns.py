@@ -103,6 +103,15 @@ class DnsAnswer:
     elapsed_ms: float = 0.0
     detail: str = ""  # why it is not an answer; for MALFORMED, a hex excerpt of what came
 
+    @classmethod
+    def not_observed(cls, question: DnsQuestion) -> DnsAnswer:
+        """A question no answer was recorded for."""
+        return cls(question, Outcome.NOT_OBSERVED, detail="never probed")
+
+    def key(self) -> DnsQuestion:
+        """Where it is kept (Observations.dns): by question, shared by the sites."""
+        return self.question
+
     @cached_property
     def values(self) -> tuple[str, ...]:
         return tuple(r.value for r in self.records)
@@ -142,6 +151,10 @@ class DnsAnswer:
         return f"{self.outcome.value} at {where}" + (f" ({self.detail})" if self.detail else "")
 
 
+def dns_update_key(domain: str) -> str:
+    return normal_name(domain)
+
+
 @dataclass(frozen=True)
 class DnsUpdateAttempt:
     """An unsigned RFC 2136 update of a throw-away TXT record, and its clean-up."""
@@ -157,6 +170,10 @@ class DnsUpdateAttempt:
     started_at: float = 0.0
     elapsed_ms: float = 0.0
     detail: str = ""
+
+    def key(self) -> str:
+        """Where it is kept (Observations.dns_updates): by domain, shared by the sites."""
+        return dns_update_key(self.domain)
 
     def to_evidence(self) -> dict[str, Any]:
         return {
@@ -189,6 +206,26 @@ class ResolverSet:
     addresses: tuple[str, ...]
     source: str  # "config", DHCP_OPTION6, "/etc/resolv.conf"
     trust: ResolverTrust = ResolverTrust.TRUSTED
+
+    @classmethod
+    def not_observed(cls) -> ResolverSet:
+        return cls((), "not observed")
+
+    def key(self, site: str) -> str:
+        """Where a site's resolvers are kept (Observations.resolvers): by site."""
+        return site
+
+
+@dataclass(frozen=True)
+class ProvisionResolvers:
+    """Every resolver ProvisionServer is asked at for one site: its own, and those DHCP
+    option 6 hands to the devices; each (address, where it came from)."""
+
+    resolvers: tuple[tuple[str, str], ...]
+
+    def key(self, site: str) -> str:
+        """Where they are kept (Observations.provision_resolvers): by site."""
+        return site
 
 
 def answers_evidence(answers: Iterable[DnsAnswer]) -> list[dict[str, Any]]:

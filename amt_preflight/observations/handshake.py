@@ -9,6 +9,7 @@ from typing import Any
 
 from amt_preflight.observations.base import Outcome, clipped
 from amt_preflight.observations.cert import CertificateFacts
+from amt_preflight.observations.dns import normal_name
 
 
 class HandshakeKind(StrEnum):
@@ -151,3 +152,24 @@ class HandshakeAttempt:
             doc["error"] = clipped(self.error, 500)
         doc["timeline"] = [e.to_evidence() for e in self.timeline]
         return doc
+
+
+# Where a domain's attempts are kept (Observations.handshakes)
+HandshakesKey = tuple[str, str, HandshakeKind]  # site, domain, kind
+
+
+def handshakes_key(site: str, domain: str, kind: HandshakeKind) -> HandshakesKey:
+    return site, normal_name(domain), kind
+
+
+@dataclass(frozen=True)
+class Handshakes:
+    """The attempts of one domain and kind, kept once they all finished: one per device
+    profile (PKI) or per configured provision_server address (PSK)."""
+
+    domain: str
+    kind: HandshakeKind
+    attempts: tuple[HandshakeAttempt, ...]
+
+    def key(self, site: str) -> HandshakesKey:
+        return handshakes_key(site, self.domain, self.kind)

@@ -77,6 +77,14 @@ def snmp_not_observed(host: str, request: str) -> SnmpExchange:
                         "never probed, or not finished before the run's deadline")
 
 
+# Where each device's system group, interfaces and processes are kept (Observations)
+SnmpKey = tuple[str, str]  # site, device host
+
+
+def snmp_key(site: str, host: str) -> SnmpKey:
+    return site, host
+
+
 @dataclass(frozen=True)
 class SnmpSystem:
     """sysDescr, sysUpTime and sysName of one device (SNMPv2-MIB system group)."""
@@ -86,6 +94,13 @@ class SnmpSystem:
     uptime_ticks: int | None = None  # hundredths of a second since the agent (re)started
     name: str | None = None
     missing: tuple[str, ...] = ()  # objects the agent answered with an exception, and which
+
+    @classmethod
+    def not_observed(cls, host: str) -> SnmpSystem:
+        return cls(snmp_not_observed(host, "GET system"))
+
+    def key(self, site: str) -> SnmpKey:
+        return snmp_key(site, self.exchange.host)
 
     def to_evidence(self) -> dict[str, Any]:
         doc: dict[str, Any] = {"exchange": self.exchange.to_evidence()}
@@ -139,6 +154,13 @@ class SnmpInterfaces:
     interfaces: tuple[SnmpInterface, ...] = ()  # one per configured interface, found or not
     names_seen: tuple[str, ...] = ()  # every ifName and ifDescr the walks returned
 
+    @classmethod
+    def not_observed(cls, host: str) -> SnmpInterfaces:
+        return cls(host, (snmp_not_observed(host, "WALK ifName"),))
+
+    def key(self, site: str) -> SnmpKey:
+        return snmp_key(site, self.host)
+
     def interface(self, wanted: str) -> SnmpInterface | None:
         return next((i for i in self.interfaces if i.wanted == wanted), None)
 
@@ -154,3 +176,10 @@ class SnmpProcesses:
 
     exchange: SnmpExchange
     names: tuple[str, ...] = ()  # one per running process, in hrSWRunIndex order
+
+    @classmethod
+    def not_observed(cls, host: str) -> SnmpProcesses:
+        return cls(snmp_not_observed(host, "WALK hrSWRunName"))
+
+    def key(self, site: str) -> SnmpKey:
+        return snmp_key(site, self.exchange.host)

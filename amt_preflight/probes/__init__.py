@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from amt_preflight.catalogue import Need
 from amt_preflight.config import Config, SiteConfig
-from amt_preflight.observations import Observations
+from amt_preflight.observations import Observation, Observations
 from amt_preflight.observations.dns import ResolverSet
 
 if TYPE_CHECKING:
@@ -77,7 +77,8 @@ class SetUp:
 @dataclass(frozen=True)
 class SiteProbes:
     """What a gatherer works with for one site: its config, the run's shared probes (which
-    limit concurrency and never send the same question twice), and where to record."""
+    limit concurrency and never send the same question twice), and where to record (record:
+    every observation as soon as it is made)."""
 
     config: Config
     site: SiteConfig
@@ -89,6 +90,11 @@ class SiteProbes:
     dhcp: DhcpProbe = field(default_factory=lambda: _new_dhcp_probe())
     resolv_conf: Path = Path("/etc/resolv.conf")  # the host's resolvers, the last resort
     setup: SetUp = field(default_factory=SetUp)  # the run's: one for every site
+
+    def record(self, observation: Observation) -> None:
+        """Keep an observation of this site's (Observations.record): what the sites share is
+        kept once for all of them."""
+        self.observations.record(observation, self.site.name)
 
 
 def _new_dhcp_probe() -> DhcpProbe:

@@ -301,7 +301,7 @@ async def site_bundles(ctx: SiteProbes) -> list[CertificateBundle]:
 
     async def one(domain: str, ref: CertificateRef) -> CertificateBundle:
         bundle = await asyncio.to_thread(load, ctx.config, domain, ref)
-        ctx.observations.certificates[(ctx.site.name, domain)] = bundle
+        ctx.record(bundle)
         return bundle
 
     reads = [ctx.once.run(("certificate", ctx.site.name, d.name), partial(one, d.name, ref))

@@ -297,5 +297,5 @@ async def gather_devices(ctx: SiteProbes) -> None:
     """The site's amt.devices, read off the event loop."""
     patterns = tuple(ctx.site.amt.devices)
     if patterns:
-        ctx.observations.devices[ctx.site.name] = await asyncio.to_thread(
-            read_inventory, ctx.config, patterns, READERS[FORMAT])
+        ctx.record(await asyncio.to_thread(read_inventory, ctx.config, patterns,
+                                           READERS[FORMAT]))

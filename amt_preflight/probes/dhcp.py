@@ -756,10 +756,10 @@ async def gather_survey(ctx: SiteProbes) -> None:
     if isinstance(ctx.dhcp, DhcpProbe):  # not a test's stand-in
         ctx.dhcp.prepare(ctx.setup)
     survey = await ctx.dhcp.survey(site.interface, site.dhcp.window)
-    ctx.observations.dhcp[site.name] = survey
+    ctx.record(survey)
     option15 = option15_of(survey, site.dhcp.allowed_servers)
     if option15 is not None:
-        ctx.observations.option15[site.name] = option15
+        ctx.record(option15)
 
 
 async def gather_option6_dns(ctx: SiteProbes) -> None:
@@ -777,7 +777,7 @@ async def gather_registration(ctx: SiteProbes) -> None:
     site = ctx.site
     if not ctx.intrusive or site.interface is None:
         return
-    ctx.observations.dhcp_registrations[site.name] = await ctx.dhcp.register(
+    ctx.record(await ctx.dhcp.register(
         site.interface, site.dhcp.window, site.dhcp.register_wait, site.dhcp.allowed_servers,
         ctx.dns, ctx.resolvers, site.domain_names, undo=ctx.observations.undo,
-        site=site.name)
+        site=site.name))

@@ -35,6 +35,7 @@ from amt_preflight.observations.dns import (
     DnsQuestion,
     DnsRecord,
     DnsUpdateAttempt,
+    ProvisionResolvers,
     ResolverSet,
     normal_name,
     provision_server_name,
@@ -197,7 +198,7 @@ class DnsProbe:
             what = f"{question.name} {question.rdtype} @{question.resolver}/{question.transport}"
             ex = await self.exchange(query, question.resolver, question.transport, what)
             answer = _to_answer(question, ex)
-            self.observations.dns[question] = answer
+            self.observations.record(answer)  # as it arrives: a deadline keeps it
             return answer
         finally:
             self.in_flight.discard(question)
@@ -216,9 +217,9 @@ class DnsProbe:
         before the gatherers are cancelled: cancelling them cancels these questions too,
         which would otherwise leave them unrecorded ("never probed")."""
         for question, task in self._asked.items():
-            if not task.done() or question in self.in_flight:
-                self.observations.dns.setdefault(
-                    question, DnsAnswer(question, Outcome.DEADLINE, detail=why))
+            if (not task.done() or question in self.in_flight) and (
+                    question not in self.observations.dns):
+                self.observations.record(DnsAnswer(question, Outcome.DEADLINE, detail=why))
         self.cancel_leftovers()
 
     def cancel_leftovers(self) -> None:
@@ -283,7 +284,7 @@ async def gather_site_resolvers(ctx: SiteProbes) -> None:
         if offered:  # the AD bind reads the trust: no password via a rogue server's DNS
             found = ResolverSet(offered, DHCP_OPTION6,
                                 option6_trust(survey, site.dhcp.allowed_servers))
-    ctx.observations.resolvers[site.name] = found or host_resolvers(ctx.resolv_conf)
+    ctx.record(found or host_resolvers(ctx.resolv_conf))
 
 
 async def gather_resolvers(ctx: SiteProbes) -> None:
@@ -322,7 +323,7 @@ async def devices_resolvers(ctx: SiteProbes) -> tuple[tuple[str, str], ...]:
                 if source not in found.setdefault(resolver, []):
                     found[resolver].append(source)
     resolvers = tuple((a, "; ".join(sources)) for a, sources in found.items())
-    ctx.observations.provision_resolvers[site.name] = resolvers
+    ctx.record(ProvisionResolvers(resolvers))
     return resolvers
 
 
@@ -364,22 +365,22 @@ async def gather_dynamic_updates(ctx: SiteProbes) -> None:
         return
     attempts = await asyncio.gather(
         *(dynamic_update(ctx.dns, ctx.resolvers, d, undo=ctx.observations.undo,
-                         seen=ctx.observations.dns_updates, site=ctx.site.name)
+                         record=ctx.record, site=ctx.site.name)
           for d in ctx.site.domain_names))
     for attempt in attempts:
-        ctx.observations.dns_updates[attempt.domain] = attempt
+        ctx.record(attempt)
 
 
 async def dynamic_update(
     probe: DnsProbe, resolvers: ResolverSet, domain: str, *,
-    undo: dict[str, Leftover] | None = None, seen: dict[str, DnsUpdateAttempt] | None = None,
-    site: str | None = None,
+    undo: dict[str, Leftover] | None = None,
+    record: Callable[[DnsUpdateAttempt], None] | None = None, site: str | None = None,
 ) -> DnsUpdateAttempt:
     """Try an unsigned update of a throw-away TXT name at the zone's primary; delete
     whatever it added, or may have added (the add's reply lost, the run stopped meanwhile).
 
     The record's name goes into `undo` (the run's Observations.undo) before the add is
-    sent and leaves it once the delete is confirmed; `seen` gets the attempt even when the
+    sent and leaves it once the delete is confirmed; `record` gets the attempt even when the
     run stops it halfway, so its check says how far it went."""
     domain = normal_name(domain)
     soa_questions = [DnsQuestion(r, domain, "SOA") for r in resolvers.addresses]
@@ -443,8 +444,8 @@ async def dynamic_update(
                 elapsed_ms=ex.elapsed_ms if ex is not None else (time.monotonic() - clock) * 1000,
                 detail=ex.detail if ex is not None else "the run stopped before the reply came",
             )
-            if seen is not None:
-                seen[domain] = attempt
+            if record is not None:
+                record(attempt)
     return attempt
 
 

@@ -52,6 +52,7 @@ from amt_preflight.observations.handshake import (
     HandshakeAttempt,
     HandshakeEvent,
     HandshakeKind,
+    Handshakes,
     HelloClose,
 )
 from amt_preflight.probes import tcp
@@ -503,7 +504,7 @@ async def gather_hello_port(ctx: SiteProbes) -> None:
 
     async def one(domain: str) -> None:
         name = provision_server_name(domain)
-        ctx.observations.tcp[(ctx.site.name, name, port)] = await tcp.connect(ctx, name, port)
+        ctx.record(await tcp.connect(ctx, name, port))
 
     await asyncio.gather(*(one(d) for d in ctx.site.domain_names))
 
@@ -578,7 +579,7 @@ async def _gather(ctx: SiteProbes, kind: HandshakeKind, plans: list[_Planned]) -
 
     found = await asyncio.gather(*(domain_attempts(d) for d in ctx.site.domains))
     for domain, attempts in zip(ctx.site.domains, found, strict=True):
-        ctx.observations.handshakes[(ctx.site.name, domain.name, kind)] = attempts
+        ctx.record(Handshakes(domain.name, kind, attempts))
 
 
 async def _attempt(ctx: SiteProbes, queue: HelloQueue, domain: str, kind: HandshakeKind,
@@ -603,7 +604,7 @@ async def _attempt(ctx: SiteProbes, queue: HelloQueue, domain: str, kind: Handsh
         return attempt(error=plan.problem)
     hello_fields = tuple(plan.hello.to_evidence().items())
     connected = await tcp.connect(ctx, target, handshake.hello_port)
-    ctx.observations.tcp[(ctx.site.name, target, handshake.hello_port)] = connected
+    ctx.record(connected)
     timeline.add(connected.detail)
     if not connected.outcome.answered:
         return attempt(address=connected.address, hello=hello_fields,

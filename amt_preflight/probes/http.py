@@ -11,7 +11,7 @@ import asyncio
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, TypeVar
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
 from cryptography import x509
@@ -21,7 +21,12 @@ from cryptography.x509 import ocsp
 from amt_preflight import pki
 from amt_preflight.model import TOOL_NAME, TOOL_VERSION
 from amt_preflight.observations.base import Outcome
-from amt_preflight.observations.cert import CertificateBundle, CertificateFacts, HttpFetch
+from amt_preflight.observations.cert import (
+    CertificateBundle,
+    CertificateFacts,
+    HttpFetch,
+    OcspFetch,
+)
 from amt_preflight.probes import certificate
 from amt_preflight.probes.attempts import after_silence
 from amt_preflight.probes.tcp import resolve
@@ -30,7 +35,6 @@ from amt_preflight.probes.wire import os_error
 if TYPE_CHECKING:
     from amt_preflight.probes import SiteProbes
 
-K = TypeVar("K")
 
 MAX_BODY = 10 * 2**20  # bytes kept of one body: a CRL larger than this is not judged
 MAX_HEADER = 64 * 1024  # bytes of status line and headers
@@ -229,13 +233,17 @@ async def issuer_of(
 # --- What to fetch: one gatherer per Need (see catalogue.Need) ---------------------------
 
 
-async def _record(table: dict[K, HttpFetch], key: K, url: str, method: str,
-                  probe: Awaitable[HttpFetch]) -> None:
-    """Keep what `probe` fetched; what the run's deadline cut short is kept as such."""
+async def _record(ctx: SiteProbes, url: str, method: str, probe: Awaitable[HttpFetch],
+                  ocsp_about: str | None = None) -> None:
+    """Keep what `probe` fetched (an OCSP answer about the certificate whose SHA-256 is
+    `ocsp_about`); what the run's deadline cut short is kept as such."""
+    def record(fetched: HttpFetch) -> None:
+        ctx.record(fetched if ocsp_about is None else OcspFetch(ocsp_about, fetched))
+
     try:
-        table[key] = await probe
+        record(await probe)
     except asyncio.CancelledError:
-        table[key] = HttpFetch(url, method, Outcome.DEADLINE, detail="the run's deadline ended it")
+        record(HttpFetch(url, method, Outcome.DEADLINE, detail="the run's deadline ended it"))
         raise
 
 
@@ -245,8 +253,7 @@ async def _downloads(ctx: SiteProbes, urls_of: Callable[[CertificateFacts], tupl
     every domain's certificate."""
     bundles = await certificate.site_bundles(ctx)
     urls = {u for bundle in bundles for cert in bundle.issued for u in pki.fetchable(urls_of(cert))}
-    await asyncio.gather(*(_record(ctx.observations.http, (ctx.site.name, u), u, "GET",
-                                   fetch(ctx, u)) for u in sorted(urls)))
+    await asyncio.gather(*(_record(ctx, u, "GET", fetch(ctx, u)) for u in sorted(urls)))
 
 
 async def gather_crls(ctx: SiteProbes) -> None:
@@ -267,13 +274,13 @@ async def gather_ocsp(ctx: SiteProbes) -> None:
         urls = pki.fetchable(facts.ocsp_urls)
         issuer = await issuer_of(ctx, cert, facts, bundle) if urls else None
         for url in urls:
-            key = (ctx.site.name, url, facts.sha256)
             if issuer is None:
-                ctx.observations.ocsp[key] = HttpFetch(
+                ctx.record(OcspFetch(facts.sha256, HttpFetch(
                     url, "POST", Outcome.NOT_OBSERVED, detail="not asked: the issuer "
-                    "certificate is neither in the file nor at a caIssuers URL")
+                    "certificate is neither in the file nor at a caIssuers URL")))
                 continue
-            await _record(ctx.observations.ocsp, key, url, "POST",
-                          fetch(ctx, url, "POST", ocsp_request(cert, issuer), OCSP_REQUEST))
+            await _record(ctx, url, "POST",
+                          fetch(ctx, url, "POST", ocsp_request(cert, issuer), OCSP_REQUEST),
+                          ocsp_about=facts.sha256)
 
     await asyncio.gather(*(one(b, c) for b in bundles for c in b.issued))

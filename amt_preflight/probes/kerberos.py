@@ -206,7 +206,7 @@ async def _exchange(ctx: SiteProbes, question: KerberosQuestion) -> KerberosRepl
         what, fresh, lambda tried: tried.outcome, retries=defaults.retries,
         limiter=ctx.dns.limiter, observer=ctx.dns.observer)
     reply = _reply(question, attempt, attempts, started, (time.monotonic() - clock) * 1000)
-    ctx.observations.kerberos[question] = reply
+    ctx.record(reply)
     return reply
 
 
@@ -257,5 +257,5 @@ async def gather_kerberos(ctx: SiteProbes) -> None:
                                     lambda: survey_kdc(ctx, address, realm, ad_realm)))
 
     servers = await discover(ctx, AdRole.KDC, found)
-    ctx.observations.ad_servers[(ctx.site.name, AdRole.KDC)] = servers
+    ctx.record(servers)
     await asyncio.gather(*surveys)

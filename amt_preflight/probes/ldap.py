@@ -556,14 +556,14 @@ async def _root_dse(ctx: SiteProbes, address: str) -> RootDse:
             f"LDAP rootDSE @{address}", read, lambda tried: tried.outcome,
             retries=defaults.retries, limiter=ctx.dns.limiter, observer=ctx.dns.observer)
     except asyncio.CancelledError:  # the socket is closed already (LdapSession.close)
-        ctx.observations.root_dse[address] = RootDse(
+        ctx.record(RootDse(
             address, Outcome.DEADLINE, attempts=attempts, started_at=started,
             elapsed_ms=(time.monotonic() - clock) * 1000,
-            detail="the run's deadline ended the read")
+            detail="the run's deadline ended the read"))
         raise
     dse = replace(dse, attempts=attempts, started_at=started,
                   elapsed_ms=(time.monotonic() - clock) * 1000)
-    ctx.observations.root_dse[address] = dse
+    ctx.record(dse)
     return dse
 
 
@@ -578,7 +578,7 @@ async def gather_root_dse(ctx: SiteProbes) -> None:
         return
     reads: list[asyncio.Task[RootDse]] = []
     servers = await discover(ctx, AdRole.DC, lambda address: reads.append(root_dse(ctx, address)))
-    ctx.observations.ad_servers[(ctx.site.name, AdRole.DC)] = servers
+    ctx.record(servers)
     await asyncio.gather(*reads)
 
 
@@ -628,7 +628,7 @@ async def gather_binds(ctx: SiteProbes) -> None:
             root_dse(ctx, address)  # each bind's gate, read as soon as the DC is known
 
     servers = await discover(ctx, AdRole.DC, found)
-    ctx.observations.ad_servers[(ctx.site.name, AdRole.DC)] = servers
+    ctx.record(servers)
     at: dict[str, AdServer] = {}  # each address once, with the first server naming it
     for server in servers.servers:
         for address in server.addresses:
@@ -639,6 +639,5 @@ async def gather_binds(ctx: SiteProbes) -> None:
             return LdapBind(address, user, BindStage.SECRET, detail=problem)
         return await _bind_at(ctx, ad, user, address, server, secret)
 
-    binds = await asyncio.gather(*(one(a, s) for a, s in at.items()))
-    for address, outcome in zip(at, binds, strict=True):
-        ctx.observations.ldap_binds[(ctx.site.name, address)] = outcome
+    for bind_at in await asyncio.gather(*(one(a, s) for a, s in at.items())):
+        ctx.record(bind_at)  # kept by its DC address

@@ -467,7 +467,7 @@ async def _system(ctx: SiteProbes, device: SnmpDevice) -> SnmpSystem:
         return SnmpSystem(exchange, _text(descr), _number(uptime), _text(name), missing)
 
     system = await ctx.once.run(("snmp.system", _device_key(device)), ask)
-    ctx.observations.snmp_systems[(ctx.site.name, device.host)] = system
+    ctx.record(system)
     return system
 
 
@@ -549,7 +549,7 @@ async def gather_interfaces(ctx: SiteProbes) -> None:
     async def one(device: SnmpDevice) -> None:
         found = await ctx.once.run(("snmp.interfaces", _device_key(device)),
                                    lambda: _interfaces(ctx, device))
-        ctx.observations.snmp_interfaces[(ctx.site.name, device.host)] = found
+        ctx.record(found)
 
     async with (await _probe(ctx)).in_use():
         await asyncio.gather(*(one(d) for d in ctx.site.snmp.devices if d.interfaces))
@@ -568,7 +568,7 @@ async def gather_processes(ctx: SiteProbes) -> None:
     async def one(device: SnmpDevice) -> None:
         found = await ctx.once.run(("snmp.processes", _device_key(device)),
                                    lambda: _processes(ctx, device))
-        ctx.observations.snmp_processes[(ctx.site.name, device.host)] = found
+        ctx.record(found)
 
     async with (await _probe(ctx)).in_use():
         await asyncio.gather(*(one(d) for d in ctx.site.snmp.devices if d.processes))

@@ -87,7 +87,6 @@ async def gather_enterprise_ca(ctx: SiteProbes) -> None:
         return
 
     async def one(port: int) -> None:
-        result = await connect(ctx, enterprise.host, port)
-        ctx.observations.tcp[(ctx.site.name, enterprise.host, port)] = result
+        ctx.record(await connect(ctx, enterprise.host, port))
 
     await asyncio.gather(*(one(p) for p in enterprise.ports))
