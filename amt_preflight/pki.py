@@ -25,8 +25,6 @@ if TYPE_CHECKING:
     from cryptography.hazmat.primitives.asymmetric import ec, padding
     from cryptography.hazmat.primitives.asymmetric.types import CertificatePublicKeyTypes
 
-    CERT_ERRORS: tuple[type[Exception], ...]  # cert_errors(), for the modules that read it
-
 # The EKU that marks a certificate for AMT remote configuration, and the subject OU that
 # does the same (AMT SDK, "Acquiring an Intel vPro certificate"); exact, case-sensitive.
 AMT_SETUP_OID = "2.16.840.1.113741.1.2.3"
@@ -76,14 +74,6 @@ def _verify_errors() -> tuple[type[Exception], ...]:
     from cryptography.exceptions import InvalidSignature
 
     return (InvalidSignature, *cert_errors())
-
-
-if not TYPE_CHECKING:
-    def __getattr__(name: str) -> Any:
-        """pki.CERT_ERRORS, still read by some probes: cert_errors(), made on first use."""
-        if name == "CERT_ERRORS":
-            return cert_errors()
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def parse_problem(exc: BaseException) -> str:
