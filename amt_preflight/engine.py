@@ -35,7 +35,7 @@ from amt_preflight.catalogue import (
     Need,
 )
 from amt_preflight.checks import CATALOGUE
-from amt_preflight.config import ChecksConfig, Config, SiteConfig, WaiverConfig
+from amt_preflight.config import Config, SiteConfig, WaiverConfig
 from amt_preflight.interruption import Interruption, run_loop
 from amt_preflight.model import (
     NO_TARGET,
@@ -54,7 +54,7 @@ from amt_preflight.model import (
     site_verdict,
     status_counts,
 )
-from amt_preflight.observations import Observations
+from amt_preflight.observations import Observations, SiteView
 from amt_preflight.observations.dns import ResolverSet
 from amt_preflight.probes.observer import ProbeObserver
 from amt_preflight.probes.undo import CLEANUP_S
@@ -292,8 +292,7 @@ def _iso(moment: datetime) -> str:
 
 
 def _findings(
-    spec: CheckSpec, site: SiteConfig, gathered: Gathered, intrusive: bool, now: datetime,
-    settings: ChecksConfig,
+    spec: CheckSpec, site: SiteConfig, gathered: Gathered, intrusive: bool, view: SiteView,
 ) -> list[Finding]:
     if site.amt.flow not in spec.flows:
         message = (f"not applicable: amt.flow is {site.amt.flow} (activation by an agent on "
@@ -313,7 +312,7 @@ def _findings(
                             reason=PROBE_CRASHED)]
     unfinished = [n.value for n in spec.needs if (site.name, n) in gathered.interrupted]
     try:
-        findings = spec.judge(site, gathered.observations.site(site.name, now, settings))
+        findings = spec.judge(site, view)
     except Exception as exc:  # a crashed check is an error result, never a missing one
         if unfinished:
             findings = []
@@ -427,9 +426,12 @@ def evaluate(
     for site in sites:
         mine: list[Result] = []
         earlier: dict[str, Prerequisite] = {}
+        # one view for the site's checks: what it derives once (the resolvers, each answer)
+        # every check reads again
+        view = gathered.observations.site(site.name, now, config.checks)
         for spec in selected:
             clock = time.monotonic()
-            findings = _findings(spec, site, gathered, intrusive, now, config.checks)
+            findings = _findings(spec, site, gathered, intrusive, view)
             spent = round((time.monotonic() - clock) * 1000)
             check_id = spec.id
             base = configured.get(check_id, spec.severity)

@@ -195,8 +195,9 @@ class SiteView:
     now: datetime  # the run's clock: checks read no other
     checks: ChecksConfig  # the config's `checks:` settings (cert_warn_days)
 
-    # A view is made once the gathering has ended: what it derives is kept (every domain's
-    # checks read the resolvers again, 1,000 domains times five checks)
+    # A view is made once the gathering has ended, one for all of a site's checks: what it
+    # derives is kept (every domain's checks read the resolvers again, 1,000 domains times
+    # five checks)
     @cached_property
     def resolvers(self) -> ResolverSet:
         return self.observations.resolvers.get(self.site) or ResolverSet.not_observed()
@@ -211,9 +212,19 @@ class SiteView:
         return tuple((a, f"site resolver ({self.resolvers.source})")
                      for a in self.resolvers.addresses)
 
+    # the answers read so far, by the question as a check asks it: a domain's four
+    # ProvisionServer checks read the same answers
+    _answers: dict[tuple[str, str, str, str], DnsAnswer] = field(
+        default_factory=dict, init=False, repr=False, compare=False)
+
     def dns(self, resolver: str, name: str, rdtype: str, transport: Transport = "udp") -> DnsAnswer:
-        question = DnsQuestion(resolver, name, rdtype, transport)
-        return self.observations.dns.get(question) or DnsAnswer.not_observed(question)
+        asked = (resolver, name, rdtype, transport)
+        answer = self._answers.get(asked)
+        if answer is None:
+            question = DnsQuestion(resolver, name, rdtype, transport)
+            answer = self.observations.dns.get(question) or DnsAnswer.not_observed(question)
+            self._answers[asked] = answer
+        return answer
 
     def dns_at_all(self, name: str, rdtype: str) -> list[DnsAnswer]:
         """The answers of every resolver of the site to one question, over UDP."""
