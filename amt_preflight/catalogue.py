@@ -1,7 +1,7 @@
 """What a check is: its metadata beside one pure function, and the observations it needs.
 
-The list of all checks is `amt_preflight.checks.CATALOGUE`: explicit, greppable, in the
-order reports show them.
+The list of all checks is `amt_preflight.checks` (its INDEX, and `catalogue()`): explicit,
+greppable, in the order reports show them.
 """
 
 from __future__ import annotations

@@ -383,13 +383,13 @@ def cmd_checks(args: argparse.Namespace) -> int:
     from rich.table import Table
 
     from amt_preflight.catalogue import markdown
-    from amt_preflight.checks import CATALOGUE
+    from amt_preflight.checks import catalogue
 
     if args.markdown:
-        sys.stdout.write(markdown(CATALOGUE))
+        sys.stdout.write(markdown(catalogue()))
         return 0
     table = Table("ID", "severity", "title", box=None, pad_edge=False)
-    for spec in CATALOGUE:
+    for spec in catalogue():
         title = spec.title + (" [dim](intrusive)[/]" if spec.intrusive else "")
         table.add_row(spec.id, spec.severity.value, title)
     _console().print(table)
@@ -453,11 +453,11 @@ def _defined_in(function: Callable[..., object]) -> str:
 
 
 def cmd_explain(args: argparse.Namespace) -> int:
-    from amt_preflight.checks import BY_ID
+    from amt_preflight import checks
 
-    spec = BY_ID.get(args.id.upper())
-    if spec is None:
+    if args.id.upper() not in checks.IDS:
         raise _usage(f"{args.id}: no such check (`amt-preflight checks` lists them)")
+    spec = checks.spec(args.id.upper())
     lines = [
         f"{spec.id}: {spec.title}",
         f"  area:        {spec.area}",

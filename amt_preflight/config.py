@@ -755,11 +755,11 @@ def _refuse_unknown_names(config: Config, layout: _Layout, source: Path) -> None
     """Every check ID and pattern the config names selects a check, and every waiver's site
     exists (CHECKS.md): a typo must never waive or disable nothing in silence.
 
-    The catalogue is imported here, not at the top: it loads cryptography, and only the
-    commands that load a config pay for that (`--help` stays fast)."""
-    from amt_preflight.checks import BY_ID
+    The check IDs come from the catalogue's index (amt_preflight.checks.IDS): no check
+    module is imported for them."""
+    from amt_preflight.checks import IDS
 
-    ids = sorted(BY_ID)
+    ids = sorted(IDS)
     named: list[tuple[Loc, str, bool]] = [
         (("checks", "disable", i), p, True) for i, p in enumerate(config.checks.disable)]
     # severity keys are upper-cased by the model: the line is the one of the key as written

@@ -20,7 +20,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from amt_preflight import engine
-from amt_preflight.checks import BY_ID
+from amt_preflight.checks import specs
 from amt_preflight.config import Config, parse
 from amt_preflight.interruption import run_loop
 from amt_preflight.observations import Observations
@@ -64,8 +64,8 @@ def _site(interface: str, body: str) -> Config:
 
 
 def _gather(config: Config, checks: Sequence[str]) -> Observations:
-    specs = [BY_ID[c] for c in checks]
-    gathered = run_loop(engine.gather(config, config.sites, specs, engine.RunOptions(), False))
+    chosen = specs(checks)
+    gathered = run_loop(engine.gather(config, config.sites, chosen, engine.RunOptions(), False))
     return gathered.observations
 
 

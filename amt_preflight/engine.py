@@ -21,6 +21,7 @@ from functools import lru_cache, partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from amt_preflight import checks
 from amt_preflight.catalogue import (
     ANY_TARGET,
     CHECK_CRASHED,
@@ -34,7 +35,6 @@ from amt_preflight.catalogue import (
     CheckSpec,
     Need,
 )
-from amt_preflight.checks import CATALOGUE
 from amt_preflight.config import Config, SiteConfig, WaiverConfig
 from amt_preflight.interruption import Interruption, run_loop
 from amt_preflight.model import (
@@ -81,21 +81,22 @@ class RunOptions:
 
 
 def select_checks(config: Config, patterns: Sequence[str]) -> list[CheckSpec]:
-    """The catalogue minus checks.disable, narrowed to --check patterns (case-insensitive)."""
+    """The catalogue minus checks.disable, narrowed to --check patterns (case-insensitive).
+    Only the areas of the checks chosen are imported."""
     enabled = [
-        spec for spec in CATALOGUE
-        if not any(fnmatch.fnmatchcase(spec.id, p.upper()) for p in config.checks.disable)
+        check_id for check_id in checks.IDS
+        if not any(fnmatch.fnmatchcase(check_id, p.upper()) for p in config.checks.disable)
     ]
     if not patterns:
-        return enabled
+        return checks.specs(enabled)
     for pattern in patterns:
-        if not any(fnmatch.fnmatchcase(spec.id, pattern.upper()) for spec in CATALOGUE):
+        if not any(fnmatch.fnmatchcase(check_id, pattern.upper()) for check_id in checks.IDS):
             raise UsageError(f"--check {pattern}: no check has that ID "
                              "(`amt-preflight checks` lists them)")
-    chosen = [s for s in enabled if any(fnmatch.fnmatchcase(s.id, p.upper()) for p in patterns)]
+    chosen = [c for c in enabled if any(fnmatch.fnmatchcase(c, p.upper()) for p in patterns)]
     if not chosen:
         raise UsageError("every check selected by --check is disabled in checks.disable")
-    return chosen
+    return checks.specs(chosen)
 
 
 def select_sites(config: Config, names: Sequence[str]) -> list[SiteConfig]:
@@ -492,15 +493,15 @@ def coverage(config: Config, site: SiteConfig, selected: Sequence[CheckSpec],
     for r in results:
         by_check.setdefault(r.check, []).append(r)
     not_run: list[NotRun] = []
-    for spec in CATALOGUE:
-        if spec.id not in chosen:
-            disabled = any(fnmatch.fnmatchcase(spec.id, p.upper())
+    for check_id in checks.IDS:
+        if check_id not in chosen:
+            disabled = any(fnmatch.fnmatchcase(check_id, p.upper())
                            for p in config.checks.disable)
-            not_run.append(NotRun(spec.id, NotRunReason.DISABLED if disabled
+            not_run.append(NotRun(check_id, NotRunReason.DISABLED if disabled
                                   else NotRunReason.NOT_SELECTED,
                                   "checks.disable" if disabled else "--check"))
             continue
-        own = by_check.get(spec.id, [])
+        own = by_check.get(check_id, [])
         if not own or any(r.status is not Status.SKIPPED for r in own):
             continue
         if any(r.reason == PREREQUISITE for r in own):
@@ -511,7 +512,7 @@ def coverage(config: Config, site: SiteConfig, selected: Sequence[CheckSpec],
             reason = NotRunReason.NOT_SELECTED
         else:
             reason = NotRunReason.NOT_CONFIGURED
-        not_run.append(NotRun(spec.id, reason, own[0].message))
+        not_run.append(NotRun(check_id, reason, own[0].message))
     gaps = tuple(c for c in required_checks(site) if c in chosen and by_check.get(c) and all(
         r.status is Status.SKIPPED for r in by_check[c]))
     return gaps, tuple(not_run)

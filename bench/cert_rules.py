@@ -25,7 +25,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from amt_preflight import engine  # noqa: E402
-from amt_preflight.checks import CATALOGUE  # noqa: E402
+from amt_preflight.checks import catalogue  # noqa: E402
 from amt_preflight.config import parse  # noqa: E402
 from amt_preflight.observations import Observations  # noqa: E402
 from amt_preflight.probes.certificate import read_bundle  # noqa: E402
@@ -52,7 +52,7 @@ def main() -> None:
     for domain in domains:
         observations.certificates[("hq", domain)] = read_bundle(domain, "corp.pem", pem, None,
                                                                 None)
-    selected = [spec for spec in CATALOGUE if spec.id.startswith("CERT-")]
+    selected = [spec for spec in catalogue() if spec.id.startswith("CERT-")]
     times, statuses = [], Counter[str]()
     for _ in range(args.repeat):
         started = time.perf_counter()

@@ -33,7 +33,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from amt_preflight import engine  # noqa: E402
-from amt_preflight.checks import BY_ID  # noqa: E402
+from amt_preflight.checks import spec  # noqa: E402
 from amt_preflight.config import load  # noqa: E402
 from amt_preflight.observations import Observations  # noqa: E402
 from amt_preflight.probes import certificate  # noqa: E402
@@ -102,7 +102,7 @@ def main() -> int:
         files, size = write_fleet(folder, args.devices, args.array)
         config = load(folder / "config.yaml")
         site = config.sites[0]
-        selected = [BY_ID[c] for c in DEV_CHECKS]
+        selected = [spec(c) for c in DEV_CHECKS]
         reads, judgements = [], []
         statuses: Counter[str] = Counter()
         for _ in range(args.repeat):

@@ -109,9 +109,9 @@ class Seen:
 
 def run(check_id: str, seen: Seen, site_config: SiteConfig = SITE, **view: Any) -> list[Finding]:
     """The check's findings, its reason tags checked against its metadata (judge)."""
-    from amt_preflight.checks import BY_ID
+    from amt_preflight.checks import spec
 
-    return BY_ID[check_id].judge(site_config, seen.view(**view))
+    return spec(check_id).judge(site_config, seen.view(**view))
 
 
 def status(check_id: str, seen: Seen, site_config: SiteConfig = SITE, **view: Any) -> Status:

@@ -12,7 +12,7 @@ from typing import Any, cast
 import pytest
 
 from amt_preflight import engine
-from amt_preflight.checks import BY_ID
+from amt_preflight.checks import spec
 from amt_preflight.config import AdConfig, SiteConfig
 from amt_preflight.model import NO_TARGET, Finding, Status
 from amt_preflight.observations import Observations
@@ -53,7 +53,7 @@ def ad_site(extra: str = "") -> SiteConfig:
 
 def run(check_id: str, observed: Observed, site_config: SiteConfig = SITE) -> list[Finding]:
     """The check's findings, each reason tag checked against its metadata."""
-    findings = BY_ID[check_id].judge(site_config, observed.view())
+    findings = spec(check_id).judge(site_config, observed.view())
     for finding in findings:
         json.dumps(finding.evidence)  # evidence is plain JSON
     return findings
@@ -418,7 +418,7 @@ def test_a_dc_of_another_domain_skips_bind_and_ou() -> None:
     cfg = config(AD.format(extra=CREDENTIALS))
     o = healthy_dc().root_dse(DC, naming="DC=other,DC=example")
     o.bind(DC, BindStage.WITHHELD, outcome=Outcome.NOT_OBSERVED, detail="not sent")
-    specs = [BY_ID[i] for i in ("AD-LDAP-ROOTDSE", "AD-LDAP-BIND", "AD-AMT-OU")]
+    specs = [spec(i) for i in ("AD-LDAP-ROOTDSE", "AD-LDAP-BIND", "AD-AMT-OU")]
     now = datetime(2026, 11, 28, 12, 0, tzinfo=UTC)
     _, results = engine.evaluate(cfg, cfg.sites, specs, engine.Gathered(o.obs), False, now)
     assert [(r.check, r.status, r.reason) for r in results] == [
@@ -433,7 +433,7 @@ def evaluate(o: Observed, checks: tuple[str, ...], extra: str = CREDENTIALS
              ) -> dict[tuple[str, str], tuple[Status, str | None]]:
     cfg = config(AD.format(extra=extra))
     now = datetime(2026, 11, 28, 12, 0, tzinfo=UTC)
-    _, results = engine.evaluate(cfg, cfg.sites, [BY_ID[i] for i in checks],
+    _, results = engine.evaluate(cfg, cfg.sites, [spec(i) for i in checks],
                                  engine.Gathered(o.obs), False, now)
     return {(r.check, r.target): (r.status, r.reason) for r in results}
 

@@ -75,9 +75,9 @@ def test_loadable_tells_each_failure_apart(name: str, how: dict[str, str],
 
 
 def test_every_way_a_file_fails_to_load_has_its_declared_tag() -> None:
-    from amt_preflight.checks import BY_ID
+    from amt_preflight.checks import spec
 
-    declared = set(BY_ID["CERT-LOADABLE"].reasons)
+    declared = set(spec("CERT-LOADABLE").reasons)
     assert {o.name for o in LoadOutcome if o is not LoadOutcome.LOADED} < declared
 
 
@@ -260,7 +260,7 @@ def test_root_trusted_without_a_root_is_skipped() -> None:
 def _evaluated(seen: Seen, *check_ids: str) -> dict[str, tuple[Status, str | None]]:
     """The checks as the engine runs them, prerequisites and all: check -> (status, tag)."""
     from amt_preflight import engine
-    from amt_preflight.checks import BY_ID
+    from amt_preflight.checks import spec
 
     cfg = config(f"""
 sites:
@@ -268,7 +268,7 @@ sites:
     amt: {{generations: [11, 16], custom_root_hashes: [{ROOT}]}}
     domains: [{{name: corp.example, certificate: {{file: corp.pem}}}}]
 """)
-    _, results = engine.evaluate(cfg, cfg.sites, [BY_ID[c] for c in check_ids],
+    _, results = engine.evaluate(cfg, cfg.sites, [spec(c) for c in check_ids],
                                  engine.Gathered(seen.obs), False, NOW)
     return {r.check: (r.status, r.reason) for r in results}
 
@@ -481,7 +481,7 @@ def test_chain_length() -> None:
 
 def test_every_rule_reads_the_run_clock() -> None:
     later = replace(Seen().certificate(bundle("good.pem")).view(), now=pki.ISSUING_END)
-    from amt_preflight.checks import BY_ID
+    from amt_preflight.checks import spec
 
-    [finding] = BY_ID["CERT-VALIDITY"].judge(SITE, later)
+    [finding] = spec("CERT-VALIDITY").judge(SITE, later)
     assert (finding.status, finding.reason) == (Status.FAIL, "EXPIRED")

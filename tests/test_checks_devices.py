@@ -342,7 +342,7 @@ def _evaluated(seen: Seen, fleet: DeviceInventory, *check_ids: str
                ) -> dict[tuple[str, str], tuple[Status, str | None]]:
     """The checks as the engine runs them, prerequisites and all."""
     from amt_preflight import engine
-    from amt_preflight.checks import BY_ID
+    from amt_preflight.checks import spec
 
     cfg = config("""
 sites:
@@ -350,7 +350,7 @@ sites:
     amt: {devices: [inventory/*.json]}
     domains: [{name: corp.example, certificate: {file: corp.pem}}]
 """)
-    _, results = engine.evaluate(cfg, cfg.sites, [BY_ID[c] for c in check_ids],
+    _, results = engine.evaluate(cfg, cfg.sites, [spec(c) for c in check_ids],
                                  engine.Gathered(with_fleet(seen, fleet).obs), False, NOW)
     return {(r.check, r.target): (r.status, r.reason) for r in results}
 

@@ -11,8 +11,8 @@ import pytest
 from cryptography import x509
 
 from amt_preflight import engine
-from amt_preflight.checks import BY_ID
 from amt_preflight.checks import dhcp as dhcp_checks
+from amt_preflight.checks import spec
 from amt_preflight.config import SiteConfig
 from amt_preflight.model import NO_TARGET, Finding, Severity, Status
 from amt_preflight.observations.cert import CertificateBundle, LoadOutcome
@@ -37,7 +37,7 @@ NEEDS_ROOT = "the DHCP probe needs root (CAP_NET_RAW) to send and receive raw DH
 
 def run(check_id: str, observed: Observed, site_config: SiteConfig = SITE) -> list[Finding]:
     """The check's findings, each reason tag checked against its metadata."""
-    return BY_ID[check_id].judge(site_config, observed.view())
+    return spec(check_id).judge(site_config, observed.view())
 
 
 def healthy(*more: Any) -> Observed:
@@ -391,7 +391,7 @@ def evaluate(o: Observed, checks: tuple[str, ...]
              ) -> dict[tuple[str, str], tuple[Status, str | None]]:
     cfg = config(SITE_TEXT)
     now = datetime(2026, 11, 28, 12, 0, tzinfo=UTC)
-    _, results = engine.evaluate(cfg, cfg.sites, [BY_ID[i] for i in checks],
+    _, results = engine.evaluate(cfg, cfg.sites, [spec(i) for i in checks],
                                  engine.Gathered(o.obs), False, now)
     return {(r.check, r.target): (r.status, r.reason) for r in results}
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from amt_preflight.checks import BY_ID
+from amt_preflight.checks import spec
 from amt_preflight.model import NO_TARGET, Finding, Status
 from amt_preflight.observations.base import Outcome
 from amt_preflight.observations.dns import ProvisionResolvers
@@ -21,7 +21,7 @@ PS = "ProvisionServer.corp.example"
 
 
 def run(check_id: str, observed: Observed, site_config=SITE) -> list[Finding]:  # type: ignore[no-untyped-def]
-    return list(BY_ID[check_id].judge(site_config, observed.view()))
+    return list(spec(check_id).judge(site_config, observed.view()))
 
 
 def healthy() -> Observed:

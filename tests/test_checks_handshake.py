@@ -12,7 +12,7 @@ import pytest
 from cryptography import x509
 
 from amt_preflight import pki
-from amt_preflight.checks import BY_ID, cert, handshake
+from amt_preflight.checks import catalogue, cert, handshake, spec
 from amt_preflight.checks.chain import ChainUnderTest, presented_chain_under_test
 from amt_preflight.config import SiteConfig
 from amt_preflight.hello import Hello, synthetic_uuid
@@ -104,7 +104,7 @@ def observed(*attempts: HandshakeAttempt, tcp: Outcome = Outcome.ANSWER, address
 
 def judge(check_id: str, obs: Observations, config: SiteConfig | None = None) -> list[Finding]:
     """The check's findings, its reason tags checked against its metadata."""
-    findings = BY_ID[check_id].judge(config or site(SITE), obs.site("hq", NOW))
+    findings = spec(check_id).judge(config or site(SITE), obs.site("hq", NOW))
     for finding in findings:
         json.dumps(finding.evidence)  # evidence is plain JSON
     return findings
@@ -268,7 +268,7 @@ def test_the_good_chain_passes_every_cert_rule() -> None:
     assert finding.status is Status.PASS, finding.message
     [presented] = finding.evidence["profiles"]
     judged = {r["check"] for r in presented["rules"]}
-    expected = {spec.id for spec in BY_ID.values() if spec.id.startswith("CERT-")}
+    expected = {spec.id for spec in catalogue() if spec.id.startswith("CERT-")}
     assert judged == expected - {"CERT-LOADABLE"}
     assert all(r["status"] == "pass" for r in presented["rules"])
 
@@ -311,7 +311,7 @@ def test_a_rule_that_cannot_judge_the_presented_chain_is_an_error(
     def erring(under_test: ChainUnderTest) -> Finding:
         return Finding(under_test.domain, Status.ERROR, "cannot judge", reason="NOT_READ")
 
-    monkeypatch.setattr(cert, "CHAIN_RULES", ((BY_ID["CERT-CRYPTO"], erring),))
+    monkeypatch.setattr(cert, "CHAIN_RULES", ((spec("CERT-CRYPTO"), erring),))
     assert verdict("HS-PRESENTED-CHAIN", observed(handshake_of(shook()))) == (Status.ERROR,
                                                                              "RULE_ERRS")
 

@@ -10,7 +10,7 @@ from datetime import UTC, datetime
 import pytest
 
 from amt_preflight import engine
-from amt_preflight.checks import BY_ID
+from amt_preflight.checks import spec
 from amt_preflight.checks.snmp import same_process
 from amt_preflight.model import Finding, Result, Status
 from amt_preflight.observations import Observations, SiteView
@@ -85,7 +85,7 @@ class Snmp:
 
 def findings(check: str, observed: Snmp, site_text: str = SITE) -> list[Finding]:
     """The check's findings, each reason tag checked against its metadata."""
-    return BY_ID[check].judge(config(site_text).sites[0], observed.view())
+    return spec(check).judge(config(site_text).sites[0], observed.view())
 
 
 def judge(check: str, observed: Snmp) -> dict[str, Status]:
@@ -220,7 +220,7 @@ def test_process_names_match_as_agents_report_them(wanted: str, running: str,
 def results(observed: Snmp, checks: Iterable[str]) -> list[Result]:
     cfg = config(SITE)
     gathered = engine.Gathered(observed.obs)
-    _, made = engine.evaluate(cfg, cfg.sites, [BY_ID[c] for c in checks], gathered, False, NOW)
+    _, made = engine.evaluate(cfg, cfg.sites, [spec(c) for c in checks], gathered, False, NOW)
     return made
 
 
@@ -258,7 +258,7 @@ def test_engine_skips_host_slash_interface_when_its_host_does_not_answer() -> No
     [alone] = findings("SNMP-IF-UP", observed, ETH0_SITE)
     assert (alone.target, alone.status) == (f"{SWITCH}/eth0", Status.PASS)
     cfg = config(ETH0_SITE)
-    specs = [BY_ID["SNMP-DEVICE-ANSWERS"], BY_ID["SNMP-IF-UP"]]
+    specs = [spec("SNMP-DEVICE-ANSWERS"), spec("SNMP-IF-UP")]
     _, made = engine.evaluate(cfg, cfg.sites, specs, engine.Gathered(observed.obs), False, NOW)
     device, interface = made
     assert (device.target, device.status, device.reason) == (
@@ -271,6 +271,6 @@ def test_engine_skips_host_slash_interface_when_its_host_does_not_answer() -> No
 
 def test_a_site_without_devices_has_nothing_to_check() -> None:
     cfg = config("sites: [{name: hq}]")
-    made = engine.evaluate(cfg, cfg.sites, [BY_ID["SNMP-DEVICE-ANSWERS"]],
+    made = engine.evaluate(cfg, cfg.sites, [spec("SNMP-DEVICE-ANSWERS")],
                            engine.Gathered(Observations()), False, NOW)[1]
     assert [r.status for r in made] == [Status.SKIPPED]

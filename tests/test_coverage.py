@@ -10,7 +10,7 @@ import jsonschema
 import pytest
 
 from amt_preflight import engine, reports
-from amt_preflight.checks import CATALOGUE
+from amt_preflight.checks import catalogue
 from amt_preflight.checks.cert import domain_rule
 from amt_preflight.config import Config
 from amt_preflight.model import NotRunReason, RunResult, Severity, SiteSummary, Status, Verdict
@@ -85,7 +85,7 @@ def test_a_required_check_turned_off_is_no_gap_but_is_listed() -> None:
     summary, _ = judged(cfg, healthy(), ())
     assert summary.coverage_gaps == ()
     disabled = {n.check for n in summary.not_run if n.reason is NotRunReason.DISABLED}
-    assert {spec.id for spec in CATALOGUE if spec.id.startswith("CERT-")} <= disabled
+    assert {spec.id for spec in catalogue() if spec.id.startswith("CERT-")} <= disabled
     summary, _ = judged(config(site_text()), healthy(), ("DNS-*",))
     assert {n.reason for n in summary.not_run if n.check == "CERT-ROOT-TRUSTED"} == {
         NotRunReason.NOT_SELECTED}
@@ -113,7 +113,7 @@ def test_host_based_flow_makes_hello_and_provision_server_not_applicable() -> No
 def test_host_based_flow_sends_no_hello() -> None:
     cfg = config(site_text(amt=", flow: host-based"))
     [site] = cfg.sites
-    applicable = [spec.id for spec in CATALOGUE if site.amt.flow in spec.flows]
+    applicable = [spec.id for spec in catalogue() if site.amt.flow in spec.flows]
     assert not [c for c in applicable if c.startswith(("HS-", "DNS-PROVSERVER-"))]
 
 

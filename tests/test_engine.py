@@ -18,7 +18,7 @@ from amt_preflight.catalogue import (
     host_of,
     unjudged,
 )
-from amt_preflight.checks import BY_ID, CATALOGUE
+from amt_preflight.checks import catalogue, spec
 from amt_preflight.config import Config, SiteConfig
 from amt_preflight.model import (
     Finding,
@@ -70,7 +70,7 @@ def wrong_address() -> Observed:
 def test_every_selected_check_yields_a_result_even_without_targets() -> None:
     cfg = config("sites: [{name: empty, resolvers: [10.250.0.1]}]")
     results = evaluate(cfg, Observed("empty", [R1]))
-    assert {r.check for r in results} == {s.id for s in CATALOGUE}
+    assert {r.check for r in results} == {s.id for s in catalogue()}
 
 
 def test_prerequisite_failure_skips_dependents_naming_it() -> None:
@@ -206,25 +206,25 @@ def test_an_undeclared_reason_tag_is_the_checks_error() -> None:
 
 
 def test_every_check_declares_well_formed_reasons_and_known_prerequisites() -> None:
-    ids = {spec.id for spec in CATALOGUE}
-    for spec in CATALOGUE:
-        assert set(spec.requires) <= ids, spec.id
-        assert all(meaning for meaning in spec.reasons.values()), spec.id
+    ids = {spec.id for spec in catalogue()}
+    for one in catalogue():
+        assert set(one.requires) <= ids, one.id
+        assert all(meaning for meaning in one.reasons.values()), one.id
 
 
 def test_a_crashed_probe_is_an_error_for_its_checks() -> None:
     cfg = config(BASE)
     gathered = engine.Gathered(Observed().obs, {("hq", Need.DNS_PROVSERVER): "OSError: x"})
-    _, results = engine.evaluate(cfg, cfg.sites, [BY_ID["DNS-PROVSERVER-A"]], gathered,
+    _, results = engine.evaluate(cfg, cfg.sites, [spec("DNS-PROVSERVER-A")], gathered,
                                  False, NOW)
     assert [r.status for r in results] == [Status.ERROR]
 
 
 def test_intrusive_check_is_skipped_unless_allowed() -> None:
     o = Observed().update("corp.example", "NOERROR")
-    spec = [BY_ID["DNS-DYNUPDATE-OPEN"]]
-    assert [r.status for r in evaluate(config(BASE), o, spec)] == [Status.SKIPPED]
-    assert [r.status for r in evaluate(config(BASE), o, spec, intrusive=True)] == [Status.FAIL]
+    update = [spec("DNS-DYNUPDATE-OPEN")]
+    assert [r.status for r in evaluate(config(BASE), o, update)] == [Status.SKIPPED]
+    assert [r.status for r in evaluate(config(BASE), o, update, intrusive=True)] == [Status.FAIL]
 
 
 def test_waiver_applies_to_fail_until_it_expires() -> None:

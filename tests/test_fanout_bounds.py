@@ -14,7 +14,7 @@ import dns.rdatatype
 import dns.rrset
 import pytest
 
-from amt_preflight.checks import BY_ID
+from amt_preflight.checks import spec
 from amt_preflight.config import ChecksConfig
 from amt_preflight.model import Status
 from amt_preflight.observations import Observations
@@ -76,7 +76,7 @@ def test_ptr_queries_of_one_answer_are_bounded_and_the_rest_named(
     assert asked == {"A": len(RESOLVERS), "PTR": MAX_REVERSED * len(RESOLVERS)}
 
     view = obs.site("hq", datetime.now(UTC), ChecksConfig())
-    [finding] = BY_ID["DNS-PROVSERVER-PTR"].judge(cfg.sites[0], view)
+    [finding] = spec("DNS-PROVSERVER-PTR").judge(cfg.sites[0], view)
     assert finding.status is Status.PASS
     assert len(finding.evidence["not_reversed"]) == MANY - MAX_REVERSED
 

@@ -52,7 +52,7 @@ def test_checks_and_reports_have_one_import_name(tmp_path: Path) -> None:
     for folder in (REPO, tmp_path):
         done = subprocess.run(
             [sys.executable, "-c", "import amt_preflight.checks as c, amt_preflight.reports as r;"
-             " print(c.__file__); print(r.__file__); print(len(c.CATALOGUE))"],
+             " print(c.__file__); print(r.__file__); print(len(c.catalogue()))"],
             cwd=folder, capture_output=True, text=True, timeout=60)
         assert done.returncode == 0, done.stderr
         checks, reports, count = done.stdout.split()

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from amt_preflight.checks import BY_ID
+from amt_preflight.checks import spec
 from amt_preflight.model import Result, RunInfo, RunResult, SiteSummary, Status, Verdict
 from amt_preflight.reports import render
 from amt_preflight.reports.sections import dhcp
@@ -27,10 +27,10 @@ sites:
 def results_of(observed: Observed, check_ids: list[str]) -> list[Result]:
     out = []
     for check_id in check_ids:
-        spec = BY_ID[check_id]
-        for f in spec.function(SITE, observed.view()):
-            out.append(Result(check_id, "hq", f.target, f.status, spec.severity, spec.title,
-                              f.message, f.evidence, spec.remediation, spec.references,
+        check = spec(check_id)
+        for f in check.function(SITE, observed.view()):
+            out.append(Result(check_id, "hq", f.target, f.status, check.severity, check.title,
+                              f.message, f.evidence, check.remediation, check.references,
                               "2026-11-28T12:00:00Z", 1, f"{check_id}{f.target}"))
     return out
 
