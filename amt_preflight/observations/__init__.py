@@ -65,6 +65,7 @@ from amt_preflight.observations.snmp import (
     SnmpSystem,
     snmp_key,
 )
+from amt_preflight.typed import record
 
 if TYPE_CHECKING:
     from amt_preflight.config import ChecksConfig
@@ -186,7 +187,7 @@ class Observations:
         return SiteView(self, name, now or datetime.now(UTC), checks or ChecksConfig())
 
 
-@dataclass(frozen=True)
+@record
 class SiteView:
     """The observations as one site's checks see them."""
 

@@ -3,13 +3,13 @@ service account's bind; with the Kerberos and LDAP constants probes and checks s
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
 
 from amt_preflight.observations.base import Outcome, Transport, clipped
 from amt_preflight.observations.dns import normal_name
+from amt_preflight.typed import record
 
 KDC_PORT = 88
 LDAP_PORT = 389
@@ -76,7 +76,7 @@ def ldap_bind_key(site: str, address: str) -> LdapBindKey:
     return site, address
 
 
-@dataclass(frozen=True)
+@record
 class AdServer:
     """One KDC or domain controller: one target of the AD checks' results."""
 
@@ -94,7 +94,7 @@ class AdServer:
         return doc
 
 
-@dataclass(frozen=True)
+@record
 class AdServers:
     """The KDCs or DCs of a site's AD domain, and where the list came from."""
 
@@ -106,7 +106,7 @@ class AdServers:
         return ad_servers_key(site, self.role)
 
 
-@dataclass(frozen=True)
+@record
 class KerberosQuestion:
     kdc: str  # address
     realm: str
@@ -114,7 +114,7 @@ class KerberosQuestion:
     transport: Transport
 
 
-@dataclass(frozen=True)
+@record
 class KerberosReply:
     """What one AS-REQ without pre-authentication got, after every attempt."""
 
@@ -196,7 +196,7 @@ class KerberosReply:
 LDAP_VALUE_LIMIT = 1024
 
 
-@dataclass(frozen=True)
+@record
 class RootDse:
     """A DC's rootDSE, read anonymously over LDAP (each value at most LDAP_VALUE_LIMIT
     characters)."""
@@ -263,7 +263,7 @@ class BindStage(StrEnum):
     BOUND = "bound"
 
 
-@dataclass(frozen=True)
+@record
 class LdapBind:
     """A bind as the provisioning service account over StartTLS, then a look at the AMT OU."""
 

@@ -3,13 +3,13 @@ fetches (CRLs, issuers, OCSP) and TCP connections the CA and handshake checks re
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
 from amt_preflight.observations.base import Outcome, clipped, utc_text
 from amt_preflight.observations.dns import normal_name
+from amt_preflight.typed import record
 
 # Where each is kept (Observations): by site first, since names in URLs and hosts resolve at
 # the site's resolvers (and each site has its own certificate files)
@@ -50,7 +50,7 @@ class LoadOutcome(StrEnum):
     KEY_MISMATCH = "key-mismatch"  # the private key belongs to no certificate of the file
 
 
-@dataclass(frozen=True)
+@record
 class CertificateFacts:
     """What one certificate says, as read from its DER."""
 
@@ -109,7 +109,7 @@ class CertificateFacts:
         return doc
 
 
-@dataclass(frozen=True)
+@record
 class CertificateBundle:
     """A domain's provisioning certificate file (PKCS#12, or PEM/DER with a key file) as
     read: its certificates in file order and its private keys, described, never kept."""
@@ -155,7 +155,7 @@ class CertificateBundle:
         return doc
 
 
-@dataclass(frozen=True)
+@record
 class HttpFetch:
     """One HTTP exchange (a CRL or issuer download, an OCSP request), after every attempt."""
 
@@ -208,7 +208,7 @@ class HttpFetch:
         return doc
 
 
-@dataclass(frozen=True)
+@record
 class OcspFetch:
     """An OCSP request (a POST) about one certificate, and what it got."""
 
@@ -223,7 +223,7 @@ class OcspFetch:
         return ocsp_key(site, self.fetch.url, self.certificate_sha256)
 
 
-@dataclass(frozen=True)
+@record
 class TcpConnect:
     """A TCP connection attempt to host:port (closed again at once)."""
 

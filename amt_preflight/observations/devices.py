@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Any, Final
 
 from amt_preflight.observations.base import clipped
+from amt_preflight.typed import record
 
 # controlMode as rpc-go words it (utils.InterpretControlMode)
 PRE_PROVISIONING = "pre-provisioning state"
@@ -93,7 +94,7 @@ class DeviceFileProblem:
         return doc
 
 
-@dataclass(frozen=True)
+@record
 class DeviceInventory:
     """Every device one site's `amt.devices` names, and every file that gave none."""
 

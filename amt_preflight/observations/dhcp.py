@@ -7,7 +7,6 @@ from __future__ import annotations
 import ipaddress
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass
 from typing import Any
 
 from amt_preflight.observations.dns import (
@@ -16,6 +15,7 @@ from amt_preflight.observations.dns import (
     normal_name,
     provision_server_name,
 )
+from amt_preflight.typed import record
 
 DHCP_OPTION_NAMES = {
     1: "subnet mask",
@@ -49,7 +49,7 @@ def option_text(data: bytes) -> str:
     return data.decode("latin-1")
 
 
-@dataclass(frozen=True)
+@record
 class ClientFqdn:
     """Option 81 (RFC 4702) as a server sent it back."""
 
@@ -85,7 +85,7 @@ class ClientFqdn:
         return cls(flags, data[1], data[2], text)
 
 
-@dataclass(frozen=True)
+@record
 class DhcpAnswer:
     """One message a server sent in answer to the probe, decoded as far as it goes."""
 
@@ -177,7 +177,7 @@ def option_evidence(code: int, data: bytes) -> dict[str, Any]:
     return doc
 
 
-@dataclass(frozen=True)
+@record
 class DhcpSurvey:
     """A DISCOVER (no REQUEST follows) and an INFORM on one interface, and every answer that
     came within the window. `error` says why the probe could not run."""
@@ -225,7 +225,7 @@ class DhcpSurvey:
         return doc
 
 
-@dataclass(frozen=True)
+@record
 class Option15:
     """The domain DHCP hands out here (raw bytes as text) and the server it came from."""
 
@@ -256,7 +256,7 @@ def option6_questions(answer: DhcpAnswer, domains: Sequence[str]) -> list[DnsQue
     return [DnsQuestion(r, provision_server_name(domain), "A") for r in answer.dns_servers]
 
 
-@dataclass(frozen=True)
+@record
 class DhcpRegistration:
     """A full DISCOVER/OFFER/REQUEST/ACK with option 81 for a throw-away host name, the wait
     for its A and PTR records, and the RELEASE of the lease."""

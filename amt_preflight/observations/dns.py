@@ -6,12 +6,12 @@ from __future__ import annotations
 
 import ipaddress
 from collections.abc import Iterable
-from dataclasses import dataclass
 from enum import StrEnum
 from functools import cached_property, lru_cache
 from typing import Any
 
 from amt_preflight.observations.base import Outcome, Transport
+from amt_preflight.typed import record
 
 # The records an AD domain must publish for its DCs and KDCs (CHECKS.md, DNS-AD-SRV).
 AD_SRV_PREFIXES = ("_ldap._tcp.dc._msdcs", "_kerberos._tcp", "_kerberos._udp", "_kpasswd._tcp")
@@ -67,7 +67,7 @@ def in_domain(name: str, domain: str) -> bool:
     return name == domain or name.endswith("." + domain)
 
 
-@dataclass(frozen=True)
+@record
 class DnsQuestion:
     resolver: str
     name: str
@@ -82,7 +82,7 @@ class DnsQuestion:
             object.__setattr__(self, "rdtype", rdtype)
 
 
-@dataclass(frozen=True)
+@record
 class DnsRecord:
     name: str
     rdtype: str
@@ -90,7 +90,7 @@ class DnsRecord:
     value: str  # presentation format: "10.0.0.1", "0 100 389 dc01.corp.example."
 
 
-@dataclass(frozen=True)
+@record
 class DnsAnswer:
     question: DnsQuestion
     outcome: Outcome
@@ -155,7 +155,7 @@ def dns_update_key(domain: str) -> str:
     return normal_name(domain)
 
 
-@dataclass(frozen=True)
+@record
 class DnsUpdateAttempt:
     """An unsigned RFC 2136 update of a throw-away TXT record, and its clean-up."""
 
@@ -201,7 +201,7 @@ class ResolverTrust(StrEnum):
     ROGUE = "rogue"  # option 6 of servers outside dhcp.allowed_servers (no allowed one answered)
 
 
-@dataclass(frozen=True)
+@record
 class ResolverSet:
     addresses: tuple[str, ...]
     source: str  # "config", DHCP_OPTION6, "/etc/resolv.conf"
@@ -216,7 +216,7 @@ class ResolverSet:
         return site
 
 
-@dataclass(frozen=True)
+@record
 class ProvisionResolvers:
     """Every resolver ProvisionServer is asked at for one site: its own, and those DHCP
     option 6 hands to the devices; each (address, where it came from)."""

@@ -3,13 +3,13 @@ brought to the synthetic AMT endpoint."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
 from amt_preflight.observations.base import Outcome, clipped
 from amt_preflight.observations.cert import CertificateFacts
 from amt_preflight.observations.dns import normal_name
+from amt_preflight.typed import record
 
 
 class HandshakeKind(StrEnum):
@@ -34,7 +34,7 @@ class ConnectBackOutcome(StrEnum):
     STALLED = "stalled"  # a connection whose handshake did not finish within the timeout
 
 
-@dataclass(frozen=True)
+@record
 class AnnouncedHash:
     """One root hash a hello announced, and the hash list entry it came from."""
 
@@ -46,7 +46,7 @@ class AnnouncedHash:
         return {"type": self.algorithm, "hash": self.value, "entry": self.label}
 
 
-@dataclass(frozen=True)
+@record
 class HandshakeEvent:
     at_ms: float  # since the attempt started
     event: str
@@ -55,7 +55,7 @@ class HandshakeEvent:
         return {"at_ms": round(self.at_ms, 1), "event": self.event}
 
 
-@dataclass(frozen=True)
+@record
 class ConnectBack:
     """What reached the synthetic AMT endpoint in answer to one hello."""
 
@@ -98,7 +98,7 @@ class ConnectBack:
         return doc
 
 
-@dataclass(frozen=True)
+@record
 class HandshakeAttempt:
     """A hello to ProvisionServer.<domain> and the connect-back to the synthetic endpoint."""
 
@@ -162,7 +162,7 @@ def handshakes_key(site: str, domain: str, kind: HandshakeKind) -> HandshakesKey
     return site, normal_name(domain), kind
 
 
-@dataclass(frozen=True)
+@record
 class Handshakes:
     """The attempts of one domain and kind, kept once they all finished: one per device
     profile (PKI) or per configured provision_server address (PSK)."""

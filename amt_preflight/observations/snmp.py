@@ -3,11 +3,11 @@ interfaces and running software it reported."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
 from amt_preflight.observations.base import clipped
+from amt_preflight.typed import record
 
 # IF-MIB ifOperStatus (RFC 2863); ifAdminStatus uses its first three values.
 IF_STATUS = {1: "up", 2: "down", 3: "testing", 4: "unknown", 5: "dormant", 6: "notPresent",
@@ -39,7 +39,7 @@ class SnmpOutcome(StrEnum):
         return self in (SnmpOutcome.ANSWER, SnmpOutcome.AGENT_ERROR, SnmpOutcome.BAD_WALK)
 
 
-@dataclass(frozen=True)
+@record
 class SnmpExchange:
     """One GET, or one walk of a column, with one agent: what was asked and how it ended."""
 
@@ -85,7 +85,7 @@ def snmp_key(site: str, host: str) -> SnmpKey:
     return site, host
 
 
-@dataclass(frozen=True)
+@record
 class SnmpSystem:
     """sysDescr, sysUpTime and sysName of one device (SNMPv2-MIB system group)."""
 
@@ -121,7 +121,7 @@ def uptime_text(ticks: int) -> str:
     return f"{days}d {rest // 3600:02d}:{rest // 60 % 60:02d}:{rest % 60:02d}"
 
 
-@dataclass(frozen=True)
+@record
 class SnmpInterface:
     """One configured interface as the device reports it (IF-MIB)."""
 
@@ -145,7 +145,7 @@ class SnmpInterface:
         }
 
 
-@dataclass(frozen=True)
+@record
 class SnmpInterfaces:
     """The configured interfaces of one device: the name walks, then a GET of their status."""
 
@@ -170,7 +170,7 @@ class SnmpInterfaces:
         return next((e for e in self.exchanges if e.outcome is not SnmpOutcome.ANSWER), None)
 
 
-@dataclass(frozen=True)
+@record
 class SnmpProcesses:
     """The running software of one device: HOST-RESOURCES-MIB hrSWRunName, walked."""
 
