@@ -10,10 +10,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import fnmatch
+import secrets
 import socket
 import time
 import traceback
-import uuid
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime
@@ -528,7 +528,7 @@ def run(config: Config, options: RunOptions) -> RunResult:
     finished = datetime.now(UTC)
     summaries, results = evaluate(config, sites, selected, gathered, intrusive, finished)
     info = RunInfo(
-        id=uuid.uuid4().hex, started_at=_iso(started), finished_at=_iso(datetime.now(UTC)),
+        id=secrets.token_hex(16), started_at=_iso(started), finished_at=_iso(datetime.now(UTC)),
         host=socket.gethostname(), config=str(config.source),
         interrupted=gathered.interrupted_by,
         selection=Selection.of([site.name for site in sites], [spec.id for spec in selected],

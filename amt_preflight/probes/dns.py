@@ -68,6 +68,22 @@ class Exchange:
     detail: str = ""
 
 
+_HEADER = struct.Struct("!6H")
+_QUESTION_END = struct.Struct("!HH")
+
+
+def _wire(message: dns.message.Message) -> bytes:
+    """message.to_wire(), made by hand for a query of one question and nothing else (what
+    make_query makes: no EDNS, no TSIG): dnspython's renderer costs some 60 us a message,
+    a survey of 1,000 domains sends over 1,000. Anything else goes to dnspython."""
+    if (len(message.question) != 1 or message.answer or message.authority
+            or message.additional or message.edns >= 0 or message.keyring is not None):
+        return message.to_wire()
+    question = message.question[0]
+    return (_HEADER.pack(message.id, message.flags, 1, 0, 0, 0) + question.name.to_wire()
+            + _QUESTION_END.pack(question.rdtype, question.rdclass))
+
+
 class _UdpReply(asyncio.DatagramProtocol):
     def __init__(self, query: dns.message.Message) -> None:
         self.query = query
@@ -112,7 +128,7 @@ async def _udp_attempt(
     except OSError as exc:  # no route to the resolver: connecting the socket already fails
         return Outcome.UNREACHABLE, None, os_error(exc)
     try:
-        transport.sendto(query.to_wire())
+        transport.sendto(_wire(query))
         try:
             async with asyncio.timeout(timeout):
                 return await protocol.done
@@ -131,7 +147,7 @@ async def _tcp_attempt(
     try:
         async with asyncio.timeout(timeout):
             reader, writer = await asyncio.open_connection(server, DNS_PORT)
-            wire = query.to_wire()
+            wire = _wire(query)
             writer.write(struct.pack("!H", len(wire)) + wire)
             await writer.drain()
             header = await reader.readexactly(2)
