@@ -14,7 +14,7 @@ import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, cast
 
 import dns.exception
 import dns.flags
@@ -80,7 +80,8 @@ def _wire(message: dns.message.Message) -> bytes:
             or message.additional or message.edns >= 0 or message.keyring is not None):
         return message.to_wire()
     question = message.question[0]
-    return (_HEADER.pack(message.id, message.flags, 1, 0, 0, 0) + question.name.to_wire()
+    name = cast(bytes, question.name.to_wire())  # bytes when no file is given
+    return (_HEADER.pack(message.id, message.flags, 1, 0, 0, 0) + name
             + _QUESTION_END.pack(question.rdtype, question.rdclass))
 
 
