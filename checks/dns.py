@@ -6,7 +6,7 @@ of them; a check judges the resolvers that answered and names each one's reply.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 
 from amt_preflight.catalogue import (
     REMOTE_CONFIG,
@@ -20,12 +20,12 @@ from amt_preflight.catalogue import (
 from amt_preflight.config import SiteConfig
 from amt_preflight.model import NO_TARGET, Finding, Status
 from amt_preflight.observations import SiteView
-from amt_preflight.observations.base import Outcome, answers_timing
+from amt_preflight.observations.base import Outcome
 from amt_preflight.observations.dns import (
     AD_SRV_PREFIXES,
     MAX_REVERSED,
+    Answers,
     DnsAnswer,
-    answers_evidence,
     in_domain,
     provision_server_name,
     resolver_probe_question,
@@ -44,13 +44,13 @@ def _finding(
     target: str, status: Status, message: str, answers: Iterable[DnsAnswer],
     reason: str | None = None, /, **evidence: object
 ) -> Finding:
-    answers = list(answers)
-    started, duration = answers_timing(answers)
+    shown = answers if isinstance(answers, Answers) else Answers(answers)
+    started, duration = shown.timing
     return Finding(
         target,
         status,
         message,
-        evidence={"answers": answers_evidence(answers), **evidence},
+        evidence={"answers": shown.evidence, **evidence},
         started_at=started,
         duration_ms=duration,
         reason=reason,
@@ -69,7 +69,7 @@ def _no_resolver(site: SiteConfig, obs: SiteView) -> Finding | None:
     )
 
 
-def _unanswered(answers: list[DnsAnswer]) -> str:
+def _unanswered(answers: Sequence[DnsAnswer]) -> str:
     return "; ".join(a.describe() for a in answers if not a.outcome.answered)
 
 
@@ -110,10 +110,11 @@ def resolver_answers(site: SiteConfig, obs: SiteView) -> Iterator[Finding]:
                            "RESOLVER_SILENT", **source)
 
 
-def _provision_answers(obs: SiteView, name: str) -> list[DnsAnswer]:
+def _provision_answers(obs: SiteView, name: str) -> Answers:
     """ProvisionServer.<domain> (`name`) at the site's resolvers and at those DHCP hands to
-    devices."""
-    return [obs.dns(r, name, "A") for r, _ in obs.provision_resolvers]
+    devices; made once for the four checks that read them."""
+    return obs.kept(("provision-answers", name), lambda: Answers(
+        obs.dns(r, name, "A") for r, _ in obs.provision_resolvers))
 
 
 def _sources(obs: SiteView) -> dict[str, str]:
@@ -134,7 +135,7 @@ def _from(resolver: str, sources: dict[str, str]) -> str:
 
 
 def _judge_answered(
-    domain: str, answers: list[DnsAnswer]
+    domain: str, answers: Sequence[DnsAnswer]
 ) -> tuple[list[DnsAnswer], Finding | None]:
     """The answers to judge, or an error finding when no resolver answered this question."""
     answered = [a for a in answers if a.outcome.answered]

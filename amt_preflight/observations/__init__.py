@@ -9,10 +9,11 @@ with an outcome, never an exception.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Hashable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import cached_property
-from typing import TYPE_CHECKING, overload
+from typing import TYPE_CHECKING, Any, TypeVar, overload
 
 from amt_preflight.observations.ad import (
     AdRole,
@@ -70,6 +71,8 @@ from amt_preflight.typed import record
 if TYPE_CHECKING:
     from amt_preflight.config import ChecksConfig
     from amt_preflight.model import Leftover
+
+T = TypeVar("T")
 
 # What a probe records (Observations.record). Each type says where it is kept (its key,
 # defined beside it): what the sites share, by what was asked; the rest by site first.
@@ -217,6 +220,19 @@ class SiteView:
     # ProvisionServer checks read the same answers
     _answers: dict[tuple[str, str, str, str], DnsAnswer] = field(
         default_factory=dict, init=False, repr=False, compare=False)
+
+    _kept: dict[Hashable, Any] = field(default_factory=dict, init=False, repr=False,
+                                      compare=False)
+
+    def kept(self, key: Hashable, make: Callable[[], T]) -> T:
+        """What the checks derive from the observations, made once for all of the site's
+        checks (`make()` the first time `key` is asked for): a domain's ProvisionServer
+        answers, read by four checks. A key starts with the name of what it keeps."""
+        try:
+            found: T = self._kept[key]
+        except KeyError:
+            found = self._kept[key] = make()
+        return found
 
     def dns(self, resolver: str, name: str, rdtype: str, transport: Transport = "udp") -> DnsAnswer:
         asked = (resolver, name, rdtype, transport)

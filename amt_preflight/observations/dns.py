@@ -6,11 +6,12 @@ from __future__ import annotations
 
 import ipaddress
 from collections.abc import Iterable
+from datetime import datetime
 from enum import StrEnum
 from functools import cached_property, lru_cache
 from typing import Any
 
-from amt_preflight.observations.base import Outcome, Transport
+from amt_preflight.observations.base import Outcome, Transport, answers_timing
 from amt_preflight.typed import record
 
 # The records an AD domain must publish for its DCs and KDCs (CHECKS.md, DNS-AD-SRV).
@@ -228,6 +229,16 @@ class ProvisionResolvers:
         return site
 
 
-def answers_evidence(answers: Iterable[DnsAnswer]) -> list[dict[str, Any]]:
-    """Which resolver said what, question by question, for a result's evidence."""
-    return [a.to_evidence() for a in answers]
+class Answers(tuple[DnsAnswer, ...]):
+    """Answers a finding shows together (one question at each resolver, or several), with
+    how they show: made once per tuple, as every check about a domain shows the same answers
+    (SiteView.kept keeps the tuple; evidence is never changed after)."""
+
+    @cached_property
+    def evidence(self) -> list[dict[str, Any]]:
+        """Which resolver said what, question by question, for a result's evidence."""
+        return [a.to_evidence() for a in self]
+
+    @cached_property
+    def timing(self) -> tuple[datetime | None, int | None]:
+        return answers_timing(self)
