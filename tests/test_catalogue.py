@@ -35,17 +35,22 @@ def test_a_check_is_found_by_its_id_only() -> None:
         raise AssertionError(f"{unknown!r} found")
 
 
-def test_choosing_dns_checks_imports_no_other_area() -> None:
+def test_a_dns_survey_imports_no_other_area() -> None:
     code = (
         "import sys\n"
         "from amt_preflight import checks, engine, config\n"
         "cfg = config.parse('sites: [{name: a, resolvers: [10.0.0.1],'"
         " ' domains: [{name: x.example}]}]', __import__('pathlib').Path('c.yaml'))\n"
         "engine.select_checks(cfg, ['DNS-PROVSERVER-*', 'dns-resolver-answers'])\n"
-        "print(sorted(m.rsplit('.', 1)[1] for m in sys.modules"
-        " if m.startswith('amt_preflight.checks.')))\n"
+        "import amt_preflight.probes.dns\n"
+        "for area in ('checks', 'observations'):\n"
+        "    print(sorted(m.rsplit('.', 1)[1] for m in sys.modules"
+        " if m.startswith(f'amt_preflight.{area}.')))\n"
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                           timeout=60)
     assert done.returncode == 0, done.stderr
-    assert done.stdout.split() == ["['dns']"]
+    checks_seen, observations_seen = done.stdout.splitlines()
+    assert checks_seen == "['dns']"
+    # the DNS probe reads a DHCP survey's option 6 at a site without resolvers
+    assert observations_seen == "['base', 'dhcp', 'dns']"

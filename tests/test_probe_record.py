@@ -3,9 +3,11 @@ key it defines, and SiteView reads it back there; what was never recorded has on
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import pytest
 
-from amt_preflight.observations import Observation, Observations
+from amt_preflight.observations import Observations
 from amt_preflight.observations.ad import (
     AdRole,
     AdServers,
@@ -40,6 +42,10 @@ from amt_preflight.observations.snmp import (
     SnmpSystem,
     snmp_not_observed,
 )
+
+if TYPE_CHECKING:
+    from amt_preflight.observations import Observation
+
 
 QUESTION = DnsQuestion("10.250.0.1", "ProvisionServer.Corp.Example.", "A")
 AS_REQ = KerberosQuestion("10.250.0.11", "CORP.EXAMPLE", "krbtgt", "udp")

@@ -15,35 +15,7 @@ from datetime import UTC, datetime
 from functools import cached_property
 from typing import TYPE_CHECKING, Any, TypeVar, overload
 
-from amt_preflight.observations.ad import (
-    AdRole,
-    AdServers,
-    AdServersKey,
-    KerberosQuestion,
-    KerberosReply,
-    LdapBind,
-    LdapBindKey,
-    RootDse,
-    ad_servers_key,
-    ldap_bind_key,
-)
 from amt_preflight.observations.base import Transport
-from amt_preflight.observations.cert import (
-    CertificateBundle,
-    CertificateKey,
-    HttpFetch,
-    HttpKey,
-    OcspFetch,
-    OcspKey,
-    TcpConnect,
-    TcpKey,
-    certificate_key,
-    http_key,
-    ocsp_key,
-    tcp_key,
-)
-from amt_preflight.observations.devices import DeviceInventory
-from amt_preflight.observations.dhcp import DhcpRegistration, DhcpSurvey, Option15
 from amt_preflight.observations.dns import (
     DnsAnswer,
     DnsQuestion,
@@ -52,36 +24,54 @@ from amt_preflight.observations.dns import (
     ResolverSet,
     dns_update_key,
 )
-from amt_preflight.observations.handshake import (
-    HandshakeAttempt,
-    HandshakeKind,
-    Handshakes,
-    HandshakesKey,
-    handshakes_key,
-)
-from amt_preflight.observations.snmp import (
-    SnmpInterfaces,
-    SnmpKey,
-    SnmpProcesses,
-    SnmpSystem,
-    snmp_key,
-)
 from amt_preflight.typed import record
 
+# The other areas' types are named here for the type checker only: a run imports the
+# modules of the areas it probes and judges (a DNS survey loads none of the others).
 if TYPE_CHECKING:
     from amt_preflight.config import ChecksConfig
     from amt_preflight.model import Leftover
+    from amt_preflight.observations.ad import (
+        AdRole,
+        AdServers,
+        AdServersKey,
+        KerberosQuestion,
+        KerberosReply,
+        LdapBind,
+        LdapBindKey,
+        RootDse,
+    )
+    from amt_preflight.observations.cert import (
+        CertificateBundle,
+        CertificateKey,
+        HttpFetch,
+        HttpKey,
+        OcspFetch,
+        OcspKey,
+        TcpConnect,
+        TcpKey,
+    )
+    from amt_preflight.observations.devices import DeviceInventory
+    from amt_preflight.observations.dhcp import DhcpRegistration, DhcpSurvey, Option15
+    from amt_preflight.observations.handshake import (
+        HandshakeAttempt,
+        HandshakeKind,
+        Handshakes,
+        HandshakesKey,
+    )
+    from amt_preflight.observations.snmp import SnmpInterfaces, SnmpKey, SnmpProcesses, SnmpSystem
+
+    # What a probe records (Observations.record). Each type says where it is kept (STORE,
+    # and its key, defined beside it): what the sites share (SHARED), by what was asked;
+    # the rest by site first.
+    SharedObservation = DnsAnswer | DnsUpdateAttempt | KerberosReply | RootDse
+    SiteObservation = (ResolverSet | ProvisionResolvers | DhcpSurvey | Option15
+                       | DhcpRegistration | CertificateBundle | HttpFetch | OcspFetch
+                       | TcpConnect | AdServers | LdapBind | SnmpSystem | SnmpInterfaces
+                       | SnmpProcesses | Handshakes | DeviceInventory)
+    Observation = SharedObservation | SiteObservation
 
 T = TypeVar("T")
-
-# What a probe records (Observations.record). Each type says where it is kept (its key,
-# defined beside it): what the sites share, by what was asked; the rest by site first.
-SharedObservation = DnsAnswer | DnsUpdateAttempt | KerberosReply | RootDse
-SiteObservation = (ResolverSet | ProvisionResolvers | DhcpSurvey | Option15 | DhcpRegistration
-                   | CertificateBundle | HttpFetch | OcspFetch | TcpConnect | AdServers
-                   | LdapBind | SnmpSystem | SnmpInterfaces | SnmpProcesses | Handshakes
-                   | DeviceInventory)
-Observation = SharedObservation | SiteObservation
 
 
 @dataclass
@@ -137,50 +127,15 @@ class Observations:
         share (answers to DNS and Kerberos questions, rootDSEs, dynamic updates) needs none.
         A later observation of the same key replaces the earlier one."""
         o = observation
-        if isinstance(o, DnsAnswer):  # shared by the sites
-            self.dns[o.key()] = o
-        elif isinstance(o, DnsUpdateAttempt):
-            self.dns_updates[o.key()] = o
-        elif isinstance(o, KerberosReply):
-            self.kerberos[o.key()] = o
-        elif isinstance(o, RootDse):
-            self.root_dse[o.key()] = o
+        if not isinstance(getattr(o, "STORE", None), str):
+            raise TypeError(f"not an observation: {type(o).__name__}")
+        store: dict[Any, Observation] = getattr(self, o.STORE)
+        if o.SHARED:  # by what was asked, shared by the sites
+            store[o.key()] = o
         elif site is None:
             raise ValueError(f"a {type(o).__name__} is kept by site: name the site")
-        elif isinstance(o, ResolverSet):  # by site first
-            self.resolvers[o.key(site)] = o
-        elif isinstance(o, ProvisionResolvers):
-            self.provision_resolvers[o.key(site)] = o
-        elif isinstance(o, DhcpSurvey):
-            self.dhcp[o.key(site)] = o
-        elif isinstance(o, Option15):
-            self.option15[o.key(site)] = o
-        elif isinstance(o, DhcpRegistration):
-            self.dhcp_registrations[o.key(site)] = o
-        elif isinstance(o, CertificateBundle):
-            self.certificates[o.key(site)] = o
-        elif isinstance(o, HttpFetch):
-            self.http[o.key(site)] = o
-        elif isinstance(o, OcspFetch):
-            self.ocsp[o.key(site)] = o
-        elif isinstance(o, TcpConnect):
-            self.tcp[o.key(site)] = o
-        elif isinstance(o, AdServers):
-            self.ad_servers[o.key(site)] = o
-        elif isinstance(o, LdapBind):
-            self.ldap_binds[o.key(site)] = o
-        elif isinstance(o, SnmpSystem):
-            self.snmp_systems[o.key(site)] = o
-        elif isinstance(o, SnmpInterfaces):
-            self.snmp_interfaces[o.key(site)] = o
-        elif isinstance(o, SnmpProcesses):
-            self.snmp_processes[o.key(site)] = o
-        elif isinstance(o, Handshakes):
-            self.handshakes[o.key(site)] = o
-        elif isinstance(o, DeviceInventory):
-            self.devices[o.key(site)] = o
-        else:
-            raise TypeError(f"not an observation: {type(o).__name__}")
+        else:  # by site first
+            store[o.key(site)] = o
 
     def site(
         self, name: str, now: datetime | None = None, checks: ChecksConfig | None = None
@@ -265,48 +220,60 @@ class SiteView:
         return self.observations.dhcp_registrations.get(self.site)
 
     def certificate(self, domain: str) -> CertificateBundle | None:
+        from amt_preflight.observations.cert import certificate_key
         return self.observations.certificates.get(certificate_key(self.site, domain))
 
     def http_get(self, url: str) -> HttpFetch:
+        from amt_preflight.observations.cert import HttpFetch, http_key
         fetch = self.observations.http.get(http_key(self.site, url))
         return fetch or HttpFetch.not_observed(url)
 
     def ocsp(self, url: str, certificate_sha256: str) -> HttpFetch:
+        from amt_preflight.observations.cert import OcspFetch, ocsp_key
         found = self.observations.ocsp.get(ocsp_key(self.site, url, certificate_sha256))
         return (found or OcspFetch.not_observed(url, certificate_sha256)).fetch
 
     def tcp(self, host: str, port: int) -> TcpConnect:
+        from amt_preflight.observations.cert import TcpConnect, tcp_key
         found = self.observations.tcp.get(tcp_key(self.site, host, port))
         return found or TcpConnect.not_observed(host, port)
 
     def ad_servers(self, role: AdRole) -> AdServers | None:
+        from amt_preflight.observations.ad import ad_servers_key
         return self.observations.ad_servers.get(ad_servers_key(self.site, role))
 
     def kerberos(self, question: KerberosQuestion) -> KerberosReply:
+        from amt_preflight.observations.ad import KerberosReply
         reply = self.observations.kerberos.get(question)
         return reply or KerberosReply.not_observed(question)
 
     def root_dse(self, address: str) -> RootDse:
+        from amt_preflight.observations.ad import RootDse
         return self.observations.root_dse.get(address) or RootDse.not_observed(address)
 
     def ldap_bind(self, address: str) -> LdapBind | None:
+        from amt_preflight.observations.ad import ldap_bind_key
         return self.observations.ldap_binds.get(ldap_bind_key(self.site, address))
 
     def snmp_system(self, host: str) -> SnmpSystem:
+        from amt_preflight.observations.snmp import SnmpSystem, snmp_key
         found = self.observations.snmp_systems.get(snmp_key(self.site, host))
         return found or SnmpSystem.not_observed(host)
 
     def snmp_interfaces(self, host: str) -> SnmpInterfaces:
+        from amt_preflight.observations.snmp import SnmpInterfaces, snmp_key
         found = self.observations.snmp_interfaces.get(snmp_key(self.site, host))
         return found or SnmpInterfaces.not_observed(host)
 
     def snmp_processes(self, host: str) -> SnmpProcesses:
+        from amt_preflight.observations.snmp import SnmpProcesses, snmp_key
         found = self.observations.snmp_processes.get(snmp_key(self.site, host))
         return found or SnmpProcesses.not_observed(host)
 
     def handshakes(self, domain: str, kind: HandshakeKind) -> tuple[HandshakeAttempt, ...] | None:
         """The attempts of one domain: one per device profile (PKI) or per configured
         provision_server address (PSK); None when they did not finish."""
+        from amt_preflight.observations.handshake import handshakes_key
         found = self.observations.handshakes.get(handshakes_key(self.site, domain, kind))
         return None if found is None else found.attempts
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 from enum import StrEnum
-from typing import Any
+from typing import Any, ClassVar, Literal
 
 from amt_preflight.observations.base import Outcome, Transport, clipped
 from amt_preflight.observations.dns import normal_name
@@ -102,6 +102,9 @@ class AdServers:
     servers: tuple[AdServer, ...]
     source: str  # "ad.kdcs", or the SRV records asked and the resolvers asked
 
+    STORE: ClassVar[str] = "ad_servers"  # kept in Observations.ad_servers
+    SHARED: ClassVar[Literal[False]] = False  # by site
+
     def key(self, site: str) -> AdServersKey:
         return ad_servers_key(site, self.role)
 
@@ -136,6 +139,9 @@ class KerberosReply:
     @classmethod
     def not_observed(cls, question: KerberosQuestion) -> KerberosReply:
         return cls(question, Outcome.NOT_OBSERVED, detail="never asked")
+
+    STORE: ClassVar[str] = "kerberos"  # kept in Observations.kerberos
+    SHARED: ClassVar[Literal[True]] = True  # by the sites
 
     def key(self) -> KerberosQuestion:
         return self.question
@@ -220,6 +226,9 @@ class RootDse:
     def not_observed(cls, address: str) -> RootDse:
         return cls(address, detail="never read")
 
+    STORE: ClassVar[str] = "root_dse"  # kept in Observations.root_dse
+    SHARED: ClassVar[Literal[True]] = True  # by the sites
+
     def key(self) -> str:
         return self.address
 
@@ -283,6 +292,9 @@ class LdapBind:
     started_at: float = 0.0
     elapsed_ms: float = 0.0
     detail: str = ""
+
+    STORE: ClassVar[str] = "ldap_binds"  # kept in Observations.ldap_binds
+    SHARED: ClassVar[Literal[False]] = False  # by site
 
     def key(self, site: str) -> LdapBindKey:
         return ldap_bind_key(site, self.address)

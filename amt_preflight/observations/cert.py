@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from enum import StrEnum
-from typing import Any
+from typing import Any, ClassVar, Literal
 
 from amt_preflight.observations.base import Outcome, clipped, utc_text
 from amt_preflight.observations.dns import normal_name
@@ -125,6 +125,9 @@ class CertificateBundle:
     password_source: str = ""  # where the password came from (its name, never its value)
     read_at: float = 0.0
 
+    STORE: ClassVar[str] = "certificates"  # kept in Observations.certificates
+    SHARED: ClassVar[Literal[False]] = False  # by site
+
     def key(self, site: str) -> CertificateKey:
         return certificate_key(site, self.domain)
 
@@ -177,6 +180,9 @@ class HttpFetch:
         """A download no fetch was recorded for."""
         return cls(url, detail="never fetched")
 
+    STORE: ClassVar[str] = "http"  # kept in Observations.http
+    SHARED: ClassVar[Literal[False]] = False  # by site
+
     def key(self, site: str) -> HttpKey:
         """Where a download (GET) is kept (Observations.http); an OCSP request is kept as an
         OcspFetch."""
@@ -219,6 +225,9 @@ class OcspFetch:
     def not_observed(cls, url: str, certificate_sha256: str) -> OcspFetch:
         return cls(certificate_sha256, HttpFetch(url, "POST", detail="never asked"))
 
+    STORE: ClassVar[str] = "ocsp"  # kept in Observations.ocsp
+    SHARED: ClassVar[Literal[False]] = False  # by site
+
     def key(self, site: str) -> OcspKey:
         return ocsp_key(site, self.fetch.url, self.certificate_sha256)
 
@@ -239,6 +248,9 @@ class TcpConnect:
     @classmethod
     def not_observed(cls, host: str, port: int) -> TcpConnect:
         return cls(host, port, detail="never tried")
+
+    STORE: ClassVar[str] = "tcp"  # kept in Observations.tcp
+    SHARED: ClassVar[Literal[False]] = False  # by site
 
     def key(self, site: str) -> TcpKey:
         return tcp_key(site, self.host, self.port)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
-from typing import Any, Final
+from typing import Any, ClassVar, Final, Literal
 
 from amt_preflight.observations.base import clipped
 from amt_preflight.typed import record
@@ -104,6 +104,9 @@ class DeviceInventory:
     files: int = 0  # files read
     started_at: float = 0.0
     elapsed_ms: float = 0.0
+
+    STORE: ClassVar[str] = "devices"  # kept in Observations.devices
+    SHARED: ClassVar[Literal[False]] = False  # by site
 
     def key(self, site: str) -> str:
         """Where it is kept (Observations.devices): by site."""

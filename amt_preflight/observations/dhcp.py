@@ -7,7 +7,7 @@ from __future__ import annotations
 import ipaddress
 import re
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, ClassVar, Literal
 
 from amt_preflight.observations.dns import (
     DnsAnswer,
@@ -194,6 +194,9 @@ class DhcpSurvey:
     started_at: float = 0.0
     elapsed_ms: float = 0.0
 
+    STORE: ClassVar[str] = "dhcp"  # kept in Observations.dhcp
+    SHARED: ClassVar[Literal[False]] = False  # by site
+
     def key(self, site: str) -> str:
         """Where it is kept (Observations.dhcp): by site (sites on one interface share one
         survey, each keeps it)."""
@@ -232,6 +235,9 @@ class Option15:
     value: str
     server: str
     interface: str
+
+    STORE: ClassVar[str] = "option15"  # kept in Observations.option15
+    SHARED: ClassVar[Literal[False]] = False  # by site
 
     def key(self, site: str) -> str:
         """Where it is kept (Observations.option15): by site."""
@@ -281,6 +287,9 @@ class DhcpRegistration:
     error: str = ""  # why the probe could not run
     started_at: float = 0.0
     elapsed_ms: float = 0.0
+
+    STORE: ClassVar[str] = "dhcp_registrations"  # kept in Observations.dhcp_registrations
+    SHARED: ClassVar[Literal[False]] = False  # by site
 
     def key(self, site: str) -> str:
         """Where it is kept (Observations.dhcp_registrations): by site."""

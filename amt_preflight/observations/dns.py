@@ -9,7 +9,7 @@ from collections.abc import Iterable
 from datetime import datetime
 from enum import StrEnum
 from functools import cached_property, lru_cache
-from typing import Any
+from typing import Any, ClassVar, Literal
 
 from amt_preflight.observations.base import Outcome, Transport, answers_timing
 from amt_preflight.typed import record
@@ -109,6 +109,9 @@ class DnsAnswer:
         """A question no answer was recorded for."""
         return cls(question, Outcome.NOT_OBSERVED, detail="never probed")
 
+    STORE: ClassVar[str] = "dns"  # kept in Observations.dns
+    SHARED: ClassVar[Literal[True]] = True  # by the sites
+
     def key(self) -> DnsQuestion:
         """Where it is kept (Observations.dns): by question, shared by the sites."""
         return self.question
@@ -172,6 +175,9 @@ class DnsUpdateAttempt:
     elapsed_ms: float = 0.0
     detail: str = ""
 
+    STORE: ClassVar[str] = "dns_updates"  # kept in Observations.dns_updates
+    SHARED: ClassVar[Literal[True]] = True  # by the sites
+
     def key(self) -> str:
         """Where it is kept (Observations.dns_updates): by domain, shared by the sites."""
         return dns_update_key(self.domain)
@@ -212,6 +218,9 @@ class ResolverSet:
     def not_observed(cls) -> ResolverSet:
         return cls((), "not observed")
 
+    STORE: ClassVar[str] = "resolvers"  # kept in Observations.resolvers
+    SHARED: ClassVar[Literal[False]] = False  # by site
+
     def key(self, site: str) -> str:
         """Where a site's resolvers are kept (Observations.resolvers): by site."""
         return site
@@ -223,6 +232,9 @@ class ProvisionResolvers:
     option 6 hands to the devices; each (address, where it came from)."""
 
     resolvers: tuple[tuple[str, str], ...]
+
+    STORE: ClassVar[str] = "provision_resolvers"  # kept in Observations.provision_resolvers
+    SHARED: ClassVar[Literal[False]] = False  # by site
 
     def key(self, site: str) -> str:
         """Where they are kept (Observations.provision_resolvers): by site."""

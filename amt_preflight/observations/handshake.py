@@ -4,7 +4,7 @@ brought to the synthetic AMT endpoint."""
 from __future__ import annotations
 
 from enum import StrEnum
-from typing import Any
+from typing import Any, ClassVar, Literal
 
 from amt_preflight.observations.base import Outcome, clipped
 from amt_preflight.observations.cert import CertificateFacts
@@ -170,6 +170,9 @@ class Handshakes:
     domain: str
     kind: HandshakeKind
     attempts: tuple[HandshakeAttempt, ...]
+
+    STORE: ClassVar[str] = "handshakes"  # kept in Observations.handshakes
+    SHARED: ClassVar[Literal[False]] = False  # by site
 
     def key(self, site: str) -> HandshakesKey:
         return handshakes_key(site, self.domain, self.kind)

@@ -4,7 +4,7 @@ interfaces and running software it reported."""
 from __future__ import annotations
 
 from enum import StrEnum
-from typing import Any
+from typing import Any, ClassVar, Literal
 
 from amt_preflight.observations.base import clipped
 from amt_preflight.typed import record
@@ -99,6 +99,9 @@ class SnmpSystem:
     def not_observed(cls, host: str) -> SnmpSystem:
         return cls(snmp_not_observed(host, "GET system"))
 
+    STORE: ClassVar[str] = "snmp_systems"  # kept in Observations.snmp_systems
+    SHARED: ClassVar[Literal[False]] = False  # by site
+
     def key(self, site: str) -> SnmpKey:
         return snmp_key(site, self.exchange.host)
 
@@ -158,6 +161,9 @@ class SnmpInterfaces:
     def not_observed(cls, host: str) -> SnmpInterfaces:
         return cls(host, (snmp_not_observed(host, "WALK ifName"),))
 
+    STORE: ClassVar[str] = "snmp_interfaces"  # kept in Observations.snmp_interfaces
+    SHARED: ClassVar[Literal[False]] = False  # by site
+
     def key(self, site: str) -> SnmpKey:
         return snmp_key(site, self.host)
 
@@ -180,6 +186,9 @@ class SnmpProcesses:
     @classmethod
     def not_observed(cls, host: str) -> SnmpProcesses:
         return cls(snmp_not_observed(host, "WALK hrSWRunName"))
+
+    STORE: ClassVar[str] = "snmp_processes"  # kept in Observations.snmp_processes
+    SHARED: ClassVar[Literal[False]] = False  # by site
 
     def key(self, site: str) -> SnmpKey:
         return snmp_key(site, self.exchange.host)

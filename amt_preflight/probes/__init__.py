@@ -20,10 +20,11 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from amt_preflight.catalogue import Need
 from amt_preflight.config import Config, SiteConfig
-from amt_preflight.observations import Observation, Observations
+from amt_preflight.observations import Observations
 from amt_preflight.observations.dns import ResolverSet
 
 if TYPE_CHECKING:
+    from amt_preflight.observations import Observation
     from amt_preflight.probes.dhcp import DhcpProbe
     from amt_preflight.probes.dns import DnsProbe
     from amt_preflight.probes.observer import ProbeObserver
