@@ -42,8 +42,9 @@ def _answering(asked: Counter[str]) -> object:
     """A stand-in for one UDP attempt: ProvisionServer has MANY addresses, every PTR names
     a host inside corp.example."""
 
-    async def attempt(query: dns.message.Message, server: str, timeout: float
-                      ) -> tuple[Outcome, dns.message.Message | None, str]:
+    async def attempt(wire: bytes, query_id: int, server: str, timeout: float
+                      ) -> tuple[Outcome, bytes | None, str]:
+        query = dns.message.from_wire(wire)
         question = query.question[0]
         kind = dns.rdatatype.to_text(question.rdtype)
         asked[kind] += 1
@@ -52,7 +53,7 @@ def _answering(asked: Counter[str]) -> object:
         rrset = response.find_rrset(response.answer, question.name, question.rdclass,
                                     question.rdtype, create=True)
         rrset.update(dns.rrset.from_text_list(question.name, 60, "IN", kind, values))
-        return Outcome.ANSWER, response, ""
+        return Outcome.ANSWER, response.to_wire(), ""
 
     return attempt
 

@@ -14,7 +14,7 @@ import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import TYPE_CHECKING, cast
+from typing import TYPE_CHECKING
 
 import dns.exception
 import dns.flags
@@ -46,6 +46,7 @@ from amt_preflight.observations.dns import (
 )
 from amt_preflight.probes.attempts import after_silence
 from amt_preflight.probes.dhcp_trust import option6_of, option6_trust, trusted_answers
+from amt_preflight.probes.dns_reply import query_wire, read_reply
 from amt_preflight.probes.observer import ProbeObserver
 from amt_preflight.probes.undo import undo_within
 from amt_preflight.probes.wire import excerpt, os_error
@@ -54,11 +55,25 @@ if TYPE_CHECKING:
     from amt_preflight.probes import SiteProbes
 
 DNS_PORT = 53
+TRUNCATED = "truncated (TC) reply"  # a DnsAnswer's detail
+
+
+@dataclass(frozen=True)
+class Sent:
+    """What came back for one message's bytes, after every attempt: the reply's bytes when
+    one came (outcome ANSWER, not yet read)."""
+
+    outcome: Outcome
+    reply: bytes | None
+    attempts: int
+    started_at: float
+    elapsed_ms: float
+    detail: str = ""
 
 
 @dataclass(frozen=True)
 class Exchange:
-    """The outcome of sending one DNS message, after every attempt."""
+    """The outcome of sending one DNS message, after every attempt, its reply read."""
 
     outcome: Outcome
     response: dns.message.Message | None
@@ -67,39 +82,30 @@ class Exchange:
     elapsed_ms: float
     detail: str = ""
 
+    @classmethod
+    def read(cls, query: dns.message.Message, sent: Sent) -> Exchange:
+        outcome, response, detail = sent.outcome, None, sent.detail
+        if sent.reply is not None:
+            outcome, response, detail = _parse(query, sent.reply)
+        return cls(outcome, response, sent.attempts, sent.started_at, sent.elapsed_ms, detail)
 
-_HEADER = struct.Struct("!6H")
-_QUESTION_END = struct.Struct("!HH")
 
-
-def _wire(message: dns.message.Message) -> bytes:
-    """message.to_wire(), made by hand for a query of one question and nothing else (what
-    make_query makes: no EDNS, no TSIG): dnspython's renderer costs some 60 us a message,
-    a survey of 1,000 domains sends over 1,000. Anything else goes to dnspython."""
-    if (len(message.question) != 1 or message.answer or message.authority
-            or message.additional or message.edns >= 0 or message.keyring is not None):
-        return message.to_wire()
-    question = message.question[0]
-    name = cast(bytes, question.name.to_wire())  # bytes when no file is given
-    return (_HEADER.pack(message.id, message.flags, 1, 0, 0, 0) + name
-            + _QUESTION_END.pack(question.rdtype, question.rdclass))
+Attempt = tuple[Outcome, bytes | None, str]
 
 
 class _UdpReply(asyncio.DatagramProtocol):
-    def __init__(self, query: dns.message.Message) -> None:
-        self.query = query
-        self.done: asyncio.Future[tuple[Outcome, dns.message.Message | None, str]] = (
-            asyncio.get_running_loop().create_future()
-        )
+    def __init__(self, query_id: int) -> None:
+        self.query_id = struct.pack("!H", query_id)
+        self.done: asyncio.Future[Attempt] = asyncio.get_running_loop().create_future()
         self.foreign = 0  # replies with another id: late or spoofed, ignored
 
     def datagram_received(self, data: bytes, addr: tuple[str | int, ...]) -> None:
         if self.done.done():
             return
-        if len(data) >= 2 and data[:2] != struct.pack("!H", self.query.id):
+        if len(data) >= 2 and data[:2] != self.query_id:
             self.foreign += 1
             return
-        self.done.set_result(_parse(self.query, data))
+        self.done.set_result((Outcome.ANSWER, data, ""))
 
     def error_received(self, exc: Exception) -> None:
         if not self.done.done():
@@ -118,18 +124,16 @@ def _parse(
     return Outcome.ANSWER, response, ""
 
 
-async def _udp_attempt(
-    query: dns.message.Message, server: str, timeout: float
-) -> tuple[Outcome, dns.message.Message | None, str]:
+async def _udp_attempt(wire: bytes, query_id: int, server: str, timeout: float) -> Attempt:
     loop = asyncio.get_running_loop()
     try:
         transport, protocol = await loop.create_datagram_endpoint(
-            lambda: _UdpReply(query), remote_addr=(server, DNS_PORT)
+            lambda: _UdpReply(query_id), remote_addr=(server, DNS_PORT)
         )
     except OSError as exc:  # no route to the resolver: connecting the socket already fails
         return Outcome.UNREACHABLE, None, os_error(exc)
     try:
-        transport.sendto(_wire(query))
+        transport.sendto(wire)
         try:
             async with asyncio.timeout(timeout):
                 return await protocol.done
@@ -141,21 +145,18 @@ async def _udp_attempt(
         transport.close()
 
 
-async def _tcp_attempt(
-    query: dns.message.Message, server: str, timeout: float
-) -> tuple[Outcome, dns.message.Message | None, str]:
+async def _tcp_attempt(wire: bytes, query_id: int, server: str, timeout: float) -> Attempt:
     writer = None
     try:
         async with asyncio.timeout(timeout):
             reader, writer = await asyncio.open_connection(server, DNS_PORT)
-            wire = _wire(query)
             writer.write(struct.pack("!H", len(wire)) + wire)
             await writer.drain()
             header = await reader.readexactly(2)
             (length,) = struct.unpack("!H", header)
             if length < 12:
                 return Outcome.MALFORMED, None, f"length prefix {length}, shorter than a header"
-            return _parse(query, await reader.readexactly(length))
+            return Outcome.ANSWER, await reader.readexactly(length), ""
     except TimeoutError:
         return Outcome.TIMEOUT, None, f"no reply in {timeout:g} s"
     except asyncio.IncompleteReadError as exc:
@@ -187,17 +188,25 @@ class DnsProbe:
         self._asked: dict[DnsQuestion, asyncio.Task[DnsAnswer]] = {}
         self.in_flight: set[DnsQuestion] = set()
 
-    async def exchange(
-        self, message: dns.message.Message, server: str, transport: Transport, what: str
-    ) -> Exchange:
+    async def send(self, wire: bytes, query_id: int, server: str, transport: Transport,
+                   what: str) -> Sent:
+        """A message's bytes sent and retried after silence; the reply's bytes."""
         attempt_once = _udp_attempt if transport == "udp" else _tcp_attempt
         started = time.time()
         clock = time.monotonic()
-        (outcome, response, detail), attempts = await after_silence(
-            what, lambda: attempt_once(message, server, self.timeout), lambda tried: tried[0],
-            retries=self.retries, limiter=self.limiter, observer=self.observer)
+        (outcome, reply, detail), attempts = await after_silence(
+            what, lambda: attempt_once(wire, query_id, server, self.timeout),
+            lambda tried: tried[0], retries=self.retries, limiter=self.limiter,
+            observer=self.observer)
         elapsed = (time.monotonic() - clock) * 1000
-        return Exchange(outcome, response, attempts, started, elapsed, detail)
+        return Sent(outcome, reply, attempts, started, elapsed, detail)
+
+    async def exchange(
+        self, message: dns.message.Message, server: str, transport: Transport, what: str
+    ) -> Exchange:
+        """Any message (a dynamic update), its reply read by dnspython."""
+        return Exchange.read(message, await self.send(
+            message.to_wire(), message.id, server, transport, what))
 
     def ask(self, question: DnsQuestion) -> Awaitable[DnsAnswer]:
         """The answer to a question, asked at most once per run. Every asker awaits the same
@@ -211,10 +220,7 @@ class DnsProbe:
     async def _ask(self, question: DnsQuestion) -> DnsAnswer:
         self.in_flight.add(question)
         try:
-            query = dns.message.make_query(question.name, question.rdtype)
-            what = f"{question.name} {question.rdtype} @{question.resolver}/{question.transport}"
-            ex = await self.exchange(query, question.resolver, question.transport, what)
-            answer = _to_answer(question, ex)
+            answer = await self.ask_again(question)
             self.observations.record(answer)  # as it arrives: a deadline keeps it
             return answer
         finally:
@@ -222,11 +228,29 @@ class DnsProbe:
 
     async def ask_again(self, question: DnsQuestion) -> DnsAnswer:
         """The answer now, even if asked before: for waiting until a record shows (a DHCP
-        registration). Not recorded as the run's answer to the question."""
-        query = dns.message.make_query(question.name, question.rdtype)
+        registration). Not recorded as the run's answer to the question (ask does that).
+
+        The common question (A or PTR of a plain name) is made and, when its reply has the
+        common shape, read by dns_reply; anything else by dnspython."""
         what = f"{question.name} {question.rdtype} @{question.resolver}/{question.transport}"
-        return _to_answer(
-            question, await self.exchange(query, question.resolver, question.transport, what))
+        query_id = secrets.randbits(16)
+        wire = query_wire(question.name, question.rdtype, query_id)
+        query = None
+        if wire is None:
+            query = dns.message.make_query(question.name, question.rdtype, id=query_id)
+            wire = query.to_wire()
+        sent = await self.send(wire, query_id, question.resolver, question.transport, what)
+        if sent.reply is not None:
+            reply = read_reply(sent.reply, query_id, question.name, question.rdtype)
+            if reply is not None:
+                return DnsAnswer(
+                    question, Outcome.ANSWER, rcode=reply.rcode, records=reply.records,
+                    cname_chain=reply.cname_chain, authority_soa=reply.authority_soa,
+                    attempts=sent.attempts, started_at=sent.started_at,
+                    elapsed_ms=sent.elapsed_ms, detail=TRUNCATED if reply.truncated else "")
+        if query is None:  # the very query sent, for dnspython to match the reply with
+            query = dns.message.make_query(question.name, question.rdtype, id=query_id)
+        return _to_answer(question, Exchange.read(query, sent))
 
     def stop_at_deadline(self, why: str = "the run's deadline ended it") -> None:
         """Every question asked and not answered yet (in flight, or waiting for its turn)
@@ -275,7 +299,7 @@ def _to_answer(question: DnsQuestion, ex: Exchange) -> DnsAnswer:
         attempts=ex.attempts,
         started_at=ex.started_at,
         elapsed_ms=ex.elapsed_ms,
-        detail="truncated (TC) reply" if response.flags & dns.flags.TC else "",
+        detail=TRUNCATED if response.flags & dns.flags.TC else "",
     )
 
 
