@@ -71,26 +71,27 @@ class FakeNetwork:
     lease_stopped_early: list[bool] = field(default_factory=list)
     lease_wait: float = 0.0  # the lease thread waits this long, or until the run stops
 
-    async def udp(self, query: dns.message.Message, server: str, timeout: float
-                  ) -> tuple[Outcome, dns.message.Message | None, str]:
+    async def udp(self, wire: bytes, query_id: int, server: str, timeout: float
+                  ) -> tuple[Outcome, bytes | None, str]:
+        query = dns.message.from_wire(wire)
         response = dns.message.make_response(query)
         if isinstance(query, dns.update.UpdateMessage):
             rrset = query.update[0]
             name = rrset.name.derelativize(dns.name.from_text(ZONE)).to_text().rstrip(".")
-            if rrset.rdclass == dns.rdataclass.ANY:  # a delete
+            if rrset.deleting is not None:  # a delete (class ANY on the wire)
                 await asyncio.sleep(self.delete_delay)
                 self.records.discard(name)
             else:
                 self.records.add(name)
                 self.added.set()
-            return Outcome.ANSWER, response, ""
+            return Outcome.ANSWER, response.to_wire(), ""
         question = query.question[0]
         if question.rdtype == dns.rdatatype.SOA and str(question.name) == f"{ZONE}.":
             response.answer.append(dns.rrset.from_text(
                 f"{ZONE}.", 60, "IN", "SOA", f"ns1.{ZONE}. h.{ZONE}. 1 2 3 4 5"))
         else:
             response.set_rcode(dns.rcode.NXDOMAIN)
-        return Outcome.ANSWER, response, ""
+        return Outcome.ANSWER, response.to_wire(), ""
 
     def take_lease(self, interface: str, mac: bytes, host_name: str, window: float,
                    allowed: Any, stop: threading.Event) -> probe_dhcp.LeaseAttempt:
@@ -112,9 +113,9 @@ class FakeNetwork:
 def network(monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeNetwork]:
     fake = FakeNetwork()
 
-    async def tcp(query: dns.message.Message, server: str, timeout: float
-                  ) -> tuple[Outcome, dns.message.Message | None, str]:
-        return await fake.udp(query, server, timeout)
+    async def tcp(wire: bytes, query_id: int, server: str, timeout: float
+                  ) -> tuple[Outcome, bytes | None, str]:
+        return await fake.udp(wire, query_id, server, timeout)
 
     monkeypatch.setattr(probe_dns, "_udp_attempt", fake.udp)
     monkeypatch.setattr(probe_dns, "_tcp_attempt", tcp)
@@ -251,8 +252,8 @@ def test_questions_cut_by_the_deadline_are_deadline_not_never_probed(
 ) -> None:
     """L3: a question in flight (or waiting for its turn) at the deadline is recorded as cut
     by the deadline; cancelling the gatherers must not lose it."""
-    async def silent(query: dns.message.Message, server: str, timeout: float
-                     ) -> tuple[Outcome, dns.message.Message | None, str]:
+    async def silent(wire: bytes, query_id: int, server: str, timeout: float
+                     ) -> tuple[Outcome, bytes | None, str]:
         await asyncio.sleep(30)
         raise AssertionError("the deadline did not stop it")
 
