@@ -21,7 +21,9 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from amt_preflight.catalogue import Need
 from amt_preflight.config import Config, SiteConfig
 from amt_preflight.observations import Observations
+from amt_preflight.observations.base import Outcome
 from amt_preflight.observations.dns import ResolverSet
+from amt_preflight.probes.attempts import after_silence
 
 if TYPE_CHECKING:
     from amt_preflight.observations import Observation
@@ -96,6 +98,15 @@ class SiteProbes:
         """Keep an observation of this site's (Observations.record): what the sites share is
         kept once for all of them."""
         self.observations.record(observation, self.site.name)
+
+    async def retried(self, what: str, attempt: Callable[[], Awaitable[T]],
+                      outcome_of: Callable[[T], Outcome]) -> tuple[T, int]:
+        """`attempt` again after silence (attempts.after_silence), with the run's retries,
+        its limit on probes in flight and its progress observer: (the last result, how
+        many attempts ran)."""
+        return await after_silence(what, attempt, outcome_of,
+                                   retries=self.config.defaults.retries,
+                                   limiter=self.dns.limiter, observer=self.dns.observer)
 
 
 def _new_dhcp_probe() -> DhcpProbe:

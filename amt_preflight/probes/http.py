@@ -28,7 +28,6 @@ from amt_preflight.observations.cert import (
     OcspFetch,
 )
 from amt_preflight.probes import certificate
-from amt_preflight.probes.attempts import after_silence
 from amt_preflight.probes.tcp import resolve
 from amt_preflight.probes.wire import os_error
 
@@ -183,10 +182,9 @@ async def _fetch(
         return HttpFetch(url, method, failed, started_at=started,
                          elapsed_ms=(time.monotonic() - clock) * 1000, detail=resolution)
     timeout = ctx.config.defaults.timeout
-    (outcome, reply), count = await after_silence(
+    (outcome, reply), count = await ctx.retried(
         f"{method} {url}", lambda: _exchange(address, port, request, timeout),
-        lambda tried: tried[0], retries=ctx.config.defaults.retries,
-        limiter=ctx.dns.limiter, observer=ctx.dns.observer)
+        lambda tried: tried[0])
     elapsed = (time.monotonic() - clock) * 1000
     if isinstance(reply, str):
         return HttpFetch(url, method, outcome, address=address, attempts=count,

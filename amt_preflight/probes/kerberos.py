@@ -28,7 +28,6 @@ from amt_preflight.observations.ad import (
 )
 from amt_preflight.observations.base import Outcome, Transport
 from amt_preflight.probes.adservers import discover
-from amt_preflight.probes.attempts import after_silence
 from amt_preflight.probes.wire import excerpt, os_error
 
 if TYPE_CHECKING:
@@ -202,9 +201,7 @@ async def _exchange(ctx: SiteProbes, question: KerberosQuestion) -> KerberosRepl
         request = as_request(question.realm, question.principal, secrets.randbits(31))
         return await attempt_once(request, question.kdc, defaults.timeout)
 
-    attempt, attempts = await after_silence(
-        what, fresh, lambda tried: tried.outcome, retries=defaults.retries,
-        limiter=ctx.dns.limiter, observer=ctx.dns.observer)
+    attempt, attempts = await ctx.retried(what, fresh, lambda tried: tried.outcome)
     reply = _reply(question, attempt, attempts, started, (time.monotonic() - clock) * 1000)
     ctx.record(reply)
     return reply

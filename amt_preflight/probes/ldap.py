@@ -48,7 +48,6 @@ from amt_preflight.observations.ad import (
 from amt_preflight.observations.base import Outcome
 from amt_preflight.observations.dns import ResolverSet, ResolverTrust, in_domain, normal_name
 from amt_preflight.probes.adservers import discover, is_address
-from amt_preflight.probes.attempts import after_silence
 from amt_preflight.secrets import Secret, SecretError, read_secret_async
 
 if TYPE_CHECKING:
@@ -552,9 +551,8 @@ async def _root_dse(ctx: SiteProbes, address: str) -> RootDse:
         return await read_root_dse(address, defaults.timeout)
 
     try:
-        dse, attempts = await after_silence(
-            f"LDAP rootDSE @{address}", read, lambda tried: tried.outcome,
-            retries=defaults.retries, limiter=ctx.dns.limiter, observer=ctx.dns.observer)
+        dse, attempts = await ctx.retried(f"LDAP rootDSE @{address}", read,
+                                          lambda tried: tried.outcome)
     except asyncio.CancelledError:  # the socket is closed already (LdapSession.close)
         ctx.record(RootDse(
             address, Outcome.DEADLINE, attempts=attempts, started_at=started,

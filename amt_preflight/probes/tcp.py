@@ -14,7 +14,6 @@ from typing import TYPE_CHECKING
 from amt_preflight.observations.base import Outcome
 from amt_preflight.observations.cert import TcpConnect
 from amt_preflight.observations.dns import DnsQuestion
-from amt_preflight.probes.attempts import after_silence
 from amt_preflight.probes.wire import os_error
 
 if TYPE_CHECKING:
@@ -72,10 +71,9 @@ async def _connect(ctx: SiteProbes, host: str, port: int) -> TcpConnect:
         return TcpConnect(host, port, failed, started_at=started,
                           elapsed_ms=(time.monotonic() - clock) * 1000, detail=resolution)
     timeout = ctx.config.defaults.timeout
-    (outcome, detail), count = await after_silence(
+    (outcome, detail), count = await ctx.retried(
         f"TCP {host}:{port}", lambda: _connect_once(address, port, timeout),
-        lambda tried: tried[0], retries=ctx.config.defaults.retries,
-        limiter=ctx.dns.limiter, observer=ctx.dns.observer)
+        lambda tried: tried[0])
     return TcpConnect(host, port, outcome, address, count, started,
                       (time.monotonic() - clock) * 1000, f"{resolution}; {detail}")
 
