@@ -40,4 +40,4 @@ bench: setup
 	$(PY) bench/devices.py
 
 clean:
-	rm -rf $(VENV) $(REPORT) .pytest_cache .mypy_cache .ruff_cache *.egg-info
+	rm -rf $(VENV) $(REPORT) .pytest_cache .mypy_cache .ruff_cache *.egg-info build
