@@ -56,6 +56,11 @@ STARTUP_RUNS = 20
 STARTUP_TIMEOUT = 30.0
 CALIBRATION_QUERIES = 10
 RATIO_TARGET = 1.25  # DESIGN.md "Performance", at 1,000 domains
+SMALL_RATIO_TARGET, SMALL = 1.5, 10  # issue 14: at 10 domains start-up is most of the cost
+
+
+def ratio_target(domains: int) -> float:
+    return SMALL_RATIO_TARGET if domains <= SMALL else RATIO_TARGET
 PEAK_TARGET_MIB = 200.0
 HELP_TARGET = 0.15  # seconds for `amt-preflight --help`
 VERDICT_CODES = range(4)  # `run` exit codes that are verdicts
@@ -316,7 +321,8 @@ def print_table(rows: Sequence[Row]) -> None:
         client_s = median([m.seconds for m in row.client])
         tool_s = median([m.seconds for m in row.tool])
         ratio = tool_s / client_s
-        flag = f"  > {RATIO_TARGET}" if ratio > RATIO_TARGET else ""
+        target = ratio_target(row.case.domains)
+        flag = f"  > {target}" if ratio > target else ""
         queries = f"{row.tool[0].queries}/{row.client[0].queries}"
         print(
             f"{row.case.domains:>5} {row.case.delay_ms:>4} ms {client_s:>9.3f} {tool_s:>8.3f} "
@@ -352,14 +358,16 @@ def print_startup(scratch: Path) -> float:
 
 
 def print_targets(rows: Sequence[Row], help_seconds: float) -> None:
-    """DESIGN.md's targets, met or not, for the largest domain count measured."""
+    """The targets, met or not: DESIGN.md's for the largest domain count measured, and the
+    one for a survey of 10 domains or fewer (start-up dominates it)."""
     largest = max(row.case.domains for row in rows)
-    print(f"targets (DESIGN.md), at {largest} domains:")
-    for row in (r for r in rows if r.case.domains == largest):
+    print(f"targets (DESIGN.md), at {largest} domains, and at {SMALL} domains or fewer:")
+    for row in (r for r in rows if r.case.domains == largest or r.case.domains <= SMALL):
         ratio = median([m.seconds for m in row.tool]) / median([m.seconds for m in row.client])
         peak = median([m.peak_kib for m in row.tool]) / 1024
-        print(f"  +{row.case.delay_ms:>2} ms: tool/client {ratio:.2f} "
-              f"{'met' if ratio <= RATIO_TARGET else 'MISSED'} (<= {RATIO_TARGET}); "
+        target = ratio_target(row.case.domains)
+        print(f"  {row.case.domains:>4} domains +{row.case.delay_ms:>2} ms: tool/client "
+              f"{ratio:.2f} {'met' if ratio <= target else 'MISSED'} (<= {target}); "
               f"tool peak {peak:.0f} MiB {'met' if peak <= PEAK_TARGET_MIB else 'MISSED'} "
               f"(<= {PEAK_TARGET_MIB:.0f})")
     print(f"  amt-preflight --help {help_seconds:.3f} s "
